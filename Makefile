@@ -1,0 +1,50 @@
+# rbg — see README.md. Build outputs live outside the repository (~/.cache/rbg, Go's caches).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RBG := $(VENV)/bin/rbg
+PYTEST_ARGS ?=
+
+.PHONY: help venv controlplane test unit cluster-test lint fmt demo demo-down clean-cluster
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (need Python >= 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create the virtualenv with pinned dependencies
+
+controlplane: ## build etcd, kube-apiserver, KCM, schedulers, kubectl, kwok from Go modules (cached)
+	hack/build-controlplane.sh
+
+test: venv controlplane ## the whole suite: unit tests, then behaviour tests on the real local control plane
+	$(PY) -m pytest -p no:cacheprovider tests/unit tests/cluster $(PYTEST_ARGS)
+
+unit: venv ## unit and property tests only (no cluster)
+	$(PY) -m pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff, ruff format --check, mypy --strict, shellcheck-free bash -n
+	$(VENV)/bin/ruff check rbg tests
+	$(VENV)/bin/ruff format --check rbg tests
+	$(VENV)/bin/mypy
+	bash -n hack/*.sh .ci/run
+	cd hack/controlplane && gofmt -l cmd | (! grep .)
+	cd hack/scheduler-plugins && gofmt -l cmd | (! grep .)
+
+fmt: venv ## format the Python code
+	$(VENV)/bin/ruff format rbg tests
+	$(VENV)/bin/ruff check --fix rbg tests
+
+demo: venv controlplane ## local cluster up, then its nodes with their topology
+	$(RBG) cluster up
+	@eval "$$($(RBG) cluster env)"; kubectl get nodes -o custom-columns='NAME:.metadata.name,STATUS:.status.conditions[?(@.type=="Ready")].type,ZONE:.metadata.labels.topology\.kubernetes\.io/zone,RACK:.metadata.labels.topology\.rbg\.workloads\.x-k8s\.io/rack,NVLINK:.metadata.labels.nvidia\.com/gpu\.clique,GPU:.status.allocatable.nvidia\.com/gpu,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory'
+	@echo; echo "Use it:  eval \"\$$($(RBG) cluster env)\"; kubectl get nodes      Stop it:  make demo-down"
+
+demo-down: venv ## stop the demo cluster
+	$(RBG) cluster down

@@ -1,0 +1,1 @@
+"""The `rbg` command line (also installed as the kubectl plugin `kubectl-rbg`)."""

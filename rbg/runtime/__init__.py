@@ -1,0 +1,4 @@
+"""Generic controller runtime: informers, cache, work queue, leader election, metrics, webhooks.
+
+Nothing in this package knows about RoleBasedGroups.
+"""
