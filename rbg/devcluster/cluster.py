@@ -322,7 +322,13 @@ class LocalCluster:
                         "profiles": [
                             {
                                 "schedulerName": COSCHEDULING_SCHEDULER,
-                                "plugins": {"multiPoint": {"enabled": [{"name": "Coscheduling"}]}},
+                                "plugins": {
+                                    "multiPoint": {
+                                        "enabled": [{"name": "Coscheduling"}],
+                                        # Coscheduling sorts the queue by group: one QueueSort only
+                                        "disabled": [{"name": "PrioritySort"}],
+                                    }
+                                },
                                 "pluginConfig": [
                                     {"name": "Coscheduling", "args": {"permitWaitingTimeSeconds": 60}}
                                 ],

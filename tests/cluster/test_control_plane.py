@@ -154,3 +154,40 @@ def test_deleting_an_owner_garbage_collects_dependents(kube: Client, namespace: 
     with pytest.raises(ApiError) as exc:
         kube.get(ConfigMap, "dep-0", namespace=namespace)
     assert exc.value.status.code == 404
+
+
+def test_coscheduling_scheduler_binds_a_gang_only_when_it_is_complete(kube: Client, namespace: str) -> None:
+    from lightkube.generic_resource import create_namespaced_resource
+
+    podgroup = create_namespaced_resource("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups")
+    kube.create(
+        podgroup(metadata={"name": "gang"}, spec={"minMember": 3, "scheduleTimeoutSeconds": 30}),
+        namespace=namespace,
+    )
+
+    def member(i: int) -> Any:
+        p = pod(f"gang-{i}", {"scheduling.x-k8s.io/pod-group": "gang"}, gpus=1)
+        p.spec.schedulerName = "scheduler-plugins-scheduler"
+        return p
+
+    for i in range(2):
+        kube.create(member(i), namespace=namespace)
+
+    def rejected() -> tuple[bool, Any]:
+        events = [
+            (e.reason, e.message)
+            for e in kube.list(Event, namespace=namespace)
+            if e.involvedObject.name in ("gang-0", "gang-1")
+        ]
+        return any(r == "FailedScheduling" for r, _ in events), events
+
+    events = wait_until(rejected, 60, "the incomplete gang to be refused")
+    assert any(
+        "cannot find enough sibling pods, current pods number: 2, minMember of group: 3" in (m or "")
+        for _, m in events
+    ), events
+    assert all(not kube.get(Pod, f"gang-{i}", namespace=namespace).spec.nodeName for i in range(2))
+
+    kube.create(member(2), namespace=namespace)
+    for i in range(3):
+        running_pod(kube, f"gang-{i}", namespace)
