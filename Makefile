@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RBG := $(VENV)/bin/rbg
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane test unit cluster-test lint fmt demo demo-down clean-cluster
+.PHONY: help venv controlplane crds test unit lint fmt demo demo-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ venv: $(VENV)/.installed ## create the virtualenv with pinned dependencies
 
 controlplane: ## build etcd, kube-apiserver, KCM, schedulers, kubectl, kwok from Go modules (cached)
 	hack/build-controlplane.sh
+
+crds: venv ## regenerate config/crd from the API models
+	$(PY) -m rbg.api.crd config/crd
 
 test: venv controlplane ## the whole suite: unit tests, then behaviour tests on the real local control plane
 	$(PY) -m pytest -p no:cacheprovider tests/unit tests/cluster $(PYTEST_ARGS)

@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import yaml
+
+from rbg.api import crd, k8s_schema
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.devcluster.binaries import K8S_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_crds_are_generated_from_the_models() -> None:
+    for name, build in crd.ALL.items():
+        committed = (ROOT / "config" / "crd" / name).read_text()
+        assert committed == crd.render(build()), f"config/crd/{name} is stale: run `make crds`"
+
+
+def test_embedded_schemas_come_from_the_kubernetes_version_we_run() -> None:
+    assert k8s_schema.kubernetes_version() == K8S_VERSION
+
+
+def _walk(node: object, path: str = "") -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    out = []
+    if isinstance(node, dict):
+        out.append((path, node))
+        for k, v in node.items():
+            out += _walk(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _walk(v, f"{path}/{i}")
+    return out
+
+
+def test_crd_schema_is_structural() -> None:
+    schema = crd.rolebasedgroup_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        assert "$ref" not in node, path
+        assert not {"oneOf", "allOf", "const"} & node.keys(), path
+        for key in node:
+            assert not key.startswith("x-") or key in {
+                "x-kubernetes-list-map-keys",
+                "x-kubernetes-list-type",
+                "x-kubernetes-map-type",
+                "x-kubernetes-int-or-string",
+                "x-kubernetes-preserve-unknown-fields",
+                "x-kubernetes-validations",
+            }, (path, key)
+
+
+def test_pod_template_is_the_published_schema() -> None:
+    schema = crd.rolebasedgroup_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    role = schema["properties"]["spec"]["properties"]["roles"]["items"]
+    containers = role["properties"]["template"]["properties"]["spec"]["properties"]["containers"]
+    assert containers["x-kubernetes-list-map-keys"] == ["name"]
+    ports = containers["items"]["properties"]["ports"]
+    assert ports["x-kubernetes-list-map-keys"] == ["containerPort", "protocol"]
+    assert ports["items"]["properties"]["protocol"]["default"] == "TCP"
+
+
+def test_example_manifest_parses_into_the_models() -> None:
+    doc = yaml.safe_load((ROOT / "examples" / "pd-disagg.yaml").read_text())
+    rbg = RoleBasedGroup.model_validate(doc)
+    assert [r.name for r in rbg.spec.roles] == ["router", "prefill", "decode"]
+    assert rbg.spec.roles[0].workload.kind == "Deployment"
+    assert rbg.spec.roles[1].workload.ref == "apps/v1/StatefulSet"
+    assert rbg.spec.roles[2].dependencies == ["prefill"]
