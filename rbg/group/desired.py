@@ -1,0 +1,194 @@
+"""Desired child objects of a RoleBasedGroup: workloads, headless Services, the discovery ConfigMap.
+
+Everything returned is a complete server-side-apply body owned by field manager `rbg`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
+from rbg.group import names
+from rbg.group.templates import resolve
+
+Obj = dict[str, Any]
+
+
+def owner_reference(rbg: RoleBasedGroup) -> Obj:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "RoleBasedGroup",
+        "name": rbg.metadata.name,
+        "uid": rbg.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(
+    rbg: RoleBasedGroup, name: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> Obj:
+    meta: Obj = {
+        "name": name,
+        "namespace": rbg.metadata.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(rbg)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def common_labels(rbg: RoleBasedGroup, role: str) -> dict[str, str]:
+    return {
+        **names.selector(rbg.metadata.name, role),
+        names.GROUP_UID: names.group_uid(rbg.metadata.namespace, rbg.metadata.name),
+    }
+
+
+def is_stateful(role: RoleSpec) -> bool:
+    return role.workload.kind == "StatefulSet"
+
+
+def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
+    env: list[Obj] = [
+        {"name": "RBG_GROUP_NAME", "value": rbg.metadata.name},
+        {"name": "RBG_ROLE_NAME", "value": role.name},
+    ]
+    if is_stateful(role):
+        env.append(
+            {
+                "name": "RBG_ROLE_INDEX",
+                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{names.POD_INDEX}']"}},
+            }
+        )
+    return env
+
+
+def pod_template(rbg: RoleBasedGroup, index: int) -> Obj:
+    """The role's template with group labels, RBG_* env vars and the discovery config mounted."""
+    role = rbg.spec.roles[index]
+    template = copy.deepcopy(resolve(rbg.spec, index))
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **common_labels(rbg, role.name)}
+    spec = template.setdefault("spec", {})
+    injected = _env(rbg, role)
+    mount = {"name": names.CONFIG_VOLUME, "mountPath": names.CONFIG_MOUNT, "readOnly": True}
+    for container in spec.get("containers", []):
+        user_env = container.get("env") or []
+        user_names = {e.get("name") for e in user_env}
+        # injected first, user variables after (so $(RBG_...) expands in them); a user value wins
+        container["env"] = [e for e in injected if e["name"] not in user_names] + user_env
+        mounts = container.get("volumeMounts") or []
+        if not any(m.get("name") == names.CONFIG_VOLUME for m in mounts):
+            container["volumeMounts"] = [*mounts, mount]
+    volumes = spec.get("volumes") or []
+    if not any(v.get("name") == names.CONFIG_VOLUME for v in volumes):
+        spec["volumes"] = [
+            *volumes,
+            {"name": names.CONFIG_VOLUME, "configMap": {"name": names.config_map_name(rbg.metadata.name)}},
+        ]
+    return template
+
+
+def workload(rbg: RoleBasedGroup, index: int, replicas: int | None = None) -> Obj:
+    role = rbg.spec.roles[index]
+    group = rbg.metadata.name
+    labels = {**(role.labels or {}), **common_labels(rbg, role.name)}
+    annotations = {**(role.annotations or {}), names.ROLE_SIZE: str(role.replicas)}
+    spec: Obj = {
+        "replicas": role.replicas if replicas is None else replicas,
+        "selector": {"matchLabels": names.selector(group, role.name)},
+        "template": pod_template(rbg, index),
+        "minReadySeconds": role.min_ready_seconds,
+    }
+    ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
+    if is_stateful(role):
+        spec["serviceName"] = names.service_name(group, role.name)
+        spec["podManagementPolicy"] = "Parallel"
+        update: Obj = {"type": "RollingUpdate"}
+        if ru is not None and isinstance(ru.partition, int) and ru.partition > 0:
+            update["rollingUpdate"] = {"partition": ru.partition}
+        spec["updateStrategy"] = update
+        kind = "StatefulSet"
+    else:
+        strategy: Obj = {"type": "RollingUpdate"}
+        if ru is not None:
+            strategy["rollingUpdate"] = {
+                "maxSurge": ru.max_surge or 0,
+                "maxUnavailable": ru.max_unavailable or 0,
+            }
+            if _zero(ru.max_surge) and _zero(ru.max_unavailable):
+                strategy["rollingUpdate"]["maxUnavailable"] = 1
+        spec["strategy"] = strategy
+        kind = "Deployment"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": _meta(rbg, names.workload_name(group, role.name), labels, annotations),
+        "spec": spec,
+    }
+
+
+def _zero(value: int | str | None) -> bool:
+    return value in (None, 0, "0", "0%")
+
+
+def service(rbg: RoleBasedGroup, index: int) -> Obj:
+    role = rbg.spec.roles[index]
+    group = rbg.metadata.name
+    spec: Obj = {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": names.selector(group, role.name),
+    }
+    if role.service_ports:
+        spec["ports"] = copy.deepcopy(role.service_ports)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(rbg, names.service_name(group, role.name), common_labels(rbg, role.name)),
+        "spec": spec,
+    }
+
+
+def _port_key(port: Obj) -> str:
+    name = port.get("name")
+    return str(name).lower().replace("-", "_") if name else f"port{port.get('port')}"
+
+
+def discovery_config(rbg: RoleBasedGroup) -> Obj:
+    """The `config.yaml` document: per role its size and each instance's stable address and ports."""
+    group, ns = rbg.metadata.name, rbg.metadata.namespace
+    roles: Obj = {}
+    for role in rbg.spec.roles:
+        svc = names.service_name(group, role.name)
+        ports = {_port_key(p): p.get("port") for p in role.service_ports or []}
+        entry: Obj = {"size": role.replicas, "service": f"{svc}.{ns}"}
+        if is_stateful(role):
+            wl = names.workload_name(group, role.name)
+            entry["instances"] = [
+                {"address": f"{wl}-{i}.{svc}.{ns}", **({"ports": ports} if ports else {})}
+                for i in range(role.replicas)
+            ]
+        elif ports:
+            entry["ports"] = ports
+        roles[role.name] = entry
+    return {
+        "group": {"name": group, "roles": [r.name for r in rbg.spec.roles], "size": len(rbg.spec.roles)},
+        "roles": roles,
+    }
+
+
+def config_map(rbg: RoleBasedGroup) -> Obj:
+    group = rbg.metadata.name
+    labels = {names.GROUP_NAME: group, names.GROUP_UID: names.group_uid(rbg.metadata.namespace, group)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(rbg, names.config_map_name(group), labels),
+        "data": {names.CONFIG_KEY: yaml.safe_dump(discovery_config(rbg), sort_keys=False)},
+    }

@@ -1,0 +1,81 @@
+"""One reconcile of a RoleBasedGroup as a pure function: observed children in, actions out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.group import dependencies, desired, names, status
+from rbg.group.validation import validate
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class Plan:
+    apply: list[Obj] = field(default_factory=list)  # in order: ConfigMap, Services, workloads by level
+    delete: list[Obj] = field(default_factory=list)  # observed objects that no role wants any more
+    status: Obj = field(default_factory=dict)
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # role -> dependencies not Ready
+    invalid: list[str] = field(default_factory=list)
+
+
+def _owned(objs: Sequence[Obj], uid: str) -> list[Obj]:
+    return [
+        o
+        for o in objs
+        if any(
+            r.get("uid") == uid and r.get("controller")
+            for r in o.get("metadata", {}).get("ownerReferences") or []
+        )
+    ]
+
+
+def plan(rbg: RoleBasedGroup, children: Sequence[Obj], now: str) -> Plan:
+    """What to apply, delete and report, given every observed child (workloads and Services)."""
+    out = Plan()
+    owned = _owned(children, rbg.metadata.uid)
+    errors = validate(rbg)
+    if errors:
+        out.invalid = [str(e) for e in errors]
+        out.status = status.group_status(rbg, {}, {}, now, invalid=out.invalid[0])
+        return out
+
+    group = rbg.metadata.name
+    by_kind_name = {(o.get("kind"), o["metadata"]["name"]): o for o in owned}
+    workloads: dict[str, Obj | None] = {}
+    for role in rbg.spec.roles:
+        kind = "StatefulSet" if desired.is_stateful(role) else "Deployment"
+        workloads[role.name] = by_kind_name.get((kind, names.workload_name(group, role.name)))
+
+    out.apply.append(desired.config_map(rbg))
+    out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]
+
+    index = {r.name: i for i, r in enumerate(rbg.spec.roles)}
+    deps = {r.name: list(r.dependencies or []) for r in rbg.spec.roles}
+    for level in dependencies.levels(deps):
+        for role_name in level:
+            if workloads[role_name] is None:
+                # created only once every dependency is Ready; once it exists it is kept in line
+                blocking = [
+                    d
+                    for d in deps[role_name]
+                    if not status.workload_ready(rbg.spec.roles[index[d]], workloads[d])
+                ]
+                if blocking:
+                    out.waiting[role_name] = blocking
+                    continue
+            out.apply.append(desired.workload(rbg, index[role_name]))
+
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in out.apply}
+    out.delete = [
+        o
+        for o in owned
+        if o.get("kind") in ("StatefulSet", "Deployment", "Service")
+        and (o["kind"], o["metadata"]["name"]) not in wanted
+        and (o.get("metadata", {}).get("labels") or {}).get(names.GROUP_NAME) == group
+    ]
+    out.status = status.group_status(rbg, workloads, out.waiting, now)
+    return out

@@ -1,0 +1,117 @@
+"""Role readiness and the RoleBasedGroup status (roleStatuses, Ready and Progressing conditions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+
+Obj = dict[str, Any]
+
+
+def workload_ready(role: RoleSpec, wl: Obj | None) -> bool:
+    """The role's workload has caught up with its spec and all desired replicas are Ready."""
+    if wl is None:
+        return False
+    status = wl.get("status") or {}
+    generation = wl.get("metadata", {}).get("generation", 0)
+    return (
+        status.get("observedGeneration", 0) >= generation
+        and (wl.get("spec") or {}).get("replicas") == role.replicas
+        and status.get("readyReplicas", 0) >= role.replicas
+        and status.get("replicas", 0) == role.replicas
+    )
+
+
+def role_statuses(rbg: RoleBasedGroup, workloads: Mapping[str, Obj | None]) -> list[Obj]:
+    out = []
+    for role in rbg.spec.roles:
+        status = (workloads.get(role.name) or {}).get("status") or {}
+        out.append(
+            {
+                "name": role.name,
+                "replicas": role.replicas,
+                "readyReplicas": int(status.get("readyReplicas", 0)),
+                "updatedReplicas": int(status.get("updatedReplicas", 0)),
+            }
+        )
+    return out
+
+
+def condition(
+    type_: str, ok: bool, reason: str, message: str, generation: int, now: str, previous: Sequence[Obj]
+) -> Obj:
+    status = "True" if ok else "False"
+    prev = next((c for c in previous if c.get("type") == type_), None)
+    since = prev["lastTransitionTime"] if prev and prev.get("status") == status else now
+    return {
+        "type": type_,
+        "status": status,
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def group_status(
+    rbg: RoleBasedGroup,
+    workloads: Mapping[str, Obj | None],
+    waiting: Mapping[str, Sequence[str]],
+    now: str,
+    invalid: str | None = None,
+) -> Obj:
+    """The whole status; `waiting` maps a role to the dependencies it is waiting for."""
+    previous = list((rbg.status.wire() if rbg.status else {}).get("conditions", []))
+    generation = rbg.metadata.generation
+    statuses = role_statuses(rbg, workloads)
+    if invalid is not None:
+        ready = condition("Ready", False, "InvalidSpec", invalid, generation, now, previous)
+        progressing = condition("Progressing", False, "InvalidSpec", invalid, generation, now, previous)
+    else:
+        not_ready = [r for r in rbg.spec.roles if not workload_ready(r, workloads.get(r.name))]
+        if not not_ready:
+            ready = condition(
+                "Ready", True, "AllRolesReady", "All roles are ready", generation, now, previous
+            )
+            progressing = condition(
+                "Progressing", False, "AllRolesReady", "All roles are ready", generation, now, previous
+            )
+        else:
+            by_name = {s["name"]: s for s in statuses}
+            detail = ", ".join(
+                f"{r.name} ({by_name[r.name]['readyReplicas']}/{r.replicas})" for r in not_ready
+            )
+            ready = condition(
+                "Ready", False, "RoleNotReady", f"roles not ready: {detail}", generation, now, previous
+            )
+            if waiting:
+                msg = "; ".join(f"{r} waits for {', '.join(d)}" for r, d in sorted(waiting.items()))
+                progressing = condition(
+                    "Progressing", True, "DependencyNotMet", msg, generation, now, previous
+                )
+            else:
+                progressing = condition(
+                    "Progressing",
+                    True,
+                    "RolesProgressing",
+                    f"roles not ready: {detail}",
+                    generation,
+                    now,
+                    previous,
+                )
+    return {"observedGeneration": generation, "conditions": [ready, progressing], "roleStatuses": statuses}
+
+
+def same_status(a: Obj | None, b: Obj | None) -> bool:
+    """Equal but for condition timestamps (those alone never justify a write)."""
+
+    def strip(s: Obj | None) -> Obj:
+        s = dict(s or {})
+        s["conditions"] = [
+            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in s.get("conditions", [])
+        ]
+        return s
+
+    return strip(a) == strip(b)

@@ -1,0 +1,40 @@
+"""The pod template of a role: inline, or a roleTemplate with the role's strategic-merge templatePatch."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroupSpec, RoleSpec
+from rbg.group.strategicmerge import merge
+
+
+class TemplateError(ValueError):
+    """The role's template cannot be built; `field` names where the problem is."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
+    role: RoleSpec = spec.roles[index]
+    where = f"spec.roles[{index}]"
+    if role.template_ref is not None:
+        templates = {t.name: t.template for t in spec.role_templates or []}
+        base = templates.get(role.template_ref.name)
+        if base is None:
+            raise TemplateError(
+                f"{where}.templateRef.name",
+                f'template "{role.template_ref.name}" not found in spec.roleTemplates',
+            )
+        template = merge(base, role.template_patch or {})
+    elif role.template is not None:
+        template = copy.deepcopy(role.template)
+    else:
+        raise TemplateError(where, "template or templateRef must be set")
+    containers = (template.get("spec") or {}).get("containers") or []
+    if not containers:
+        raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
+    return template

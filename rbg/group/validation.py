@@ -1,0 +1,110 @@
+"""Checks that the CRD schema and CEL cannot express: cross-role references, cycles, name lengths.
+
+Used by the admission webhook (rejects at `kubectl apply`) and by the controller (reports in status and
+events, for objects stored before the webhook existed). Every message starts with the field path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.group import dependencies, names
+from rbg.group.templates import TemplateError, resolve
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def _int_or_percent(value: int | str | None) -> bool:
+    return (
+        value is None
+        or (isinstance(value, int) and value >= 0)
+        or bool(isinstance(value, str) and (_PERCENT.match(value) or value.isdigit()))
+    )
+
+
+def _is_zero(value: int | str | None) -> bool:
+    return value in (0, "0", "0%")
+
+
+def validate(rbg: RoleBasedGroup) -> list[FieldError]:
+    errors: list[FieldError] = []
+    spec, name = rbg.spec, rbg.metadata.name
+    if name and (len(name) > 63 or not _DNS_LABEL.match(name)):
+        errors.append(FieldError("metadata.name", f'"{name}" is not a valid DNS label'))
+
+    seen: dict[str, int] = {}
+    for i, role in enumerate(spec.roles):
+        if role.name in seen:
+            errors.append(FieldError(f"spec.roles[{i}].name", f'Duplicate value: "{role.name}"'))
+        seen.setdefault(role.name, i)
+    seen_t: set[str] = set()
+    for i, t in enumerate(spec.role_templates or []):
+        if t.name in seen_t:
+            errors.append(FieldError(f"spec.roleTemplates[{i}].name", f'Duplicate value: "{t.name}"'))
+        seen_t.add(t.name)
+
+    deps = [(r.name, r.dependencies or []) for r in spec.roles]
+    for u in dependencies.unknown_dependencies(deps):
+        errors.append(
+            FieldError(
+                f"spec.roles[{u.role_index}].dependencies[{u.dep_index}]",
+                f'role "{u.role}" depends on unknown role "{u.dependency}"',
+            )
+        )
+    cycle = dependencies.find_cycle(dict(deps))
+    if cycle is not None:
+        errors.append(
+            FieldError(f"spec.roles[{seen[cycle.path[0]]}].dependencies", f"dependency cycle: {cycle}")
+        )
+
+    for i, coord in enumerate(spec.coordination or []):
+        for j, role_name in enumerate(coord.roles):
+            if role_name not in seen:
+                errors.append(FieldError(f"spec.coordination[{i}].roles[{j}]", f'unknown role "{role_name}"'))
+
+    for i, role in enumerate(spec.roles):
+        where = f"spec.roles[{i}]"
+        if role.workload.kind == "StatefulSet" and name:
+            wl = names.workload_name(name, role.name)
+            if len(wl) > names.MAX_STATEFULSET_NAME:
+                errors.append(
+                    FieldError(
+                        f"{where}.name",
+                        f'StatefulSet name "{wl}" is {len(wl)} characters; group and role names together '
+                        f"must leave it at most {names.MAX_STATEFULSET_NAME} (its pods' "
+                        "controller-revision-hash label must fit in 63)",
+                    )
+                )
+        try:
+            resolve(spec, i)
+        except TemplateError as exc:
+            errors.append(FieldError(exc.field, exc.message))
+        ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
+        if ru is not None and role.replicas > 0:
+            rwhere = f"{where}.rolloutStrategy.rollingUpdate"
+            for field, value in (("maxSurge", ru.max_surge), ("maxUnavailable", ru.max_unavailable)):
+                if not _int_or_percent(value):
+                    errors.append(FieldError(f"{rwhere}.{field}", f'invalid value "{value}"'))
+            if _is_zero(ru.max_surge) and _is_zero(ru.max_unavailable):
+                errors.append(FieldError(rwhere, "maxSurge and maxUnavailable cannot both be 0"))
+            if not _int_or_percent(ru.partition):
+                errors.append(FieldError(f"{rwhere}.partition", f'invalid value "{ru.partition}"'))
+            elif isinstance(ru.partition, int) and ru.partition >= role.replicas and ru.partition > 0:
+                errors.append(
+                    FieldError(
+                        f"{rwhere}.partition", f"{ru.partition} must be less than replicas {role.replicas}"
+                    )
+                )
+    return errors

@@ -1,0 +1,329 @@
+"""The pure RoleBasedGroup core: templates, workloads, discovery, dependencies, validation, plans."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.group import dependencies, desired, names
+from rbg.group.plan import plan
+from rbg.group.validation import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-11-23T12:00:00Z"
+
+
+def example(**meta: Any) -> RoleBasedGroup:
+    doc = yaml.safe_load((ROOT / "examples" / "pd-disagg.yaml").read_text())
+    doc["metadata"].update({"namespace": "ns", "uid": "uid-1", "generation": 1, **meta})
+    return RoleBasedGroup.model_validate(doc)
+
+
+def rbg_of(roles: list[dict[str, Any]], name: str = "g") -> RoleBasedGroup:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    return RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": name, "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {"roles": [{"template": tpl, **r} for r in roles]},
+        }
+    )
+
+
+def test_template_ref_and_patch_build_the_role_template() -> None:
+    sts = desired.workload(example(), 1)
+    assert sts["kind"] == "StatefulSet"
+    assert sts["metadata"]["name"] == "pd-disagg-prefill"
+    engine = sts["spec"]["template"]["spec"]["containers"][0]
+    assert engine["image"] == "lmsysorg/sglang:v0.5.5"  # from the roleTemplate
+    assert engine["args"][-2:] == ["--disaggregation-mode", "prefill"]  # from the templatePatch
+    assert engine["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
+
+
+def test_workload_labels_selector_owner_and_service_name() -> None:
+    sts = desired.workload(example(), 1)
+    labels = sts["metadata"]["labels"]
+    assert labels[names.GROUP_NAME] == "pd-disagg"
+    assert labels[names.ROLE_NAME] == "prefill"
+    assert labels[names.GROUP_UID] == names.group_uid("ns", "pd-disagg")
+    assert sts["spec"]["selector"] == {
+        "matchLabels": {names.GROUP_NAME: "pd-disagg", names.ROLE_NAME: "prefill"}
+    }
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert sts["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert sts["spec"]["serviceName"] == "s-pd-disagg-prefill"
+    (owner,) = sts["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroup",
+        "name": "pd-disagg",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def test_env_vars_and_config_mount_in_every_container() -> None:
+    rbg = example()
+    sts = desired.workload(rbg, 1)
+    deploy = desired.workload(rbg, 0)
+    engine = sts["spec"]["template"]["spec"]["containers"][0]
+    assert engine["env"] == [
+        {"name": "RBG_GROUP_NAME", "value": "pd-disagg"},
+        {"name": "RBG_ROLE_NAME", "value": "prefill"},
+        {
+            "name": "RBG_ROLE_INDEX",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}},
+        },
+    ]
+    router = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert [e["name"] for e in router["env"]] == ["RBG_GROUP_NAME", "RBG_ROLE_NAME"]  # no index: not stateful
+    for c in (engine, router):
+        assert {"name": "rbg-cluster-config", "mountPath": "/etc/rbg", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "rbg-cluster-config", "configMap": {"name": "pd-disagg"}} in sts["spec"]["template"][
+        "spec"
+    ]["volumes"]
+
+
+def test_user_env_wins_and_keeps_its_order_after_injected() -> None:
+    rbg = rbg_of(
+        [
+            {
+                "name": "a",
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "i",
+                                "env": [
+                                    {"name": "X", "value": "$(RBG_ROLE_NAME)"},
+                                    {"name": "RBG_GROUP_NAME", "value": "mine"},
+                                ],
+                            }
+                        ]
+                    }
+                },
+            }
+        ]
+    )
+    env = desired.workload(rbg, 0)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in env] == ["RBG_ROLE_NAME", "RBG_ROLE_INDEX", "X", "RBG_GROUP_NAME"]
+    assert env[-1]["value"] == "mine"
+
+
+def test_headless_service_per_role() -> None:
+    svc = desired.service(example(), 2)
+    assert svc["metadata"]["name"] == "s-pd-disagg-decode"
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["publishNotReadyAddresses"] is True
+    assert svc["spec"]["selector"] == {names.GROUP_NAME: "pd-disagg", names.ROLE_NAME: "decode"}
+
+
+def test_discovery_config_lists_stable_addresses_and_ports() -> None:
+    cfg = yaml.safe_load(desired.config_map(example())["data"]["config.yaml"])
+    assert cfg["group"] == {"name": "pd-disagg", "roles": ["router", "prefill", "decode"], "size": 3}
+    assert cfg["roles"]["prefill"] == {
+        "size": 2,
+        "service": "s-pd-disagg-prefill.ns",
+        "instances": [
+            {"address": "pd-disagg-prefill-0.s-pd-disagg-prefill.ns", "ports": {"http": 8000}},
+            {"address": "pd-disagg-prefill-1.s-pd-disagg-prefill.ns", "ports": {"http": 8000}},
+        ],
+    }
+    assert cfg["roles"]["router"] == {"size": 1, "service": "s-pd-disagg-router.ns"}
+
+
+def test_levels_and_cycles() -> None:
+    assert dependencies.levels({"router": ["decode"], "decode": ["prefill"], "prefill": []}) == [
+        ["prefill"],
+        ["decode"],
+        ["router"],
+    ]
+    assert dependencies.levels({"b": [], "a": [], "c": ["a", "b"]}) == [["a", "b"], ["c"]]
+    assert str(dependencies.find_cycle({"a": ["b"], "b": ["a"]})) == "a -> b -> a"
+    assert str(dependencies.find_cycle({"x": ["x"]})) == "x -> x"
+    with pytest.raises(ValueError, match="dependency cycle: a -> b -> c -> a"):
+        dependencies.levels({"a": ["b"], "b": ["c"], "c": ["a"], "d": []})
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), st.lists(st.sampled_from("abcdef"), max_size=3), min_size=1)
+)
+def test_levels_respect_every_dependency_or_report_a_real_cycle(deps: dict[str, list[str]]) -> None:
+    cycle = dependencies.find_cycle(deps)
+    if cycle is None:
+        order = {r: i for i, level in enumerate(dependencies.levels(deps)) for r in level}
+        assert set(order) == set(deps)
+        assert all(order[d] < order[r] for r, ds in deps.items() for d in ds if d in deps)
+    else:
+        path = cycle.path
+        assert path[0] == path[-1]
+        assert all(b in deps[a] for a, b in itertools.pairwise(path))
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        (
+            [{"name": "a", "dependencies": ["b"]}, {"name": "b", "dependencies": ["a"]}],
+            ["spec.roles[0].dependencies: dependency cycle: a -> b -> a"],
+        ),
+        (
+            [{"name": "a", "dependencies": ["nope"]}],
+            ['spec.roles[0].dependencies[0]: role "a" depends on unknown role "nope"'],
+        ),
+        ([{"name": "a"}, {"name": "a"}], ['spec.roles[1].name: Duplicate value: "a"']),
+        (
+            [{"name": "a", "template": None, "templateRef": {"name": "t"}, "templatePatch": {}}],
+            ['spec.roles[0].templateRef.name: template "t" not found in spec.roleTemplates'],
+        ),
+        (
+            [{"name": "a", "template": {"spec": {"containers": []}}}],
+            ["spec.roles[0].template.spec.containers: must have at least one container"],
+        ),
+        (
+            [
+                {
+                    "name": "a",
+                    "replicas": 2,
+                    "rolloutStrategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}},
+                }
+            ],
+            ["spec.roles[0].rolloutStrategy.rollingUpdate: maxSurge and maxUnavailable cannot both be 0"],
+        ),
+        (
+            [{"name": "a", "replicas": 2, "rolloutStrategy": {"rollingUpdate": {"partition": 2}}}],
+            ["spec.roles[0].rolloutStrategy.rollingUpdate.partition: 2 must be less than replicas 2"],
+        ),
+        (
+            [{"name": "a", "replicas": 2, "rolloutStrategy": {"rollingUpdate": {"maxSurge": "ten"}}}],
+            ['spec.roles[0].rolloutStrategy.rollingUpdate.maxSurge: invalid value "ten"'],
+        ),
+    ],
+)
+def test_validation_messages_name_the_field(roles: list[dict[str, Any]], expected: list[str]) -> None:
+    assert [str(e) for e in validate(rbg_of(roles))] == expected
+
+
+def test_coordination_with_unknown_role_and_too_long_statefulset_name() -> None:
+    rbg = rbg_of([{"name": "prefill-with-a-rather-long-role-name"}], name="a-very-long-group-name")
+    rbg.spec.coordination = RoleBasedGroup.model_validate(
+        {
+            "spec": {
+                "roles": [{"name": "x"}],
+                "coordination": [{"name": "c", "roles": ["prefill-with-a-rather-long-role-name", "decode"]}],
+            }
+        }
+    ).spec.coordination
+    errors = [str(e) for e in validate(rbg)]
+    assert errors[0] == 'spec.coordination[0].roles[1]: unknown role "decode"'
+    assert errors[1].startswith(
+        'spec.roles[0].name: StatefulSet name "a-very-long-group-name-prefill-with-a-rather'
+    )
+
+
+def sts_status(obj: dict[str, Any], ready: int) -> dict[str, Any]:
+    o = copy.deepcopy(obj)
+    o["metadata"]["generation"] = 1
+    o["status"] = {
+        "observedGeneration": 1,
+        "replicas": o["spec"]["replicas"],
+        "readyReplicas": ready,
+        "updatedReplicas": ready,
+    }
+    return o
+
+
+def test_plan_waits_for_dependencies_then_creates_the_dependent_role() -> None:
+    rbg = example()
+    first = plan(rbg, [], NOW)
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in first.apply]
+    assert kinds == [
+        ("ConfigMap", "pd-disagg"),
+        ("Service", "s-pd-disagg-router"),
+        ("Service", "s-pd-disagg-prefill"),
+        ("Service", "s-pd-disagg-decode"),
+        ("StatefulSet", "pd-disagg-prefill"),
+        ("Deployment", "pd-disagg-router"),
+    ]
+    assert first.waiting == {"decode": ["prefill"]}
+    progressing = first.status["conditions"][1]
+    assert (progressing["reason"], progressing["message"]) == ("DependencyNotMet", "decode waits for prefill")
+
+    prefill = next(o for o in first.apply if o["kind"] == "StatefulSet")
+    half = plan(rbg, [sts_status(prefill, 1)], NOW)
+    assert "decode" in half.waiting
+    ready = plan(rbg, [sts_status(prefill, 2)], NOW)
+    assert not ready.waiting
+    assert ("StatefulSet", "pd-disagg-decode") in [(o["kind"], o["metadata"]["name"]) for o in ready.apply]
+
+
+def test_plan_status_ready_only_when_every_role_is_ready() -> None:
+    rbg = example()
+    objs = [o for o in plan(rbg, [], NOW).apply if o["kind"] in ("StatefulSet", "Deployment")]
+    objs.append(desired.workload(rbg, 2))
+    observed = [sts_status(o, o["spec"]["replicas"]) for o in objs]
+    result = plan(rbg, observed, NOW)
+    ready = result.status["conditions"][0]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "True", "AllRolesReady")
+    assert result.status["roleStatuses"] == [
+        {"name": "router", "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1},
+        {"name": "prefill", "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2},
+        {"name": "decode", "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1},
+    ]
+    observed[0]["status"]["readyReplicas"] = 0
+    not_ready = plan(rbg, observed, NOW).status["conditions"][0]
+    assert (not_ready["status"], not_ready["message"]) == ("False", "roles not ready: prefill (0/2)")
+
+
+def test_plan_deletes_workloads_of_removed_or_rekinded_roles_only_if_owned() -> None:
+    rbg = example()
+    ours = sts_status(desired.workload(rbg, 1), 2)
+    removed = copy.deepcopy(ours)
+    removed["metadata"]["name"] = "pd-disagg-old"
+    foreign = copy.deepcopy(removed)
+    foreign["metadata"]["name"] = "someone-else"
+    foreign["metadata"]["ownerReferences"][0]["uid"] = "other"
+    rekinded = copy.deepcopy(ours)
+    rekinded["metadata"]["name"] = "pd-disagg-router"  # router is a Deployment, not a StatefulSet
+    deleted = plan(rbg, [ours, removed, foreign, rekinded], NOW).delete
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in deleted) == [
+        ("StatefulSet", "pd-disagg-old"),
+        ("StatefulSet", "pd-disagg-router"),
+    ]
+
+
+def test_invalid_spec_applies_nothing_and_says_why() -> None:
+    result = plan(rbg_of([{"name": "a", "dependencies": ["a"]}]), [], NOW)
+    assert result.apply == []
+    assert result.delete == []
+    ready = result.status["conditions"][0]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "InvalidSpec",
+        "spec.roles[0].dependencies: dependency cycle: a -> a",
+    )
+
+
+@given(
+    st.lists(st.sampled_from(["router", "prefill", "decode", "cache"]), min_size=1, max_size=4, unique=True),
+    st.integers(0, 5),
+)
+def test_builders_are_deterministic_and_names_valid(roles: list[str], replicas: int) -> None:
+    rbg = rbg_of([{"name": r, "replicas": replicas} for r in roles])
+    a, b = plan(rbg, [], NOW), plan(rbg, [], NOW)
+    assert a.apply == b.apply
+    for obj in a.apply:
+        assert len(obj["metadata"]["name"]) <= 63
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == "u"
+        if obj["kind"] in ("StatefulSet", "Deployment"):
+            sel = obj["spec"]["selector"]["matchLabels"]
+            assert sel.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
