@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RBG := $(VENV)/bin/rbg
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane crds test unit lint fmt demo demo-down
+.PHONY: help venv controlplane crds test unit lint fmt demo demo-down bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,10 +44,11 @@ fmt: venv ## format the Python code
 	$(VENV)/bin/ruff format rbg tests
 	$(VENV)/bin/ruff check --fix rbg tests
 
-demo: venv controlplane ## local cluster up, then its nodes with their topology
-	$(RBG) cluster up
-	@eval "$$($(RBG) cluster env)"; kubectl get nodes -o custom-columns='NAME:.metadata.name,STATUS:.status.conditions[?(@.type=="Ready")].type,ZONE:.metadata.labels.topology\.kubernetes\.io/zone,RACK:.metadata.labels.topology\.rbg\.workloads\.x-k8s\.io/rack,NVLINK:.metadata.labels.nvidia\.com/gpu\.clique,GPU:.status.allocatable.nvidia\.com/gpu,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory'
-	@echo; echo "Use it:  eval \"\$$($(RBG) cluster env)\"; kubectl get nodes      Stop it:  make demo-down"
+demo: venv controlplane ## local cluster + operator, deploy examples/pd-disagg.yaml, show its pods and status
+	hack/demo.sh
+
+bench: venv controlplane ## N RoleBasedGroups at once on a local cluster (N=100): latencies, API requests, idle writes
+	$(PY) -m rbg.devcluster.bench -n $(or $(N),100)
 
 demo-down: venv ## stop the demo cluster
 	$(RBG) cluster down

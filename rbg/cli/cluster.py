@@ -114,5 +114,33 @@ def env(name: NameOpt = "rbg", directory: DirOpt = None) -> None:
         typer.echo(f'export PATH="{state.bin_dir}:$PATH"')
 
 
+operator_app = typer.Typer(no_args_is_help=True, help="The operator, run on the host against the cluster.")
+app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("up")
+def operator_up(name: NameOpt = "rbg", directory: DirOpt = None) -> None:
+    """Apply RBAC, start (or restart) the operator with its ServiceAccount token, wait until ready."""
+    from rbg.devcluster import operator
+
+    cluster = LocalCluster(name, directory)
+    try:
+        state = operator.start(cluster)
+    except DevClusterError as exc:
+        raise _fail(exc) from None
+    err.print(
+        f"operator running (pid {state.pids[operator.COMPONENT]}, log {cluster.logs / 'rbg-operator.log'})",
+        highlight=False,
+    )
+
+
+@operator_app.command("down")
+def operator_down(name: NameOpt = "rbg", directory: DirOpt = None) -> None:
+    """Stop the operator (the cluster keeps running)."""
+    from rbg.devcluster import operator
+
+    operator.stop(LocalCluster(name, directory))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from rbg.cli import cluster
+from rbg.cli import cluster, controller
+from rbg.cli.status import status
 
-app = typer.Typer(no_args_is_help=True, help="RoleBasedGroup operator and tools.", add_completion=False)
+app = typer.Typer(
+    no_args_is_help=True,
+    help="RoleBasedGroup operator and tools.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(controller.app, name="controller")
+app.command()(status)
 
 
 def main() -> None:

@@ -61,3 +61,37 @@ def namespace(kube: Client, request: pytest.FixtureRequest) -> Iterator[str]:
     yield name
     with contextlib.suppress(ApiError):
         kube.delete(Namespace, name)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(cluster: State) -> LocalCluster:
+    return LocalCluster(TEST_CLUSTER)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: State) -> Iterator[State]:
+    """The operator, running with its own ServiceAccount and RBAC (config/rbac), for the whole session."""
+    from rbg.devcluster import operator as op
+
+    lc = LocalCluster(TEST_CLUSTER)
+    try:
+        state = op.start(lc)
+    except DevClusterError as exc:
+        pytest.fail(f"operator could not be started: {exc}", pytrace=False)
+    yield state
+    op.stop(lc)
+
+
+@pytest.fixture
+def kubectl(cluster: State) -> Any:
+    """Run the cluster's own kubectl (built with the control plane) as a user would."""
+    import subprocess
+    from pathlib import Path
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(cluster.bin_dir) / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", *args],
+            input=stdin, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    return run

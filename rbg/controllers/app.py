@@ -1,0 +1,103 @@
+"""The operator process: CRDs, admission webhooks, the manager and every controller, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from rbg.api import crd
+from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
+from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
+from rbg.runtime import certs
+from rbg.runtime.client import Kube
+from rbg.runtime.errors import ApiError
+from rbg.runtime.manager import Manager
+from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION, Kind
+from rbg.runtime.webhook import AdmissionServer, validating_configuration
+
+log = logging.getLogger(__name__)
+WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
+VALIDATING_WEBHOOK_CONFIGURATION = Kube.register(
+    Kind(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+    )
+)
+
+
+@dataclass
+class Options:
+    kubeconfig: str | None = None
+    namespace: str = "rbg-system"  # where the leader-election Lease lives
+    leader_elect: bool = True
+    probe_bind: str = "0.0.0.0"  # noqa: S104 - the kubelet probes the pod IP
+    health_port: int = 8081
+    metrics_port: int = 8080
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 9443
+    webhook_url: str | None = None  # how the API server reaches us; default https://<host>:<port>
+    cert_dir: Path = Path("/tmp/rbg-webhook-certs")  # a scratch dir, as upstream
+    install_crds: bool = True
+    workers: int = 8
+
+
+async def install_crds(kube: Kube) -> None:
+    for build in crd.ALL.values():
+        await kube.apply(build())
+    for build in crd.ALL.values():
+        name = build()["metadata"]["name"]
+        for _ in range(100):
+            obj = await kube.get(CUSTOMRESOURCEDEFINITION, name)
+            conds = ((obj or {}).get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conds):
+                break
+            await asyncio.sleep(0.1)
+
+
+async def run(opts: Options) -> None:
+    kube = Kube(opts.kubeconfig)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if opts.install_crds:
+            await install_crds(kube)
+        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", ["localhost"], [opts.webhook_host])
+        server = AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir)
+        server.add(RULE.path, validate_rolebasedgroup)
+        await server.start()
+        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
+        await kube.apply(validating_configuration(WEBHOOK_CONFIGURATION, [RULE], cert.ca_pem, url_base=url))
+
+        manager = Manager(
+            kube,
+            name="rbg-controller",
+            leader_election=opts.leader_elect,
+            lease_namespace=opts.namespace,
+            health_port=opts.health_port,
+            metrics_port=opts.metrics_port,
+            bind_address=opts.probe_bind,
+        )
+        RoleBasedGroupReconciler(manager, kube, workers=opts.workers)
+        task = asyncio.create_task(manager.run())
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # surfaces a crash of the manager
+        await manager.stop()  # releases the Lease so a successor takes over at once
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop()
+    except ApiError as exc:
+        log.error("API error: %s", exc)
+        raise
+    finally:
+        await kube.close()

@@ -1,0 +1,29 @@
+"""Admission for RoleBasedGroups: what the CRD schema and CEL cannot check (rbg.group.validation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from rbg.api.v1alpha1 import GROUP, VERSION, RoleBasedGroup
+from rbg.group.validation import validate
+from rbg.runtime.webhook import Rule
+
+RULE = Rule(
+    path="/validate-workloads-x-k8s-io-v1alpha1-rolebasedgroup",
+    name="vrolebasedgroup.workloads.x-k8s.io",
+    group=GROUP,
+    version=VERSION,
+    resource="rolebasedgroups",
+)
+
+
+async def validate_rolebasedgroup(request: dict[str, Any]) -> list[str]:
+    obj = request.get("object") or {}
+    try:
+        rbg = RoleBasedGroup.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        return [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"]
+    return [str(e) for e in validate(rbg)]

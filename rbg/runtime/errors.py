@@ -1,0 +1,50 @@
+"""The one error type the runtime raises for API failures.
+
+Callers branch on the HTTP status (404, 409, 410, 422 …), never on the transport library's exception
+classes, so lightkube / httpx2 errors are converted at the client boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @classmethod
+    def from_status(cls, status: dict[str, Any], default_code: int = 500) -> ApiError:
+        """From a `meta/v1 Status` body (an error response or a watch ERROR event)."""
+        return cls(
+            int(status.get("code") or default_code), status.get("reason", ""), status.get("message", "")
+        )
+
+    @classmethod
+    def from_body(cls, code: int, body: bytes) -> ApiError:
+        try:
+            status = json.loads(body)
+        except ValueError:
+            status = None
+        if isinstance(status, dict) and status.get("kind") == "Status":
+            return cls(code, status.get("reason", ""), status.get("message", ""))
+        return cls(code, "", body[:500].decode(errors="replace"))
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        """410: the resourceVersion is too old (compacted) — the watcher must re-list."""
+        return self.status == 410

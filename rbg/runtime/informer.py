@@ -1,0 +1,214 @@
+"""Informer: a local, always-current copy of one kind (list + watch), with change callbacks.
+
+No Python Kubernetes library ships one (see docs/runtime.md). The semantics follow client-go's
+reflector: a paginated LIST, then WATCH from its resourceVersion with bookmarks so that the resume point
+stays fresh; on 410 Gone a re-list whose differences are replayed as synthetic events (objects deleted
+while we were not watching produce DELETED); a client-side inactivity timeout because `timeoutSeconds`
+is only enforced by the server and a half-dead connection can otherwise block a read forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from rbg.runtime.errors import ApiError
+from rbg.runtime.objects import Key, Kind, Obj, key_of, matches_labels, trim
+
+if TYPE_CHECKING:
+    from rbg.runtime.client import Kube
+
+log = structlog.stdlib.get_logger(__name__)
+
+Handler = Callable[[str, Obj, Obj | None], None]
+"""(event in ADDED|MODIFIED|DELETED, object, previous object or None); synchronous and cheap."""
+
+
+class Informer:
+    def __init__(
+        self,
+        kube: Kube,
+        kind: Kind,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        transform: Callable[[Obj], Obj] = trim,
+        *,
+        watch_timeout: tuple[int, int] = (240, 360),
+        inactivity_timeout: float = 90.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        """`watch_timeout`: server-side timeoutSeconds, drawn at random from this range per watch (spreads
+        re-watches of many informers). `inactivity_timeout`: restart a watch that delivered neither an
+        event nor a bookmark for this long (the API server sends bookmarks about once a minute)."""
+        self.kube = kube
+        self.kind = kind
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.transform = transform
+        self.watch_timeout = watch_timeout
+        self.inactivity_timeout = inactivity_timeout
+        self.max_backoff = max_backoff
+        self.store: dict[Key, Obj] = {}
+        self.synced = asyncio.Event()
+        self.last_activity = time.monotonic()
+        self.resource_version: str | None = None
+        self.relists = 0
+        self.watch_restarts = 0
+        self._handlers: list[Handler] = []
+        self._by_owner: dict[str, set[Key]] = {}
+        self._log = log.bind(kind=kind.kind, namespace=namespace or "", selector=label_selector or "")
+
+    def __repr__(self) -> str:
+        return f"Informer({self.kind.kind}, namespace={self.namespace!r}, selector={self.label_selector!r})"
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def get(self, key: Key) -> Obj | None:
+        return self.store.get(key)
+
+    def list(
+        self, namespace: str | None = None, selector: dict[str, str] | None = None
+    ) -> builtins.list[Obj]:
+        return [
+            obj
+            for key, obj in self.store.items()
+            if (namespace is None or key.namespace == namespace)
+            and (not selector or matches_labels(obj, selector))
+        ]
+
+    def by_owner(self, owner_uid: str) -> builtins.list[Obj]:
+        """Objects with an ownerReference to this uid (controller or not)."""
+        return [self.store[k] for k in self._by_owner.get(owner_uid, ()) if k in self.store]
+
+    def add_handler(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    # -- running --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List and watch until cancelled. Restartable: a second run resumes from the last resourceVersion."""
+        failures = 0
+        self.last_activity = time.monotonic()
+        while True:
+            try:
+                if self.resource_version is None:
+                    await self._relist()
+                await self._watch()
+                failures = 0
+                continue
+            except ApiError as exc:
+                if exc.gone:
+                    self._log.info("watch expired, re-listing", reason=exc.message)
+                    self.resource_version = None
+                    continue
+                failures += 1
+                self._log.warning("list/watch failed, retrying", error=str(exc), failures=failures)
+            except Exception:
+                # e.g. an undecodable event: never let one bad answer end the informer; start afresh
+                failures += 1
+                self._log.exception("list/watch failed unexpectedly, re-listing", failures=failures)
+                self.resource_version = None
+            delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.8, 1.2)  # noqa: S311
+            await asyncio.sleep(delay)
+
+    async def _relist(self) -> None:
+        items, resource_version = await self.kube.list(self.kind, self.namespace, self.label_selector)
+        self.last_activity = time.monotonic()
+        self.relists += 1
+        self.replace([self.transform(item) for item in items], resource_version)
+        self.synced.set()
+        self._log.debug("listed", count=len(items), resource_version=resource_version)
+
+    async def _watch(self) -> None:
+        """One watch request: returns when the server ends it or it was idle too long; raises ApiError."""
+        timeout = random.randint(*self.watch_timeout)  # noqa: S311
+        stream = self.kube.watch_stream(
+            self.kind, self.namespace, self.resource_version, timeout, self.label_selector
+        )
+        async with contextlib.aclosing(stream):
+            while True:
+                try:
+                    async with asyncio.timeout(self.inactivity_timeout):
+                        event_type, obj = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    self.watch_restarts += 1
+                    self._log.warning("watch silent, restarting it", silent_for=self.inactivity_timeout)
+                    return
+                self.last_activity = time.monotonic()
+                self.resource_version = obj["metadata"]["resourceVersion"]
+                if event_type != "BOOKMARK":
+                    self.apply_event(event_type, self.transform(obj))
+
+    # -- store updates (public for tests; also what a re-list does) -----------------------------------
+
+    def apply_event(self, event_type: str, obj: Obj) -> None:
+        """Update the store from one watch event and call the handlers."""
+        obj.setdefault("apiVersion", self.kind.api_version)
+        obj.setdefault("kind", self.kind.kind)
+        key = key_of(obj)
+        old = self.store.get(key)
+        if event_type == "DELETED":
+            if old is not None:
+                self._remove(key, old)
+            self._notify("DELETED", obj, old)
+            return
+        self._put(key, obj, old)
+        self._notify("ADDED" if old is None else "MODIFIED", obj, old)
+
+    def replace(self, items: builtins.list[Obj], resource_version: str) -> None:
+        """Swap in a fresh listing and replay the differences as events."""
+        fresh = {key_of(obj): obj for obj in items}
+        for key, gone in [(k, o) for k, o in self.store.items() if k not in fresh]:
+            self._remove(key, gone)
+            self._notify("DELETED", gone, gone)
+        for key, obj in fresh.items():
+            previous = self.store.get(key)
+            if previous is not None and _rv(previous) == _rv(obj):
+                continue
+            self._put(key, obj, previous)
+            self._notify("ADDED" if previous is None else "MODIFIED", obj, previous)
+        self.resource_version = resource_version
+
+    def _put(self, key: Key, obj: Obj, old: Obj | None) -> None:
+        if old is not None:
+            self._unindex(key, old)
+        self.store[key] = obj
+        for uid in _owner_uids(obj):
+            self._by_owner.setdefault(uid, set()).add(key)
+
+    def _remove(self, key: Key, old: Obj) -> None:
+        self._unindex(key, old)
+        del self.store[key]
+
+    def _unindex(self, key: Key, obj: Obj) -> None:
+        for uid in _owner_uids(obj):
+            keys = self._by_owner.get(uid)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_owner[uid]
+
+    def _notify(self, event_type: str, obj: Obj, old: Obj | None) -> None:
+        for handler in self._handlers:
+            try:
+                handler(event_type, obj, old)
+            except Exception:
+                self._log.exception("event handler failed", watch_event=event_type, object=str(key_of(obj)))
+
+
+def _rv(obj: Obj) -> str | None:
+    rv: str | None = obj.get("metadata", {}).get("resourceVersion")
+    return rv
+
+
+def _owner_uids(obj: Obj) -> list[str]:
+    return [ref["uid"] for ref in obj.get("metadata", {}).get("ownerReferences") or () if "uid" in ref]

@@ -1,0 +1,187 @@
+"""Manager: owns the shared informers, controllers, event recorders, probes and leader election.
+
+Start order matters: caches first (controllers must never reconcile from an empty cache and delete
+"missing" children), then — only on the elected leader — the controllers. Informers and the probe
+server run on every replica, so standbys have warm caches and answer probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import structlog
+
+from rbg.runtime.controller import Controller
+from rbg.runtime.events import EventRecorder
+from rbg.runtime.health import HealthServer
+from rbg.runtime.informer import Informer
+from rbg.runtime.leaderelection import LeaderElector
+from rbg.runtime.objects import Kind
+
+if TYPE_CHECKING:
+    from rbg.runtime.client import Kube
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class LeaderElectionLost(Exception):
+    """The lease was lost while leading; the process should exit and restart as a candidate."""
+
+
+class Manager:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        name: str,
+        leader_election: bool = False,
+        lease_namespace: str = "default",
+        health_port: int = 8082,
+        metrics_port: int | None = 8080,
+        health_stale_after: float = 120.0,
+        bind_address: str = "0.0.0.0",  # noqa: S104 - probes must be reachable by the kubelet
+        identity: str | None = None,
+        lease_duration: float = 15,
+        renew_deadline: float = 10,
+        retry_period: float = 2,
+    ) -> None:
+        """`metrics_port == health_port` serves /metrics on the probe port; None serves no metrics."""
+        self.kube = kube
+        self.name = name
+        self.health_stale_after = health_stale_after
+        self.identity = identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4()}"
+        self.elector = (
+            LeaderElector(
+                kube, lease_namespace, name, self.identity, lease_duration, renew_deadline, retry_period
+            )
+            if leader_election
+            else None
+        )
+        self.server = HealthServer(
+            healthy=self._health_problems,
+            ready=self._readiness_problems,
+            bind=bind_address,
+            health_port=health_port,
+            metrics_port=metrics_port,
+        )
+        self._informers: dict[tuple[Kind, str | None, str | None], Informer] = {}
+        self._controllers: list[Controller] = []
+        self._recorders: dict[str, EventRecorder] = {}
+        self._stop = asyncio.Event()
+        self._started = False
+        self._running = False
+        self._late_tasks: list[asyncio.Task[None]] = []
+        self.leading = asyncio.Event()
+
+    # -- wiring ---------------------------------------------------------------------------------------
+
+    def informer(
+        self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
+    ) -> Informer:
+        """The shared informer for (kind, namespace, selector); create informers before `run()`."""
+        key = (kind, namespace, label_selector)
+        if key not in self._informers:
+            if self._started:
+                raise RuntimeError("informers must be created before Manager.run()")
+            self._informers[key] = Informer(self.kube, kind, namespace, label_selector)
+        return self._informers[key]
+
+    def add(self, controller: Controller) -> Controller:
+        self._controllers.append(controller)
+        return controller
+
+    def recorder(self, controller_name: str) -> EventRecorder:
+        """The event recorder for one controller (reportingController); usable before or during run()."""
+        if controller_name not in self._recorders:
+            recorder = self._recorders[controller_name] = EventRecorder(
+                self.kube, controller_name, self.identity
+            )
+            if self._running:
+                self._late_tasks.append(asyncio.create_task(recorder.run(), name=f"events {controller_name}"))
+        return self._recorders[controller_name]
+
+    @property
+    def informers(self) -> list[Informer]:
+        return list(self._informers.values())
+
+    # -- probes ---------------------------------------------------------------------------------------
+
+    def _health_problems(self) -> list[str]:
+        now = time.monotonic()
+        return [
+            f"{inf!r}: no watch activity for {now - inf.last_activity:.0f}s"
+            for inf in self._informers.values()
+            if now - inf.last_activity > self.health_stale_after
+        ]
+
+    def _readiness_problems(self) -> list[str]:
+        problems = [f"{inf!r}: not synced" for inf in self._informers.values() if not inf.synced.is_set()]
+        return problems if self._started else ["manager not started", *problems]
+
+    # -- running --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `stop()` (or cancellation); raises LeaderElectionLost if the lease was lost."""
+        self._started = True
+        await self.server.start()
+        log.info(
+            "manager started",
+            health_port=self.server.health_port,
+            metrics_port=self.server.metrics_port,
+            identity=self.identity,
+        )
+        tasks = [asyncio.create_task(inf.run(), name=repr(inf)) for inf in self._informers.values()]
+        tasks += [asyncio.create_task(rec.run(), name=f"events {n}") for n, rec in self._recorders.items()]
+        self._running = True
+        main = asyncio.create_task(self._run_controllers(), name="controllers")
+        stop = asyncio.create_task(self._stop.wait(), name="stop")
+        try:
+            await asyncio.wait([main, stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # controllers first (the elector then releases the lease), then the caches and the server
+            for task in (stop, main):
+                task.cancel()
+            await asyncio.gather(stop, main, return_exceptions=True)
+            self._running = False
+            tasks += self._late_tasks
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.server.stop()
+            log.info("manager stopped")
+        for task in (main, *tasks):
+            error = task.exception() if task.done() and not task.cancelled() else None
+            if error is not None:
+                raise error
+        if main.done() and not main.cancelled() and not self._stop.is_set():
+            raise LeaderElectionLost(self.name)
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+    async def _run_controllers(self) -> None:
+        await asyncio.gather(*(inf.synced.wait() for inf in self._informers.values()))
+        log.info("caches synced", informers=len(self._informers))
+        if self.elector is None:
+            await self._controllers_forever()
+            return
+        await self.elector.run(self._controllers_forever, self._on_stopped_leading)
+
+    async def _controllers_forever(self) -> None:
+        self.leading.set()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for controller in self._controllers:
+                    group.create_task(controller.run(), name=f"controller {controller.name}")
+                if not self._controllers:
+                    group.create_task(asyncio.Event().wait())
+        finally:
+            self.leading.clear()
+
+    async def _on_stopped_leading(self) -> None:
+        log.info("stopped leading")

@@ -1,0 +1,134 @@
+"""Validating admission webhooks: an HTTPS AdmissionReview server and its registration object.
+
+Generic: a validator gets the AdmissionReview `request` and returns error messages (none = allowed).
+The configuration is reached by URL (an operator on the control-plane host, as in the local cluster) or
+through a Service (in-cluster); `caBundle` is the CA of the server's self-managed certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from rbg.runtime.certs import ServingCert
+
+log = logging.getLogger(__name__)
+Request = dict[str, Any]
+Validator = Callable[[Request], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which requests go to a webhook path."""
+
+    path: str
+    name: str  # webhook name, e.g. vrolebasedgroup.workloads.x-k8s.io
+    group: str
+    version: str
+    resource: str
+    operations: tuple[str, ...] = ("CREATE", "UPDATE")
+
+
+def review_response(uid: str, errors: list[str]) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": not errors}
+    if errors:
+        response["status"] = {"code": 422, "reason": "Invalid", "message": "; ".join(errors)}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+class AdmissionServer:
+    def __init__(self, host: str, port: int, cert: ServingCert, cert_dir: Path) -> None:
+        self.host, self.port = host, port
+        self.cert, self.cert_dir = cert, cert_dir
+        self._validators: dict[str, Validator] = {}
+        self._runner: web.AppRunner | None = None
+
+    def add(self, path: str, validator: Validator) -> None:
+        self._validators[path] = validator
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        validator = self._validators.get(request.path)
+        if validator is None:
+            return web.json_response({"message": "no webhook at this path"}, status=404)
+        try:
+            review = await request.json()
+            req: Request = review["request"]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response(
+                {"message": "expected an admission.k8s.io/v1 AdmissionReview"}, status=400
+            )
+        try:
+            errors = await validator(req)
+        except Exception as exc:  # a validator bug must deny with a reason, never hang the API server
+            log.exception("webhook %s failed", request.path)
+            errors = [f"internal error in admission webhook: {type(exc).__name__}: {exc}"]
+        return web.json_response(review_response(str(req.get("uid", "")), errors))
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        cert_file, key_file = self.cert.write(self.cert_dir)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx)
+        await site.start()
+        log.info("admission webhooks serving on https://%s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await asyncio.shield(self._runner.cleanup())
+            self._runner = None
+
+
+def validating_configuration(
+    name: str,
+    rules: list[Rule],
+    ca_pem: bytes,
+    *,
+    url_base: str | None = None,
+    service: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration for `rules`, reached by `url_base` or a Service reference."""
+    ca = base64.b64encode(ca_pem).decode()
+    hooks = []
+    for r in rules:
+        client: dict[str, Any] = {"caBundle": ca}
+        if url_base is not None:
+            client["url"] = url_base.rstrip("/") + r.path
+        else:
+            client["service"] = {**(service or {}), "path": r.path}
+        hooks.append(
+            {
+                "name": r.name,
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "failurePolicy": "Fail",
+                "timeoutSeconds": 10,
+                "clientConfig": client,
+                "rules": [
+                    {
+                        "apiGroups": [r.group],
+                        "apiVersions": [r.version],
+                        "resources": [r.resource],
+                        "operations": list(r.operations),
+                        "scope": "Namespaced",
+                    }
+                ],
+            }
+        )
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": hooks,
+    }

@@ -1,0 +1,100 @@
+"""Logging format, event spam filter, client construction — the parts that need no API server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+import structlog
+
+from rbg import __version__
+from rbg.runtime.client import Kube
+from rbg.runtime.events import SPAM_BURST, EventRecorder, micro_time
+from rbg.runtime.logging import configure_logging
+from rbg.runtime.objects import CONFIGMAP, Kind
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+def test_json_logs_have_the_agreed_keys_and_bound_context(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info", json=True)
+    with structlog.contextvars.bound_contextvars(controller="c", namespace="ns", name="n", reconcileID="r"):
+        structlog.stdlib.get_logger("rbg.test").info("reconciled", children=3)
+    logging.getLogger("some.library").warning("plain %s", "stdlib")
+    structlog.stdlib.get_logger("rbg.test").debug("hidden below the level")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert len(lines) == 2
+    first, second = lines
+    assert {
+        k: first[k] for k in ("level", "logger", "msg", "controller", "namespace", "name", "reconcileID")
+    } == {
+        "level": "info",
+        "logger": "rbg.test",
+        "msg": "reconciled",
+        "controller": "c",
+        "namespace": "ns",
+        "name": "n",
+        "reconcileID": "r",
+    }
+    assert first["children"] == 3
+    assert first["ts"].endswith("Z")
+    assert second["msg"] == "plain stdlib"
+    assert second["logger"] == "some.library"
+    assert second["level"] == "warning"
+
+
+def test_spam_filter_allows_a_burst_then_one_event_per_five_minutes() -> None:
+    recorder = EventRecorder(cast(Kube, None), "c", "i")
+    allowed = [recorder._allow("uid-1", 0.0) for _ in range(SPAM_BURST + 5)]
+    assert allowed == [True] * SPAM_BURST + [False] * 5
+    assert recorder._allow("uid-2", 0.0)  # per object
+    assert not recorder._allow("uid-1", 299.0)
+    assert recorder._allow("uid-1", 301.0)
+
+
+def test_micro_time_format() -> None:
+    assert micro_time(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True},
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "ctx",
+            }
+        )
+    )
+    kube = Kube(kubeconfig)
+    assert kube.http.headers["user-agent"] == f"rbg-operator/{__version__}"
+    assert kube.host == "127.0.0.1:6443"
+    assert Kube.kind_of({"apiVersion": "v1", "kind": "ConfigMap"}) is CONFIGMAP
+    gadget = Kind("example.com", "v1", "Gadget", "gadgets")
+    with pytest.raises(ValueError, match="register"):
+        Kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"})
+    Kube.register(gadget)
+    assert kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"}) is gadget
