@@ -48,21 +48,30 @@ def group(name: str) -> dict[str, Any]:
     }
 
 
-def audit_requests(log: Path, start: int, end: int | None = None) -> Counter[str]:
-    """verb -> count of completed requests in the audit log between two byte offsets."""
-    verbs: Counter[str] = Counter()
+def audit_requests(log: Path, start: int, end: int | None = None) -> Counter[tuple[str, str]]:
+    """(verb, resource) -> count of completed requests in the audit log between two byte offsets."""
+    verbs: Counter[tuple[str, str]] = Counter()
     with open(log, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
     for line in data.splitlines():
         event = json.loads(line)
         if event.get("stage") == "ResponseComplete":
-            verbs[event["verb"]] += 1
+            ref = event.get("objectRef") or {}
+            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            verbs[(event["verb"], resource)] += 1
     return verbs
 
 
 def size(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
+
+
+def by_verb(counts: Counter[tuple[str, str]]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for (verb, _), n in counts.items():
+        out[verb] += n
+    return dict(sorted(out.items()))
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -184,12 +193,15 @@ async def run(n: int, idle: float, cluster_name: str, limit: float) -> dict[str,
                 ("max", max(to_ready)),
             )
         },
-        "api_requests_by_verb": dict(sorted(verbs.items())),
-        "api_writes": sum(v for k, v in verbs.items() if k in WRITES),
+        "api_requests_by_verb": by_verb(verbs),
+        "api_requests_by_verb_and_resource": {f"{v} {r}": n for (v, r), n in sorted(verbs.items())},
+        "api_writes": sum(n for (v, _), n in verbs.items() if v in WRITES),
         "operator_peak_rss_mib": round(rss_kib / 1024, 1),
         "idle_seconds": idle,
-        "idle_requests_by_verb": dict(sorted(idle_verbs.items())),
-        "idle_writes": sum(v for k, v in idle_verbs.items() if k in WRITES),
+        "idle_requests_by_verb_and_resource": {f"{v} {r}": n for (v, r), n in sorted(idle_verbs.items())},
+        # the leader's Lease renewals (get + update every retry period) are leader election, not reconciling
+        "idle_writes": sum(n for (v, r), n in idle_verbs.items() if v in WRITES and r != "leases"),
+        "idle_lease_renewals": sum(n for (v, r), n in idle_verbs.items() if v in WRITES and r == "leases"),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 from pathlib import Path
@@ -14,7 +15,7 @@ from lightkube import Client, codecs
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
-from lightkube.resources.core_v1 import ConfigMap, Pod, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Service
 
 from rbg.devcluster import operator as op
 from rbg.devcluster.cluster import LocalCluster
@@ -120,17 +121,18 @@ def test_upstream_manifest_reaches_ready_with_documented_children(
     assert cfg["roles"]["decode"]["instances"][0]["ports"] == {"http": 8000}
 
     out = subprocess_rbg_status(namespace, operator)
-    assert "prefill" in out
-    assert "2/2" in out
-    assert "Ready: True" in out
+    assert "  prefill  2/2  [████████████████] 100%" in out
+    assert "Ready: True (AllRolesReady: All roles are ready)" in out
+    as_json = json.loads(subprocess_rbg_status(namespace, operator, "-o", "json"))
+    assert as_json["status"]["roleStatuses"] == status["roleStatuses"]
 
 
-def subprocess_rbg_status(namespace: str, state: Any) -> str:
+def subprocess_rbg_status(namespace: str, state: Any, *extra: str) -> str:
     import subprocess
     import sys
 
     env = {**os.environ, "KUBECONFIG": str(state.kubeconfig)}
-    cmd = [sys.executable, "-m", "rbg.cli.main", "status", "pd-disagg", "-n", namespace]
+    cmd = [sys.executable, "-m", "rbg.cli.main", "status", "pd-disagg", "-n", namespace, *extra]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -154,6 +156,16 @@ def test_dependent_role_is_created_only_after_its_dependency_is_ready(kube: Clie
     names = {n for _, n, _ in workloads(kube, namespace)}
     assert "pd-disagg-decode" not in names
     assert {"pd-disagg-prefill", "pd-disagg-router"} <= names
+
+    def event() -> tuple[bool, Any]:
+        events = kube.list(Event, namespace=namespace)
+        found = [(e.type, e.message) for e in events if e.reason == "DependencyNotMet"]
+        return bool(found), found
+
+    assert wait_until(event, 30, "DependencyNotMet event")[0] == (
+        "Warning",
+        "role decode waits for prefill to be Ready",
+    )
 
     for p in kube.list(Pod, namespace=namespace, labels={ROLE: "prefill"}):
         kube.patch(Pod, p.metadata.name, {"spec": {"schedulingGates": None}}, namespace=namespace)

@@ -5,6 +5,7 @@ All decisions live in rbg.group.plan; this module only moves data between the AP
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -68,35 +69,35 @@ class RoleBasedGroupReconciler:
 
         if result.invalid:
             self.recorder.event(obj, "Warning", "InvalidSpec", "; ".join(result.invalid))
-        for desired in result.apply:
-            observed = self._observed(desired["kind"], key.namespace, desired["metadata"]["name"])
-            if observed is not None and contains(observed, desired):
-                continue
-            await self.kube.apply(desired)
-            if observed is None and desired["kind"] in ("StatefulSet", "Deployment"):
-                self.recorder.event(
-                    obj,
-                    "Normal",
-                    "SuccessfulCreate",
-                    f"created {desired['kind']} {desired['metadata']['name']}",
-                )
-        for stale in result.delete:
-            kind = next(k for k in CHILD_KINDS if k.kind == stale["kind"])
-            await self.kube.delete(
-                kind, stale["metadata"]["name"], key.namespace, preconditions_uid=stale["metadata"]["uid"]
-            )
-            self.recorder.event(
-                obj,
-                "Normal",
-                "SuccessfulDelete",
-                f"deleted {stale['kind']} {stale['metadata']['name']}: no role uses it",
-            )
+        # plan() already held back what must wait for dependencies, so the rest can go out at once
+        changed = [d for d in result.apply if not self._up_to_date(d, key.namespace)]
+        await asyncio.gather(*(self._apply(obj, d, key.namespace) for d in changed))
+        await asyncio.gather(*(self._delete(obj, stale, key.namespace) for stale in result.delete))
         for role, deps in sorted(result.waiting.items()):
             self.recorder.event(
-                obj, "Normal", "DependencyNotMet", f"role {role} waits for {', '.join(deps)} to be Ready"
+                obj, "Warning", "DependencyNotMet", f"role {role} waits for {', '.join(deps)} to be Ready"
             )
         await self._write_status(obj, result.status)
         return None
+
+    def _up_to_date(self, desired: Obj, namespace: str) -> bool:
+        observed = self._observed(desired["kind"], namespace, desired["metadata"]["name"])
+        return observed is not None and contains(observed, desired)
+
+    async def _apply(self, owner: Obj, desired: Obj, namespace: str) -> None:
+        existed = self._observed(desired["kind"], namespace, desired["metadata"]["name"]) is not None
+        await self.kube.apply(desired)
+        if not existed and desired["kind"] in ("StatefulSet", "Deployment"):
+            msg = f"created {desired['kind']} {desired['metadata']['name']}"
+            self.recorder.event(owner, "Normal", "SuccessfulCreate", msg)
+
+    async def _delete(self, owner: Obj, stale: Obj, namespace: str) -> None:
+        kind = next(k for k in CHILD_KINDS if k.kind == stale["kind"])
+        name = stale["metadata"]["name"]
+        await self.kube.delete(kind, name, namespace, preconditions_uid=stale["metadata"]["uid"])
+        self.recorder.event(
+            owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
+        )
 
     async def _write_status(self, obj: Obj, status: dict[str, Any]) -> None:
         if same_status(obj.get("status"), status):

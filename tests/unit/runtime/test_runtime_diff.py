@@ -1,0 +1,50 @@
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rbg.runtime.diff import contains
+
+OBSERVED: dict[str, Any] = {
+    "metadata": {"name": "a", "resourceVersion": "7", "labels": {"x": "1", "y": "2"}},
+    "spec": {
+        "replicas": 2,
+        "template": {
+            "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "IfNotPresent"}]}
+        },
+    },
+}
+
+
+def test_fields_the_server_added_are_ignored() -> None:
+    desired = {
+        "metadata": {"name": "a", "labels": {"x": "1"}},
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
+    assert contains(OBSERVED, desired)
+
+
+def test_a_changed_or_missing_value_is_a_difference() -> None:
+    assert not contains(OBSERVED, {"spec": {"replicas": 3}})
+    assert not contains(OBSERVED, {"metadata": {"labels": {"z": "1"}}})
+    assert not contains(
+        OBSERVED, {"spec": {"template": {"spec": {"containers": [{"name": "c"}, {"name": "d"}]}}}}
+    )
+
+
+def test_zero_values_match_fields_the_server_omits() -> None:
+    assert contains(OBSERVED, {"spec": {"minReadySeconds": 0, "paused": False}})
+    assert not contains(OBSERVED, {"spec": {"minReadySeconds": 5}})
+    assert not contains({"spec": {"minReadySeconds": 5}}, {"spec": {"minReadySeconds": 0}})
+
+
+values = st.recursive(
+    st.integers(0, 3) | st.text("ab", max_size=2),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("kl", max_size=1), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(values)
+def test_every_object_contains_itself(v: Any) -> None:
+    assert contains(v, v)
