@@ -161,3 +161,50 @@ def resolve(node: Schema) -> Schema:
     """Follow a `$ref`/`allOf[$ref]` wrapper to the definition it names (or return the node)."""
     target = _ref_target(node)
     return definitions()[target] if target else node
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def type_errors(value: Any, definition: str, path: str = "", limit: int = 5) -> list[str]:
+    """Where `value` does not have the JSON types the definition's structural schema requires.
+
+    Not a full validation (the API server does that when the object is written); enough to refuse a
+    pod template whose shape would break the code that builds on it, e.g. `env: "x"` or `spec: "x"`.
+    """
+    errors: list[str] = []
+
+    def walk(v: Any, schema: Schema, where: str) -> None:
+        if len(errors) >= limit or v is None:
+            return
+        if schema.get("x-kubernetes-int-or-string"):
+            if not isinstance(v, int | str) or isinstance(v, bool):
+                errors.append(f"{where or '.'}: must be an integer or a string")
+            return
+        expected = schema.get("type")
+        if expected in _JSON_TYPES:
+            ok = isinstance(v, _JSON_TYPES[expected]) and not (expected != "boolean" and isinstance(v, bool))
+            if not ok:
+                errors.append(f"{where or '.'}: must be {'an' if expected[0] in 'aeiou' else 'a'} {expected}")
+                return
+        if isinstance(v, dict):
+            props = schema.get("properties") or {}
+            extra = schema.get("additionalProperties")
+            for k, item in v.items():
+                if k in props:
+                    walk(item, props[k], f"{where}.{k}" if where else k)
+                elif isinstance(extra, dict):
+                    walk(item, extra, f"{where}.{k}" if where else k)
+        elif isinstance(v, list) and isinstance(schema.get("items"), dict):
+            for i, item in enumerate(v):
+                walk(item, schema["items"], f"{where}[{i}]")
+
+    walk(value, structural_schema(definition), path)
+    return errors

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from rbg.api import crd
 from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
@@ -48,6 +50,19 @@ class Options:
     workers: int = 8
 
 
+def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
+    """DNS names and IPs the webhook certificate must cover: localhost plus every host it is reached by."""
+    dns, ips = ["localhost"], []
+    for host in hosts:
+        if not host or host in ("0.0.0.0", "::"):  # noqa: S104 - a bind-all address names no host
+            continue
+        try:
+            ips.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            dns.append(host)
+    return sorted(set(dns)), sorted(set(ips))
+
+
 async def install_crds(kube: Kube) -> None:
     for build in crd.ALL.values():
         await kube.apply(build())
@@ -70,11 +85,12 @@ async def run(opts: Options) -> None:
     try:
         if opts.install_crds:
             await install_crds(kube)
-        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", ["localhost"], [opts.webhook_host])
+        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
+        dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
+        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
         server = AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir)
         server.add(RULE.path, validate_rolebasedgroup)
         await server.start()
-        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
         await kube.apply(validating_configuration(WEBHOOK_CONFIGURATION, [RULE], cert.ca_pem, url_base=url))
 
         manager = Manager(

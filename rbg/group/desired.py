@@ -17,6 +17,17 @@ from rbg.group.templates import resolve
 Obj = dict[str, Any]
 
 
+def child_refs(rbg: RoleBasedGroup) -> list[tuple[str, str, str]]:
+    """(kind, name, the spec field that decides it) of every object the group may own."""
+    group = rbg.metadata.name
+    refs = [("ConfigMap", names.config_map_name(group), "metadata.name")]
+    for i, role in enumerate(rbg.spec.roles):
+        kind = "StatefulSet" if is_stateful(role) else "Deployment"
+        refs.append((kind, names.workload_name(group, role.name), f"spec.roles[{i}].name"))
+        refs.append(("Service", names.service_name(group, role.name), f"spec.roles[{i}].name"))
+    return refs
+
+
 def owner_reference(rbg: RoleBasedGroup) -> Obj:
     return {
         "apiVersion": API_VERSION,
@@ -110,8 +121,9 @@ def workload(rbg: RoleBasedGroup, index: int, replicas: int | None = None) -> Ob
         spec["serviceName"] = names.service_name(group, role.name)
         spec["podManagementPolicy"] = "Parallel"
         update: Obj = {"type": "RollingUpdate"}
-        if ru is not None and isinstance(ru.partition, int) and ru.partition > 0:
-            update["rollingUpdate"] = {"partition": ru.partition}
+        partition = _partition(ru.partition if ru else None, role.replicas)
+        if partition > 0:
+            update["rollingUpdate"] = {"partition": partition}
         spec["updateStrategy"] = update
         kind = "StatefulSet"
     else:
@@ -131,6 +143,13 @@ def workload(rbg: RoleBasedGroup, index: int, replicas: int | None = None) -> Ob
         "metadata": _meta(rbg, names.workload_name(group, role.name), labels, annotations),
         "spec": spec,
     }
+
+
+def _partition(value: int | str | None, replicas: int) -> int:
+    """A StatefulSet partition: an ordinal, or a percentage of the replicas (rounded down)."""
+    if isinstance(value, str) and value.endswith("%"):
+        return replicas * int(value[:-1]) // 100
+    return value if isinstance(value, int) else 0
 
 
 def _zero(value: int | str | None) -> bool:

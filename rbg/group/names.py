@@ -9,6 +9,8 @@ GROUP_NAME = PREFIX + "group-name"
 ROLE_NAME = PREFIX + "role-name"
 GROUP_UID = PREFIX + "group-uid"
 ROLE_SIZE = PREFIX + "role-size"
+#: digest of the body last applied to a child; a different digest means "apply again"
+APPLIED_HASH = PREFIX + "applied-hash"
 POD_INDEX = "apps.kubernetes.io/pod-index"
 FIELD_MANAGER = "rbg"
 CONFIG_VOLUME = "rbg-cluster-config"
@@ -18,17 +20,18 @@ CONFIG_KEY = "config.yaml"
 MAX_STATEFULSET_NAME = 52
 
 
-def _truncate(name: str, limit: int = 63) -> str:
-    return name[:limit].rstrip("-")
+MAX_NAME = 63
 
 
 def workload_name(group: str, role: str) -> str:
-    return _truncate(f"{group}-{role}")
+    # never truncated (upstream truncates, so two roles can end up sharing one object); validation
+    # rejects groups whose names would be too long
+    return f"{group}-{role}"
 
 
 def service_name(group: str, role: str) -> str:
     # the "s-" prefix makes it a DNS-1035 label even when the group name starts with a digit
-    return _truncate(f"s-{group}-{role}")
+    return f"s-{group}-{role}"
 
 
 def config_map_name(group: str) -> str:

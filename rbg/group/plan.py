@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,22 +33,33 @@ def _owned(objs: Sequence[Obj], uid: str) -> list[Obj]:
     ]
 
 
-def plan(rbg: RoleBasedGroup, children: Sequence[Obj], now: str) -> Plan:
-    """What to apply, delete and report, given every observed child (workloads and Services)."""
+def plan(
+    rbg: RoleBasedGroup, children: Sequence[Obj], now: str, taken: Mapping[tuple[str, str], str] | None = None
+) -> Plan:
+    """What to apply, delete and report, given every observed child (workloads and Services).
+
+    `taken` maps (kind, name) of objects that exist but belong to someone else to a description of
+    their owner; a group that needs one of those names is reported, and nothing of it is applied.
+    """
     out = Plan()
     owned = _owned(children, rbg.metadata.uid)
-    errors = validate(rbg)
-    if errors:
-        out.invalid = [str(e) for e in errors]
-        out.status = status.group_status(rbg, {}, {}, now, invalid=out.invalid[0])
-        return out
-
     group = rbg.metadata.name
     by_kind_name = {(o.get("kind"), o["metadata"]["name"]): o for o in owned}
     workloads: dict[str, Obj | None] = {}
     for role in rbg.spec.roles:
         kind = "StatefulSet" if desired.is_stateful(role) else "Deployment"
         workloads[role.name] = by_kind_name.get((kind, names.workload_name(group, role.name)))
+
+    errors = [str(e) for e in validate(rbg)]
+    errors += [
+        f'{field}: {kind} "{name}" already exists and belongs to {taken[(kind, name)]}'
+        for kind, name, field in desired.child_refs(rbg)
+        if taken and (kind, name) in taken
+    ]
+    if errors:
+        out.invalid = errors
+        out.status = status.group_status(rbg, workloads, {}, now, invalid=errors[0])
+        return out
 
     out.apply.append(desired.config_map(rbg))
     out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rbg.api.k8s_schema import type_errors
 from rbg.api.v1alpha1 import RoleBasedGroupSpec, RoleSpec
-from rbg.group.strategicmerge import merge
+from rbg.group.strategicmerge import POD_TEMPLATE_SPEC, merge
 
 
 class TemplateError(ValueError):
@@ -34,6 +35,10 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
         template = copy.deepcopy(role.template)
     else:
         raise TemplateError(where, "template or templateRef must be set")
+    problems = type_errors(template, POD_TEMPLATE_SPEC)
+    if problems:
+        field = f"{where}.templatePatch" if role.template_ref is not None else f"{where}.template"
+        raise TemplateError(field, f"the resulting pod template is malformed: {problems[0]}")
     containers = (template.get("spec") or {}).get("containers") or []
     if not containers:
         raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")

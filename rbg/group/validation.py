@@ -26,16 +26,40 @@ class FieldError:
         return f"{self.field}: {self.message}"
 
 
-def _int_or_percent(value: int | str | None) -> bool:
-    return (
-        value is None
-        or (isinstance(value, int) and value >= 0)
-        or bool(isinstance(value, str) and (_PERCENT.match(value) or value.isdigit()))
-    )
+def _int_or_percent(value: int | str | None, max_percent: int | None = None) -> bool:
+    """A non-negative integer, or a percentage string (as Kubernetes accepts them: "25%", not "25")."""
+    if value is None or (isinstance(value, int) and value >= 0):
+        return True
+    if isinstance(value, str) and _PERCENT.match(value):
+        return max_percent is None or int(value[:-1]) <= max_percent
+    return False
 
 
 def _is_zero(value: int | str | None) -> bool:
     return value in (0, "0", "0%")
+
+
+def _name_length_errors(group: str, role: str, kind: str, where: str) -> list[FieldError]:
+    """Child names are never truncated (two roles must not share an object), so long ones are refused."""
+    workload, service = names.workload_name(group, role), names.service_name(group, role)
+    if kind == "StatefulSet":
+        limit = names.MAX_STATEFULSET_NAME
+        why = f"at most {limit} (its pods' controller-revision-hash label must fit in 63)"
+    else:
+        limit, why = names.MAX_NAME, f"at most {names.MAX_NAME}"
+    for obj_kind, obj_name, cap, reason in (
+        (kind, workload, limit, why),
+        ("Service", service, 63, "at most 63"),
+    ):
+        if len(obj_name) > cap:
+            return [
+                FieldError(
+                    f"{where}.name",
+                    f'{obj_kind} name "{obj_name}" is {len(obj_name)} characters; group and role names '
+                    f"together must keep it {reason}",
+                )
+            ]
+    return []
 
 
 def validate(rbg: RoleBasedGroup) -> list[FieldError]:
@@ -76,17 +100,8 @@ def validate(rbg: RoleBasedGroup) -> list[FieldError]:
 
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
-        if role.workload.kind == "StatefulSet" and name:
-            wl = names.workload_name(name, role.name)
-            if len(wl) > names.MAX_STATEFULSET_NAME:
-                errors.append(
-                    FieldError(
-                        f"{where}.name",
-                        f'StatefulSet name "{wl}" is {len(wl)} characters; group and role names together '
-                        f"must leave it at most {names.MAX_STATEFULSET_NAME} (its pods' "
-                        "controller-revision-hash label must fit in 63)",
-                    )
-                )
+        if name:
+            errors += _name_length_errors(name, role.name, role.workload.kind, where)
         try:
             resolve(spec, i)
         except TemplateError as exc:
@@ -94,12 +109,15 @@ def validate(rbg: RoleBasedGroup) -> list[FieldError]:
         ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
         if ru is not None and role.replicas > 0:
             rwhere = f"{where}.rolloutStrategy.rollingUpdate"
-            for field, value in (("maxSurge", ru.max_surge), ("maxUnavailable", ru.max_unavailable)):
-                if not _int_or_percent(value):
+            for field, value, cap in (
+                ("maxSurge", ru.max_surge, None),
+                ("maxUnavailable", ru.max_unavailable, 100),
+            ):
+                if not _int_or_percent(value, cap):
                     errors.append(FieldError(f"{rwhere}.{field}", f'invalid value "{value}"'))
             if _is_zero(ru.max_surge) and _is_zero(ru.max_unavailable):
                 errors.append(FieldError(rwhere, "maxSurge and maxUnavailable cannot both be 0"))
-            if not _int_or_percent(ru.partition):
+            if not _int_or_percent(ru.partition, 100):
                 errors.append(FieldError(f"{rwhere}.partition", f'invalid value "{ru.partition}"'))
             elif isinstance(ru.partition, int) and ru.partition >= role.replicas and ru.partition > 0:
                 errors.append(

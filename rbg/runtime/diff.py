@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 
@@ -28,3 +30,30 @@ def contains(observed: Any, desired: Any) -> bool:
 
 def _zero(value: Any) -> bool:
     return isinstance(value, bool | int | float | str | list | dict) and not value
+
+
+def digest(obj: Any) -> str:
+    """A short, stable hash of a JSON-like value."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def stamp(desired: dict[str, Any], annotation: str) -> dict[str, Any]:
+    """`desired` with `annotation` set to the digest of everything else in it."""
+    meta = desired.get("metadata") or {}
+    body = {**desired, "metadata": {**meta, "annotations": dict(meta.get("annotations") or {})}}
+    body["metadata"]["annotations"].pop(annotation, None)
+    body["metadata"]["annotations"][annotation] = digest(body)
+    return body
+
+
+def up_to_date(observed: dict[str, Any] | None, desired: dict[str, Any], annotation: str) -> bool:
+    """No apply needed: the last apply was of this same body, and nobody changed what it set since.
+
+    The stamp catches fields removed from the desired state (which `contains` alone cannot see: SSA
+    removes them only when applied again); `contains` catches edits made by hand after the last apply.
+    """
+    if observed is None:
+        return False
+    want = (desired.get("metadata") or {}).get("annotations", {}).get(annotation)
+    have = (observed.get("metadata") or {}).get("annotations", {}).get(annotation)
+    return want is not None and want == have and contains(observed, desired)

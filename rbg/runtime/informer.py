@@ -104,10 +104,11 @@ class Informer:
                 failures = 0
                 continue
             except ApiError as exc:
-                if exc.gone:
+                if exc.gone and self.resource_version is not None:
                     self._log.info("watch expired, re-listing", reason=exc.message)
                     self.resource_version = None
                     continue
+                # a 410 during the list itself (an expired continue token) backs off like any failure
                 failures += 1
                 self._log.warning("list/watch failed, retrying", error=str(exc), failures=failures)
             except Exception:

@@ -103,7 +103,13 @@ class LeaderElector:
         deadline = time.monotonic() + self.renew_deadline
         while not task.done():
             await asyncio.sleep(self.retry_period)
-            if await self._try_acquire_or_renew():
+            # a renewal that hangs past the deadline must count as lost (as client-go bounds it): a
+            # standby takes the Lease after lease_duration, and two leaders must never overlap
+            renewed = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    renewed = await self._try_acquire_or_renew()
+            if renewed:
                 deadline = time.monotonic() + self.renew_deadline
             elif time.monotonic() > deadline or self._observed_holder not in ("", self.identity):
                 self._set_leader(False)

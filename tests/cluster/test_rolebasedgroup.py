@@ -16,6 +16,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.core_v1 import ConfigMap, Event, Pod, Service
+from lightkube.types import PatchType
 
 from rbg.devcluster import operator as op
 from rbg.devcluster.cluster import LocalCluster
@@ -206,7 +207,7 @@ def test_scale_remove_role_repair_by_hand_and_delete(kube: Client, namespace: st
             "svc",
             {"spec": {"roles": spec["roles"]}},
             namespace=namespace,
-            patch_type=__import__("lightkube").types.PatchType.MERGE,
+            patch_type=PatchType.MERGE,
         )
 
     patch_roles(lambda roles: roles[0].update(replicas=4))
@@ -282,3 +283,50 @@ def test_operator_restart_mid_reconcile_converges_without_duplicates(
     }  # fmt: skip
     assert len(list(kube.list(Pod, namespace=namespace))) == 5 * 4
     assert len(list(kube.list(Service, namespace=namespace))) == 5 * 3
+
+
+def test_a_field_removed_from_the_spec_is_removed_from_the_child(kube: Client, namespace: str) -> None:
+    doc = simple("upd", {"prefill": 4})
+    doc["spec"]["roles"][0]["rolloutStrategy"] = {"rollingUpdate": {"partition": 2}}
+    doc["spec"]["roles"][0]["template"]["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": "zone-a"}
+    create(kube, doc, namespace)
+    wait_ready(kube, "upd", namespace)
+    sts = kube.get(StatefulSet, "upd-prefill", namespace=namespace)
+    assert sts.spec.updateStrategy.rollingUpdate.partition == 2
+    assert sts.spec.template.spec.nodeSelector == {"topology.kubernetes.io/zone": "zone-a"}
+
+    role = get_rbg(kube, "upd", namespace)["spec"]["roles"][0]
+    role.pop("rolloutStrategy")
+    role["template"]["spec"].pop("nodeSelector")
+    kube.patch(RBG, "upd", {"spec": {"roles": [role]}}, namespace=namespace, patch_type=PatchType.MERGE)
+
+    def cleared() -> tuple[bool, Any]:
+        s = kube.get(StatefulSet, "upd-prefill", namespace=namespace).spec
+        partition = s.updateStrategy.rollingUpdate.partition if s.updateStrategy.rollingUpdate else 0
+        return not partition and not s.template.spec.nodeSelector, (partition, s.template.spec.nodeSelector)
+
+    wait_until(cleared, 60, "partition and nodeSelector removed from the StatefulSet")
+    wait_ready(kube, "upd", namespace)
+
+
+def test_a_users_object_with_the_same_name_is_not_taken_over(kube: Client, namespace: str) -> None:
+    mine = codecs.from_dict(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "clash"}, "data": {"owner": "me"}}
+    )
+    kube.create(mine, namespace=namespace)
+    create(kube, simple("clash", {"prefill": 1}), namespace)
+
+    def reported() -> tuple[bool, Any]:
+        st = get_rbg(kube, "clash", namespace).get("status") or {}
+        ready = next((c for c in st.get("conditions", []) if c["type"] == "Ready"), {})
+        return ready.get("reason") == "InvalidSpec", ready
+
+    ready = wait_until(reported, 60, "Ready=False InvalidSpec")
+    assert (
+        ready["message"]
+        == 'metadata.name: ConfigMap "clash" already exists and belongs to no controller (made by hand?)'
+    )
+    cm = kube.get(ConfigMap, "clash", namespace=namespace)
+    assert cm.data == {"owner": "me"}
+    assert not cm.metadata.ownerReferences
+    assert workloads(kube, namespace) == set()

@@ -327,3 +327,109 @@ def test_builders_are_deterministic_and_names_valid(roles: list[str], replicas: 
         if obj["kind"] in ("StatefulSet", "Deployment"):
             sel = obj["spec"]["selector"]["matchLabels"]
             assert sel.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize(
+    ("rolling", "message"),
+    [
+        ({"maxSurge": "5"}, 'spec.roles[0].rolloutStrategy.rollingUpdate.maxSurge: invalid value "5"'),
+        (
+            {"maxUnavailable": "150%"},
+            'spec.roles[0].rolloutStrategy.rollingUpdate.maxUnavailable: invalid value "150%"',
+        ),
+        (
+            {"partition": "120%"},
+            'spec.roles[0].rolloutStrategy.rollingUpdate.partition: invalid value "120%"',
+        ),
+    ],
+)
+def test_rolling_update_values_kubernetes_would_reject_are_refused(
+    rolling: dict[str, Any], message: str
+) -> None:
+    rbg = rbg_of(
+        [
+            {
+                "name": "a",
+                "replicas": 4,
+                "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                "rolloutStrategy": {"rollingUpdate": rolling},
+            }
+        ]
+    )
+    assert [str(e) for e in validate(rbg)] == [message]
+
+
+def test_percent_partition_becomes_an_ordinal() -> None:
+    rbg = rbg_of([{"name": "a", "replicas": 10, "rolloutStrategy": {"rollingUpdate": {"partition": "25%"}}}])
+    assert desired.workload(rbg, 0)["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": 2},
+    }
+
+
+def test_names_are_never_truncated_so_long_ones_are_refused() -> None:
+    long_role = "r" * 40
+    errs = [
+        str(e)
+        for e in validate(
+            rbg_of(
+                [{"name": long_role, "workload": {"apiVersion": "apps/v1", "kind": "Deployment"}}],
+                name="g" * 22,
+            )
+        )
+    ]
+    assert errs == [
+        f'spec.roles[0].name: Service name "s-{"g" * 22}-{long_role}" is 65 characters; group and role '
+        "names together must keep it at most 63"
+    ]
+    assert names.workload_name("g" * 30, "x" * 40) == f"{'g' * 30}-{'x' * 40}"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            {"spec": {"containers": [{"name": "c", "env": "oops"}]}},
+            "spec.roles[0].templatePatch: the resulting pod template is malformed: "
+            "spec.containers[0].env: must be an array",
+        ),
+        (
+            {"spec": "oops"},
+            "spec.roles[0].templatePatch: the resulting pod template is malformed: spec: must be an object",
+        ),
+    ],
+)
+def test_malformed_template_patch_is_invalid_spec_not_a_crash(patch: dict[str, Any], message: str) -> None:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    rbg = RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "roleTemplates": [{"name": "t", "template": tpl}],
+                "roles": [{"name": "a", "templateRef": {"name": "t"}, "templatePatch": patch}],
+            },
+        }
+    )
+    assert [str(e) for e in validate(rbg)] == [message]
+    result = plan(rbg, [], NOW)
+    assert result.apply == []
+    assert result.status["conditions"][0]["reason"] == "InvalidSpec"
+
+
+def test_names_owned_by_someone_else_are_reported_and_nothing_is_applied() -> None:
+    rbg = example()
+    result = plan(rbg, [], NOW, taken={("ConfigMap", "pd-disagg"): "no controller (made by hand?)"})
+    assert result.apply == []
+    assert result.invalid == [
+        'metadata.name: ConfigMap "pd-disagg" already exists and belongs to no controller (made by hand?)'
+    ]
+    assert result.status["conditions"][0]["message"] == result.invalid[0]
+
+
+def test_invalid_spec_keeps_reporting_the_running_workloads() -> None:
+    rbg = rbg_of([{"name": "a", "replicas": 2}])
+    running = sts_status(desired.workload(rbg, 0), 2)
+    rbg.spec.roles[0].dependencies = ["a"]
+    result = plan(rbg, [running], NOW)
+    assert result.delete == []
+    assert result.status["roleStatuses"][0]["readyReplicas"] == 2

@@ -18,7 +18,7 @@ from rbg.group.plan import plan
 from rbg.group.status import same_status
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result
-from rbg.runtime.diff import contains
+from rbg.runtime.diff import stamp, up_to_date
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
@@ -65,24 +65,58 @@ class RoleBasedGroupReconciler:
             return None
         uid = rbg.metadata.uid
         children = [c for inf in self.children.values() for c in inf.by_owner(uid)]
-        result = plan(rbg, children, _now())
+        now = _now()
+        result = plan(rbg, children, now)
+        stamped = [stamp(d, names.APPLIED_HASH) for d in result.apply]
+        changed = [
+            d for d in stamped if not up_to_date(self._observed_of(d, key.namespace), d, names.APPLIED_HASH)
+        ]
+        taken = await self._taken_names(uid, changed, key.namespace)
+        if taken:
+            result, changed = plan(rbg, children, now, taken), []
 
         if result.invalid:
             self.recorder.event(obj, "Warning", "InvalidSpec", "; ".join(result.invalid))
-        # plan() already held back what must wait for dependencies, so the rest can go out at once
-        changed = [d for d in result.apply if not self._up_to_date(d, key.namespace)]
-        await asyncio.gather(*(self._apply(obj, d, key.namespace) for d in changed))
-        await asyncio.gather(*(self._delete(obj, stale, key.namespace) for stale in result.delete))
-        for role, deps in sorted(result.waiting.items()):
-            self.recorder.event(
-                obj, "Warning", "DependencyNotMet", f"role {role} waits for {', '.join(deps)} to be Ready"
-            )
-        await self._write_status(obj, result.status)
+        # plan() already held back what must wait for dependencies, so the rest can go out at once; a
+        # TaskGroup cancels the siblings of a failed write, so no write outlives its reconcile
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for d in changed:
+                    tg.create_task(self._apply(obj, d, key.namespace))
+                for stale in result.delete:
+                    tg.create_task(self._delete(obj, stale, key.namespace))
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None
+        if await self._write_status(obj, result.status):
+            # said once per change of state, not on every reconcile (events cost writes too)
+            for role, deps in sorted(result.waiting.items()):
+                msg = f"role {role} waits for {', '.join(deps)} to be Ready"
+                self.recorder.event(obj, "Warning", "DependencyNotMet", msg)
         return None
 
-    def _up_to_date(self, desired: Obj, namespace: str) -> bool:
-        observed = self._observed(desired["kind"], namespace, desired["metadata"]["name"])
-        return observed is not None and contains(observed, desired)
+    async def _taken_names(self, uid: str, changed: list[Obj], namespace: str) -> dict[tuple[str, str], str]:
+        """Objects about to be written that exist under another owner (another group, or a user).
+
+        The cache holds only labelled objects, so an object missing from it is looked up on the API
+        server — once, just before the group would create it; a user's own ConfigMap or Service is
+        never taken over.
+        """
+        taken: dict[tuple[str, str], str] = {}
+        for d in changed:
+            existing = self._observed_of(d, namespace)
+            if existing is None:
+                kind = next(k for k in CHILD_KINDS if k.kind == d["kind"])
+                existing = await self.kube.get(kind, d["metadata"]["name"], namespace)
+            if existing is None:
+                continue
+            refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]
+            if not refs or refs[0].get("uid") != uid:
+                owner = f"{refs[0]['kind']} {refs[0]['name']}" if refs else "no controller (made by hand?)"
+                taken[(d["kind"], d["metadata"]["name"])] = owner
+        return taken
+
+    def _observed_of(self, desired: Obj, namespace: str) -> Obj | None:
+        return self._observed(desired["kind"], namespace, desired["metadata"]["name"])
 
     async def _apply(self, owner: Obj, desired: Obj, namespace: str) -> None:
         existed = self._observed(desired["kind"], namespace, desired["metadata"]["name"]) is not None
@@ -99,9 +133,10 @@ class RoleBasedGroupReconciler:
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )
 
-    async def _write_status(self, obj: Obj, status: dict[str, Any]) -> None:
+    async def _write_status(self, obj: Obj, status: dict[str, Any]) -> bool:
+        """Write the status if it changed; True when it did."""
         if same_status(obj.get("status"), status):
-            return
+            return False
         body = {
             "apiVersion": API_VERSION,
             "kind": "RoleBasedGroup",
@@ -113,3 +148,5 @@ class RoleBasedGroupReconciler:
         except ApiError as exc:
             if not exc.not_found:  # deleted meanwhile: nothing to report on
                 raise
+            return False
+        return True

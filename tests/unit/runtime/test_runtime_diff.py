@@ -48,3 +48,19 @@ values = st.recursive(
 @given(values)
 def test_every_object_contains_itself(v: Any) -> None:
     assert contains(v, v)
+
+
+def test_stamp_detects_removed_fields_that_contains_cannot_see() -> None:
+    from rbg.runtime.diff import stamp, up_to_date
+
+    key = "example.com/applied"
+    old = stamp({"metadata": {"name": "a"}, "spec": {"partition": 2, "replicas": 1}}, key)
+    observed = {**old, "status": {"replicas": 1}}
+    plain_new = {"metadata": {"name": "a"}, "spec": {"replicas": 1}}
+    new = stamp(plain_new, key)
+    assert contains(observed, plain_new)  # the removed partition is invisible to a subset check ...
+    assert not up_to_date(observed, new, key)  # ... but not to the stamp
+    assert up_to_date(observed, old, key)
+    edited = {**observed, "spec": {"partition": 2, "replicas": 5}}
+    assert not up_to_date(edited, old, key)  # a hand edit is caught by the subset check
+    assert stamp(old, key) == old  # stamping is idempotent
