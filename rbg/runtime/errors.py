@@ -13,17 +13,21 @@ from typing import Any
 class ApiError(Exception):
     """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes  # Status.details.causes[].type
 
     @classmethod
     def from_status(cls, status: dict[str, Any], default_code: int = 500) -> ApiError:
         """From a `meta/v1 Status` body (an error response or a watch ERROR event)."""
         return cls(
-            int(status.get("code") or default_code), status.get("reason", ""), status.get("message", "")
+            int(status.get("code") or default_code),
+            status.get("reason", ""),
+            status.get("message", ""),
+            _causes(status),
         )
 
     @classmethod
@@ -33,8 +37,13 @@ class ApiError(Exception):
         except ValueError:
             status = None
         if isinstance(status, dict) and status.get("kind") == "Status":
-            return cls(code, status.get("reason", ""), status.get("message", ""))
+            return cls(code, status.get("reason", ""), status.get("message", ""), _causes(status))
         return cls(code, "", body[:500].decode(errors="replace"))
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """403 because the namespace is being deleted: nothing more may be created in it."""
+        return self.status == 403 and "NamespaceTerminating" in self.causes
 
     @property
     def not_found(self) -> bool:
@@ -48,3 +57,8 @@ class ApiError(Exception):
     def gone(self) -> bool:
         """410: the resourceVersion is too old (compacted) — the watcher must re-list."""
         return self.status == 410
+
+
+def _causes(status: dict[str, Any]) -> tuple[str, ...]:
+    details = status.get("details") or {}
+    return tuple(str(c.get("type", "")) for c in details.get("causes") or [] if isinstance(c, dict))

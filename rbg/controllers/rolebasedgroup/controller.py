@@ -86,7 +86,10 @@ class RoleBasedGroupReconciler:
                 for stale in result.delete:
                     tg.create_task(self._delete(obj, stale, key.namespace))
         except ExceptionGroup as group:
-            raise group.exceptions[0] from None
+            first = group.exceptions[0]
+            if isinstance(first, ApiError) and first.namespace_terminating:
+                return None  # the namespace is going away, and the group with it: no retries
+            raise first from None
         if await self._write_status(obj, result.status):
             # said once per change of state, not on every reconcile (events cost writes too)
             for role, deps in sorted(result.waiting.items()):
@@ -101,12 +104,17 @@ class RoleBasedGroupReconciler:
         server — once, just before the group would create it; a user's own ConfigMap or Service is
         never taken over.
         """
+
+        async def lookup(d: Obj) -> Obj | None:
+            cached = self._observed_of(d, namespace)
+            if cached is not None:
+                return cached
+            kind = next(k for k in CHILD_KINDS if k.kind == d["kind"])
+            return await self.kube.get(kind, d["metadata"]["name"], namespace)
+
+        found = await asyncio.gather(*(lookup(d) for d in changed))
         taken: dict[tuple[str, str], str] = {}
-        for d in changed:
-            existing = self._observed_of(d, namespace)
-            if existing is None:
-                kind = next(k for k in CHILD_KINDS if k.kind == d["kind"])
-                existing = await self.kube.get(kind, d["metadata"]["name"], namespace)
+        for d, existing in zip(changed, found, strict=True):
             if existing is None:
                 continue
             refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]

@@ -64,3 +64,27 @@ def test_stamp_detects_removed_fields_that_contains_cannot_see() -> None:
     edited = {**observed, "spec": {"partition": 2, "replicas": 5}}
     assert not up_to_date(edited, old, key)  # a hand edit is caught by the subset check
     assert stamp(old, key) == old  # stamping is idempotent
+
+
+def test_namespace_terminating_is_recognised_from_the_status_cause() -> None:
+    import json as _json
+
+    from rbg.runtime.errors import ApiError
+
+    body = {
+        "kind": "Status",
+        "code": 403,
+        "reason": "Forbidden",
+        "message": 'configmaps "x" is forbidden: unable to create new content in namespace zz because it is '
+        "being terminated",
+        "details": {
+            "name": "x",
+            "kind": "configmaps",
+            "causes": [{"type": "NamespaceTerminating", "message": "namespace zz is being terminated"}],
+        },
+    }
+    err = ApiError.from_body(403, _json.dumps(body).encode())
+    assert err.namespace_terminating
+    assert not ApiError.from_body(
+        403, b'{"kind": "Status", "reason": "Forbidden", "message": "rbac"}'
+    ).namespace_terminating
