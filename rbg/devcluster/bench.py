@@ -82,6 +82,17 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    """p50 / p95 / max, in seconds rounded to milliseconds."""
+    if not values:
+        return {}
+    return {
+        "p50": round(statistics.median(values), 3),
+        "p95": round(pct(values, 0.95), 3),
+        "max": round(max(values), 3),
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
@@ -184,22 +195,8 @@ async def run(n: int, idle: float, cluster_name: str, limit: float) -> dict[str,
         "groups": n,
         "converged": converged,
         "all_ready_s": round(t_all, 1),
-        "created_to_children_s": {
-            k: round(v, 3)
-            for k, v in (
-                ("p50", statistics.median(to_children)),
-                ("p95", pct(to_children, 0.95)),
-                ("max", max(to_children)),
-            )
-        },
-        "children_ready_to_group_ready_s": {
-            k: round(v, 3)
-            for k, v in (
-                ("p50", statistics.median(to_ready)),
-                ("p95", pct(to_ready, 0.95)),
-                ("max", max(to_ready)),
-            )
-        },
+        "created_to_children_s": spread(to_children),
+        "children_ready_to_group_ready_s": spread(to_ready),
         "api_requests_by_verb": by_verb(verbs),
         "api_requests_by_verb_and_resource": {f"{v} {r}": n for (v, r), n in sorted(verbs.items())},
         "api_writes": sum(n for (v, _), n in verbs.items() if v in WRITES),

@@ -256,6 +256,8 @@ class LocalCluster:
 
         kc = f"--kubeconfig={state.kubeconfig}"
         allow = "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics"
+        # the defaults (qps 20) would make the control plane, not the operator, the bottleneck of a benchmark
+        busy_client = ["--kube-api-qps=400", "--kube-api-burst=800", "--profiling=false", "--v=1"]
         log("starting kube-controller-manager, kube-scheduler and kwok")
         self._spawn(
             state,
@@ -277,10 +279,7 @@ class LocalCluster:
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
                 "--concurrent-gc-syncs=40",
-                "--kube-api-qps=400",
-                "--kube-api-burst=800",
-                "--profiling=false",
-                "--v=1",
+                *busy_client,
             ],
         )
         self._spawn(
@@ -293,10 +292,7 @@ class LocalCluster:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={p['kube-scheduler']}",
                 allow,
-                "--kube-api-qps=400",
-                "--kube-api-burst=800",
-                "--profiling=false",
-                "--v=1",
+                *busy_client,
             ],
         )
         self._spawn(
