@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from decimal import Decimal
 from typing import Any
 
 
-def contains(observed: Any, desired: Any) -> bool:
+def contains(observed: Any, desired: Any, *, quantities: bool = False) -> bool:
     """True when every field of `desired` is present with the same value in `observed`.
 
     Fields the API server adds (defaults, status, metadata it manages) are ignored because they are not
     in `desired`; a desired zero value (0, "", false, empty list or map) matches an absent field, since the
-    API server omits those when it stores the object; lists must match item by item. Used to skip
-    server-side applies that would change nothing, so a steady-state reconcile makes no write at all.
+    API server omits those when it stores the object; lists must match item by item; resource
+    quantities (values under `limits`, `requests`, `capacity`, `allocatable`) are compared by value, as the
+    server rewrites them in canonical form ("1000m" is stored as "1"). Used to skip server-side applies
+    that would change nothing, so a steady-state reconcile makes no write at all.
     """
+    if quantities and isinstance(desired, dict):  # a map of resource name -> quantity
+        return isinstance(observed, dict) and all(
+            k in observed and _same_quantity(observed[k], v) for k, v in desired.items()
+        )
     if isinstance(desired, dict):
         return isinstance(observed, dict) and all(
-            contains(observed[k], v) if k in observed else _zero(v) for k, v in desired.items()
+            contains(observed[k], v, quantities=k in _QUANTITY_MAPS) if k in observed else _zero(v)
+            for k, v in desired.items()
         )
     if isinstance(desired, list):
         return (
@@ -26,6 +35,48 @@ def contains(observed: Any, desired: Any) -> bool:
             and all(contains(o, d) for o, d in zip(observed, desired, strict=True))
         )
     return bool(observed == desired)
+
+
+_QUANTITY_MAPS = frozenset({"limits", "requests", "capacity", "allocatable"})
+_SUFFIXES = {
+    **{s: Decimal(2) ** (10 * (i + 1)) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{
+        s: Decimal(10) ** e
+        for s, e in (
+            ("n", -9),
+            ("u", -6),
+            ("m", -3),
+            ("", 0),
+            ("k", 3),
+            ("M", 6),
+            ("G", 9),
+            ("T", 12),
+            ("P", 15),
+            ("E", 18),
+        )
+    },
+}
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$")
+
+
+def quantity(value: Any) -> Decimal | None:
+    """The value of a Kubernetes resource quantity ("1.5Gi", "500m", 2), or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return None
+    number, suffix = Decimal(m.group(1)), m.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SUFFIXES[suffix]
+
+
+def _same_quantity(observed: Any, desired: Any) -> bool:
+    if observed == desired:
+        return True
+    a, b = quantity(observed), quantity(desired)
+    return a is not None and a == b
 
 
 def _zero(value: Any) -> bool:

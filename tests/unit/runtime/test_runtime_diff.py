@@ -88,3 +88,20 @@ def test_namespace_terminating_is_recognised_from_the_status_cause() -> None:
     assert not ApiError.from_body(
         403, b'{"kind": "Status", "reason": "Forbidden", "message": "rbac"}'
     ).namespace_terminating
+
+
+def test_resource_quantities_compare_by_value_only_where_they_are_quantities() -> None:
+    from rbg.runtime.diff import quantity
+
+    assert quantity("1000m") == quantity("1") == quantity(1)
+    assert quantity("1.5Gi") == 1536 * 2**20
+    assert quantity("2e3") == 2000
+    assert quantity("abc") is None
+    stored = {"resources": {"limits": {"cpu": "1", "nvidia.com/gpu": "8"}, "requests": {"memory": "1536Mi"}}}
+    assert contains(
+        stored,
+        {"resources": {"limits": {"cpu": "1000m", "nvidia.com/gpu": 8}, "requests": {"memory": "1.5Gi"}}},
+    )
+    assert not contains(stored, {"resources": {"limits": {"cpu": "2"}}})
+    # outside resource maps a string is a string: "1k" is not "1000"
+    assert not contains({"env": [{"name": "N", "value": "1000"}]}, {"env": [{"name": "N", "value": "1k"}]})
