@@ -1,0 +1,89 @@
+import asyncio
+import datetime as dt
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from rbg.controllers.rolebasedgroup.admission import validate_rolebasedgroup
+from rbg.runtime import certs
+from rbg.runtime.webhook import AdmissionServer, Rule, validating_configuration
+
+
+def test_certificate_is_reused_until_names_change_or_expiry_nears(tmp_path: Path) -> None:
+    first = certs.load_or_generate(tmp_path, "w", ["localhost"], ["127.0.0.1"])
+    assert certs.load_or_generate(tmp_path, "w", ["localhost"], ["127.0.0.1"]) == first
+    assert not certs.needs_renewal(first.cert_pem, ["localhost"], ["127.0.0.1"])
+    assert certs.needs_renewal(first.cert_pem, ["webhook.rbg-system.svc"], [])
+    later = dt.datetime.now(dt.UTC) + certs.VALIDITY - dt.timedelta(days=10)
+    assert certs.needs_renewal(first.cert_pem, ["localhost"], ["127.0.0.1"], now=later)
+    assert certs.load_or_generate(tmp_path, "w", ["other"], []) != first
+
+
+def test_configuration_by_url_carries_the_ca_and_rules() -> None:
+    rule = Rule("/validate-x", "vx.example.com", "example.com", "v1", "widgets")
+    cfg = validating_configuration("cfg", [rule], b"CA", url_base="https://127.0.0.1:9443/")
+    (hook,) = cfg["webhooks"]
+    assert hook["clientConfig"] == {"caBundle": "Q0E=", "url": "https://127.0.0.1:9443/validate-x"}
+    assert hook["rules"][0]["resources"] == ["widgets"]
+    assert hook["failurePolicy"] == "Fail"
+
+
+async def test_server_denies_with_every_message_and_survives_a_failing_validator(tmp_path: Path) -> None:
+    from rbg.devcluster.processes import free_port
+
+    cert = certs.generate("w", ["localhost"], ["127.0.0.1"])
+    port = free_port()
+    server = AdmissionServer("127.0.0.1", port, cert, tmp_path)
+
+    async def deny(req: dict[str, Any]) -> list[str]:
+        return ["spec.a: bad", "spec.b: worse"]
+
+    async def broken(req: dict[str, Any]) -> list[str]:
+        raise KeyError("boom")
+
+    server.add("/deny", deny)
+    server.add("/broken", broken)
+    await server.start()
+    try:
+        ctx = ssl.create_default_context(cadata=cert.ca_pem.decode())
+        async with httpx.AsyncClient(verify=ctx, base_url=f"https://127.0.0.1:{port}") as client:
+            review = {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {"uid": "u1"},
+            }
+            denied = (await client.post("/deny", json=review)).json()["response"]
+            assert denied == {
+                "uid": "u1",
+                "allowed": False,
+                "status": {"code": 422, "reason": "Invalid", "message": "spec.a: bad; spec.b: worse"},
+            }
+            failed = (await client.post("/broken", json=review)).json()["response"]
+            assert failed["allowed"] is False
+            assert failed["status"]["message"] == "internal error in admission webhook: KeyError: 'boom'"
+            assert (await client.post("/deny", content=b"not json")).status_code == 400
+    finally:
+        await server.stop()
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        (
+            [{"name": "a", "dependencies": ["b"]}, {"name": "b", "dependencies": ["a"]}],
+            ["spec.roles[0].dependencies: dependency cycle: a -> b -> a"],
+        ),
+        ([{"name": "a"}], []),
+    ],
+)
+async def test_rolebasedgroup_admission(roles: list[dict[str, Any]], expected: list[str]) -> None:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    obj = {
+        "metadata": {"name": "g", "namespace": "ns"},
+        "spec": {"roles": [{"template": tpl, **r} for r in roles]},
+    }
+    assert await validate_rolebasedgroup({"uid": "x", "object": obj}) == expected
