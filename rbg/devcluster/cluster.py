@@ -463,13 +463,16 @@ class LocalCluster:
 
     # ---- down / status --------------------------------------------------------------------------
     def _stop_pids(self, state: State) -> None:
-        order = [c for c in reversed(COMPONENTS) if c in state.pids]
-        order += [c for c in state.pids if c not in order]
+        # a pid recorded long ago may belong to someone else now: only groups whose leader still runs in
+        # this cluster's directory (every component is started there) are ours to stop
+        ours = {c: pid for c, pid in state.pids.items() if processes.runs_in(pid, self.dir)}
+        order = [c for c in reversed(COMPONENTS) if c in ours]
+        order += [c for c in ours if c not in order]
         # the apiserver first would make the others log connection errors for the grace period;
         # stop clients first, etcd last
-        processes.stop_groups([state.pids[c] for c in order if c != "etcd"])
-        if "etcd" in state.pids:
-            processes.stop_groups([state.pids["etcd"]])
+        processes.stop_groups([ours[c] for c in order if c != "etcd"])
+        if "etcd" in ours:
+            processes.stop_groups([ours["etcd"]])
 
     def down(self) -> bool:
         """Stop every process this cluster started and free its ports. Returns False if none was found."""

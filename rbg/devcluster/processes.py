@@ -84,6 +84,14 @@ def alive(pid: int) -> bool:
         return True
 
 
+def runs_in(pid: int, directory: Path) -> bool:
+    """The process exists and its working directory is `directory`."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).resolve() == directory.resolve()
+    except OSError:
+        return False
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -1,3 +1,4 @@
+import os
 import re
 import socket
 import subprocess
@@ -58,3 +59,16 @@ def test_missing_binaries_name_the_directory_and_the_fix(
         binaries.find_binaries()
     assert str(exc.value).startswith(f"control-plane binaries missing in {tmp_path}: etcd, kube-apiserver")
     assert "make controlplane" in str(exc.value)
+
+
+def test_runs_in_tells_our_processes_from_a_recycled_pid(tmp_path: Path) -> None:
+    pid = processes.spawn(
+        [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "log", cwd=tmp_path
+    )
+    try:
+        assert processes.runs_in(pid, tmp_path)
+        assert not processes.runs_in(pid, tmp_path / "elsewhere")
+        assert not processes.runs_in(os.getpid(), tmp_path)
+    finally:
+        processes.stop_groups([pid], grace=2)
+    assert not processes.runs_in(pid, tmp_path)
