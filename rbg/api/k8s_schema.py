@@ -204,7 +204,10 @@ def type_errors(value: Any, definition: str, path: str = "", limit: int = 5) -> 
                     walk(item, extra, f"{where}.{k}" if where else k)
         elif isinstance(v, list) and isinstance(schema.get("items"), dict):
             for i, item in enumerate(v):
-                walk(item, schema["items"], f"{where}[{i}]")
+                if item is None:
+                    errors.append(f"{where}[{i}]: must not be null")
+                else:
+                    walk(item, schema["items"], f"{where}[{i}]")
 
     walk(value, structural_schema(definition), path)
     return errors

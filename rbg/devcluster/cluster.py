@@ -463,9 +463,9 @@ class LocalCluster:
 
     # ---- down / status --------------------------------------------------------------------------
     def _stop_pids(self, state: State) -> None:
-        # a pid recorded long ago may belong to someone else now: only groups whose leader still runs in
-        # this cluster's directory (every component is started there) are ours to stop
-        ours = {c: pid for c, pid in state.pids.items() if processes.runs_in(pid, self.dir)}
+        # a pid recorded long ago may belong to someone else now: only groups with a member still running
+        # in this cluster's directory (every component is started there) are ours to stop
+        ours = {c: pid for c, pid in state.pids.items() if processes.group_runs_in(pid, self.dir)}
         order = [c for c in reversed(COMPONENTS) if c in ours]
         order += [c for c in ours if c not in order]
         # the apiserver first would make the others log connection errors for the grace period;

@@ -92,6 +92,11 @@ def runs_in(pid: int, directory: Path) -> bool:
         return False
 
 
+def group_runs_in(pgid: int, directory: Path) -> bool:
+    """Some live member of process group `pgid` works in `directory` (the leader may have died)."""
+    return any(_pgid_of(pid) == pgid and runs_in(pid, directory) for pid in _pids())
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -34,12 +34,17 @@ def _owned(objs: Sequence[Obj], uid: str) -> list[Obj]:
 
 
 def plan(
-    rbg: RoleBasedGroup, children: Sequence[Obj], now: str, taken: Mapping[tuple[str, str], str] | None = None
+    rbg: RoleBasedGroup,
+    children: Sequence[Obj],
+    now: str,
+    taken: Mapping[tuple[str, str], str] | None = None,
+    rejected: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     """What to apply, delete and report, given every observed child (workloads and Services).
 
     `taken` maps (kind, name) of objects that exist but belong to someone else to a description of
-    their owner; a group that needs one of those names is reported, and nothing of it is applied.
+    their owner; `rejected` maps (kind, name) of children the API server refused (400/422) to its
+    message. Either is reported against the spec field that decides the object, and nothing is applied.
     """
     out = Plan()
     owned = _owned(children, rbg.metadata.uid)
@@ -55,6 +60,11 @@ def plan(
         f'{field}: {kind} "{name}" already exists and belongs to {taken[(kind, name)]}'
         for kind, name, field in desired.child_refs(rbg)
         if taken and (kind, name) in taken
+    ]
+    errors += [
+        f"{field.removesuffix('.name')}: the API server rejected {kind} {name}: {rejected[(kind, name)]}"
+        for kind, name, field in desired.child_refs(rbg)
+        if rejected and (kind, name) in rejected
     ]
     if errors:
         out.invalid = errors

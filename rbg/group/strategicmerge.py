@@ -28,7 +28,7 @@ def _prop_schema(schema: Schema | None, key: str) -> Schema | None:
 
 def _merge_map(base: dict[str, Any], patch: dict[str, Any], schema: Schema | None) -> dict[str, Any]:
     if patch.get("$patch") == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+        return {k: _strip_directives(v) for k, v in patch.items() if k != "$patch" and v is not None}
     if patch.get("$patch") == "delete":
         return {}
     out = copy.deepcopy(base)
@@ -84,8 +84,9 @@ def _merge_list(base: list[Any], patch: list[Any], schema: Schema) -> list[Any]:
 
 
 def _strip_directives(value: Any) -> Any:
+    """A patch value as plain data: no `$` directives, and no nulls (in a patch they mean "delete")."""
     if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$")}
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and v is not None}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value]
     return copy.deepcopy(value)

@@ -107,7 +107,7 @@ def validate(rbg: RoleBasedGroup) -> list[FieldError]:
         except TemplateError as exc:
             errors.append(FieldError(exc.field, exc.message))
         ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
-        if ru is not None and role.replicas > 0:
+        if ru is not None:
             rwhere = f"{where}.rolloutStrategy.rollingUpdate"
             for field, value, cap in (
                 ("maxSurge", ru.max_surge, None),
@@ -115,11 +115,11 @@ def validate(rbg: RoleBasedGroup) -> list[FieldError]:
             ):
                 if not _int_or_percent(value, cap):
                     errors.append(FieldError(f"{rwhere}.{field}", f'invalid value "{value}"'))
-            if _is_zero(ru.max_surge) and _is_zero(ru.max_unavailable):
+            if role.replicas > 0 and _is_zero(ru.max_surge) and _is_zero(ru.max_unavailable):
                 errors.append(FieldError(rwhere, "maxSurge and maxUnavailable cannot both be 0"))
             if not _int_or_percent(ru.partition, 100):
                 errors.append(FieldError(f"{rwhere}.partition", f'invalid value "{ru.partition}"'))
-            elif isinstance(ru.partition, int) and ru.partition >= role.replicas and ru.partition > 0:
+            elif isinstance(ru.partition, int) and ru.partition >= role.replicas > 0:
                 errors.append(
                     FieldError(
                         f"{rwhere}.partition", f"{ru.partition} must be less than replicas {role.replicas}"

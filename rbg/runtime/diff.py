@@ -25,7 +25,13 @@ def contains(observed: Any, desired: Any, *, quantities: bool = False) -> bool:
         )
     if isinstance(desired, dict):
         return isinstance(observed, dict) and all(
-            contains(observed[k], v, quantities=k in _QUANTITY_MAPS) if k in observed else _zero(v)
+            (
+                _same_quantity(observed[k], v)
+                if k in _QUANTITY_FIELDS
+                else contains(observed[k], v, quantities=k in _QUANTITY_MAPS)
+            )
+            if k in observed
+            else _zero(v)
             for k, v in desired.items()
         )
     if isinstance(desired, list):
@@ -38,6 +44,7 @@ def contains(observed: Any, desired: Any, *, quantities: bool = False) -> bool:
 
 
 _QUANTITY_MAPS = frozenset({"limits", "requests", "capacity", "allocatable"})
+_QUANTITY_FIELDS = frozenset({"sizeLimit", "divisor"})
 _SUFFIXES = {
     **{s: Decimal(2) ** (10 * (i + 1)) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
     **{
@@ -80,7 +87,12 @@ def _same_quantity(observed: Any, desired: Any) -> bool:
 
 
 def _zero(value: Any) -> bool:
-    return isinstance(value, bool | int | float | str | list | dict) and not value
+    # numbers, strings and lists the server drops when empty; not false or {}: Kubernetes keeps those on
+    # pointer fields (automountServiceAccountToken: false, emptyDir: {}), so their absence is a change
+    return (isinstance(value, int | float) and not isinstance(value, bool) and value == 0) or value in (
+        "",
+        [],
+    )
 
 
 def digest(obj: Any) -> str:

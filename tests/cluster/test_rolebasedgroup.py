@@ -330,3 +330,19 @@ def test_a_users_object_with_the_same_name_is_not_taken_over(kube: Client, names
     assert cm.data == {"owner": "me"}
     assert not cm.metadata.ownerReferences
     assert workloads(kube, namespace) == set()
+
+
+def test_a_child_the_api_server_refuses_is_reported_in_status(kube: Client, namespace: str) -> None:
+    doc = simple("noimage", {"prefill": 1})
+    del doc["spec"]["roles"][0]["template"]["spec"]["containers"][0]["image"]  # valid in a CRD, not in a Pod
+    create(kube, doc, namespace)
+
+    def reported() -> tuple[bool, Any]:
+        st = get_rbg(kube, "noimage", namespace).get("status") or {}
+        ready = next((c for c in st.get("conditions", []) if c["type"] == "Ready"), {})
+        return ready.get("reason") == "InvalidSpec", ready
+
+    message = wait_until(reported, 60, "Ready=False InvalidSpec")["message"]
+    assert message.startswith("spec.roles[0]: the API server rejected StatefulSet noimage-prefill: ")
+    assert "spec.template.spec.containers[0].image: Required value" in message
+    assert workloads(kube, namespace) == set()

@@ -72,3 +72,13 @@ def test_runs_in_tells_our_processes_from_a_recycled_pid(tmp_path: Path) -> None
     finally:
         processes.stop_groups([pid], grace=2)
     assert not processes.runs_in(pid, tmp_path)
+
+
+def test_a_group_whose_leader_died_is_still_recognised_by_its_members(tmp_path: Path) -> None:
+    script = "import subprocess,sys; subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)'])"
+    pid = processes.spawn([sys.executable, "-c", script], tmp_path / "log", cwd=tmp_path)
+    time.sleep(0.5)  # the leader has exited, its child lives on in the same group and directory
+    assert not processes.runs_in(pid, tmp_path)
+    assert processes.group_runs_in(pid, tmp_path)
+    processes.stop_groups([pid], grace=2)
+    assert not processes.group_runs_in(pid, tmp_path)

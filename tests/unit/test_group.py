@@ -433,3 +433,43 @@ def test_invalid_spec_keeps_reporting_the_running_workloads() -> None:
     result = plan(rbg, [running], NOW)
     assert result.delete == []
     assert result.status["roleStatuses"][0]["readyReplicas"] == 2
+
+
+def test_null_list_items_in_a_patch_are_invalid_spec() -> None:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    rbg = RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "roleTemplates": [{"name": "t", "template": tpl}],
+                "roles": [
+                    {
+                        "name": "a",
+                        "templateRef": {"name": "t"},
+                        "templatePatch": {"spec": {"containers": [{"name": "c", "env": [None]}]}},
+                    }
+                ],
+            },
+        }
+    )
+    assert [str(e) for e in validate(rbg)] == [
+        "spec.roles[0].templatePatch: the resulting pod template is malformed: "
+        "spec.containers[0].env[0]: must not be null"
+    ]
+    assert plan(rbg, [], NOW).apply == []
+
+
+def test_rolling_update_values_are_checked_at_zero_replicas_too() -> None:
+    rbg = rbg_of(
+        [
+            {
+                "name": "a",
+                "replicas": 0,
+                "rolloutStrategy": {"rollingUpdate": {"partition": "x%", "maxSurge": -1}},
+            }
+        ]
+    )
+    assert [str(e) for e in validate(rbg)] == [
+        'spec.roles[0].rolloutStrategy.rollingUpdate.maxSurge: invalid value "-1"',
+        'spec.roles[0].rolloutStrategy.rollingUpdate.partition: invalid value "x%"',
+    ]

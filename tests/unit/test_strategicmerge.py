@@ -119,3 +119,20 @@ def test_container_merge_properties(base: list[dict[str, str]], patch: list[dict
     # applying the same patch twice changes nothing more (idempotent)
     again = merge({"spec": {"containers": out}}, {"spec": {"containers": patch}})["spec"]["containers"]
     assert again == out
+
+
+def test_nulls_and_nested_directives_never_reach_the_result() -> None:
+    out = merge(
+        {"spec": {"containers": [{"name": "c", "image": "i"}]}},
+        {
+            "spec": {
+                "nodeSelector": {"a": None, "b": "x"},
+                "containers": [
+                    {"$patch": "replace"},
+                    {"name": "d", "image": "j", "env": [{"name": "E", "$patch": "delete"}]},
+                ],
+            }
+        },
+    )
+    assert out["spec"]["nodeSelector"] == {"b": "x"}
+    assert out["spec"]["containers"] == [{"name": "d", "image": "j", "env": [{"name": "E"}]}]

@@ -28,6 +28,7 @@ from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key
 log = logging.getLogger(__name__)
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
 CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
+TAKEN_RECHECK_SECONDS = 30.0
 
 
 def _now() -> str:
@@ -74,6 +75,7 @@ class RoleBasedGroupReconciler:
         taken = await self._taken_names(uid, changed, key.namespace)
         if taken:
             result, changed = plan(rbg, children, now, taken), []
+        rejected: dict[tuple[str, str], str] = {}
 
         if result.invalid:
             self.recorder.event(obj, "Warning", "InvalidSpec", "; ".join(result.invalid))
@@ -82,19 +84,29 @@ class RoleBasedGroupReconciler:
         try:
             async with asyncio.TaskGroup() as tg:
                 for d in changed:
-                    tg.create_task(self._apply(obj, d, key.namespace))
+                    tg.create_task(self._apply(obj, d, key.namespace, rejected))
                 for stale in result.delete:
                     tg.create_task(self._delete(obj, stale, key.namespace))
         except ExceptionGroup as group:
+            for extra in group.exceptions[1:]:
+                log.warning("another write of the same reconcile failed: %s", extra)
             first = group.exceptions[0]
             if isinstance(first, ApiError) and first.namespace_terminating:
                 return None  # the namespace is going away, and the group with it: no retries
             raise first from None
+        if rejected:
+            # what the spec produces is refused by the API server (e.g. a container without an image):
+            # say so in status and events instead of retrying the same write forever
+            result = plan(rbg, children, now, taken, rejected)
+            self.recorder.event(obj, "Warning", "FailedReconcileWorkload", "; ".join(result.invalid))
         if await self._write_status(obj, result.status):
             # said once per change of state, not on every reconcile (events cost writes too)
             for role, deps in sorted(result.waiting.items()):
                 msg = f"role {role} waits for {', '.join(deps)} to be Ready"
                 self.recorder.event(obj, "Warning", "DependencyNotMet", msg)
+        if taken:
+            # the other owner's object may go away without any event reaching this group: look again
+            return Result(requeue_after=TAKEN_RECHECK_SECONDS)
         return None
 
     async def _taken_names(self, uid: str, changed: list[Obj], namespace: str) -> dict[tuple[str, str], str]:
@@ -126,9 +138,17 @@ class RoleBasedGroupReconciler:
     def _observed_of(self, desired: Obj, namespace: str) -> Obj | None:
         return self._observed(desired["kind"], namespace, desired["metadata"]["name"])
 
-    async def _apply(self, owner: Obj, desired: Obj, namespace: str) -> None:
+    async def _apply(
+        self, owner: Obj, desired: Obj, namespace: str, rejected: dict[tuple[str, str], str]
+    ) -> None:
         existed = self._observed(desired["kind"], namespace, desired["metadata"]["name"]) is not None
-        await self.kube.apply(desired)
+        try:
+            await self.kube.apply(desired)
+        except ApiError as exc:
+            if exc.status not in (400, 422):
+                raise
+            rejected[(desired["kind"], desired["metadata"]["name"])] = exc.message
+            return
         if not existed and desired["kind"] in ("StatefulSet", "Deployment"):
             msg = f"created {desired['kind']} {desired['metadata']['name']}"
             self.recorder.event(owner, "Normal", "SuccessfulCreate", msg)

@@ -33,7 +33,10 @@ def test_a_changed_or_missing_value_is_a_difference() -> None:
 
 
 def test_zero_values_match_fields_the_server_omits() -> None:
-    assert contains(OBSERVED, {"spec": {"minReadySeconds": 0, "paused": False}})
+    assert contains(OBSERVED, {"spec": {"minReadySeconds": 0, "args": [], "serviceName": ""}})
+    # false and {} are kept by the server on pointer fields, so their absence is a real difference
+    assert not contains(OBSERVED, {"spec": {"automountServiceAccountToken": False}})
+    assert not contains(OBSERVED, {"spec": {"emptyDir": {}}})
     assert not contains(OBSERVED, {"spec": {"minReadySeconds": 5}})
     assert not contains({"spec": {"minReadySeconds": 5}}, {"spec": {"minReadySeconds": 0}})
 
@@ -105,3 +108,4 @@ def test_resource_quantities_compare_by_value_only_where_they_are_quantities() -
     assert not contains(stored, {"resources": {"limits": {"cpu": "2"}}})
     # outside resource maps a string is a string: "1k" is not "1000"
     assert not contains({"env": [{"name": "N", "value": "1000"}]}, {"env": [{"name": "N", "value": "1k"}]})
+    assert contains({"emptyDir": {"sizeLimit": "1Gi"}}, {"emptyDir": {"sizeLimit": "1024Mi"}})
