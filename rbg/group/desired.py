@@ -22,8 +22,7 @@ def child_refs(rbg: RoleBasedGroup) -> list[tuple[str, str, str]]:
     group = rbg.metadata.name
     refs = [("ConfigMap", names.config_map_name(group), "metadata.name")]
     for i, role in enumerate(rbg.spec.roles):
-        kind = "StatefulSet" if is_stateful(role) else "Deployment"
-        refs.append((kind, names.workload_name(group, role.name), f"spec.roles[{i}].name"))
+        refs.append((workload_kind(role), names.workload_name(group, role.name), f"spec.roles[{i}].name"))
         refs.append(("Service", names.service_name(group, role.name), f"spec.roles[{i}].name"))
     return refs
 
@@ -62,6 +61,11 @@ def common_labels(rbg: RoleBasedGroup, role: str) -> dict[str, str]:
 
 def is_stateful(role: RoleSpec) -> bool:
     return role.workload.kind == "StatefulSet"
+
+
+def workload_kind(role: RoleSpec) -> str:
+    """The kind of the role's workload: StatefulSet, or Deployment (the only two admission lets through)."""
+    return "StatefulSet" if is_stateful(role) else "Deployment"
 
 
 def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:

@@ -52,8 +52,9 @@ def plan(
     by_kind_name = {(o.get("kind"), o["metadata"]["name"]): o for o in owned}
     workloads: dict[str, Obj | None] = {}
     for role in rbg.spec.roles:
-        kind = "StatefulSet" if desired.is_stateful(role) else "Deployment"
-        workloads[role.name] = by_kind_name.get((kind, names.workload_name(group, role.name)))
+        workloads[role.name] = by_kind_name.get(
+            (desired.workload_kind(role), names.workload_name(group, role.name))
+        )
 
     errors = [str(e) for e in validate(rbg)]
     errors += [

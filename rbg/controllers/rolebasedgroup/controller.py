@@ -28,6 +28,7 @@ from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key
 log = logging.getLogger(__name__)
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
 CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
+CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
 TAKEN_RECHECK_SECONDS = 30.0
 
 
@@ -49,9 +50,6 @@ class RoleBasedGroupReconciler:
         for informer in self.children.values():
             self.controller.owns(informer, RBG)
         manager.add(self.controller)
-
-    def _observed(self, kind: str, namespace: str, name: str) -> Obj | None:
-        return self.children[kind].get(Key(namespace, name))
 
     async def reconcile(self, key: Key) -> Result | None:
         obj = self.rbgs.get(key)
@@ -121,8 +119,7 @@ class RoleBasedGroupReconciler:
             cached = self._observed_of(d, namespace)
             if cached is not None:
                 return cached
-            kind = next(k for k in CHILD_KINDS if k.kind == d["kind"])
-            return await self.kube.get(kind, d["metadata"]["name"], namespace)
+            return await self.kube.get(CHILD_KIND[d["kind"]], d["metadata"]["name"], namespace)
 
         found = await asyncio.gather(*(lookup(d) for d in changed))
         taken: dict[tuple[str, str], str] = {}
@@ -136,12 +133,13 @@ class RoleBasedGroupReconciler:
         return taken
 
     def _observed_of(self, desired: Obj, namespace: str) -> Obj | None:
-        return self._observed(desired["kind"], namespace, desired["metadata"]["name"])
+        """The cached object a desired body describes, if the cache has it."""
+        return self.children[desired["kind"]].get(Key(namespace, desired["metadata"]["name"]))
 
     async def _apply(
         self, owner: Obj, desired: Obj, namespace: str, rejected: dict[tuple[str, str], str]
     ) -> None:
-        existed = self._observed(desired["kind"], namespace, desired["metadata"]["name"]) is not None
+        existed = self._observed_of(desired, namespace) is not None
         try:
             await self.kube.apply(desired)
         except ApiError as exc:
@@ -154,9 +152,10 @@ class RoleBasedGroupReconciler:
             self.recorder.event(owner, "Normal", "SuccessfulCreate", msg)
 
     async def _delete(self, owner: Obj, stale: Obj, namespace: str) -> None:
-        kind = next(k for k in CHILD_KINDS if k.kind == stale["kind"])
         name = stale["metadata"]["name"]
-        await self.kube.delete(kind, name, namespace, preconditions_uid=stale["metadata"]["uid"])
+        await self.kube.delete(
+            CHILD_KIND[stale["kind"]], name, namespace, preconditions_uid=stale["metadata"]["uid"]
+        )
         self.recorder.event(
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )
