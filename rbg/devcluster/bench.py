@@ -1,9 +1,17 @@
-"""`make bench`: N RoleBasedGroups created at once on the local cluster, measured from the outside.
+"""`make bench`: N RoleBasedGroups at once, this operator beside the Go upstream, measured from outside.
 
-Figures: time until every group is Ready; controller-attributable latencies per group (created -> all
-its workloads exist; all its workloads Ready -> group Ready); the operator's API requests by verb, as the
-API server's audit log recorded them (the operator's ServiceAccount is audited, see devcluster.cluster);
-the operator's peak RSS; and its API writes during an idle minute after convergence (must be 0).
+One run measures, each on a fresh local cluster (same topology, same machine, one after another):
+- `floor`: no operator; the same 7 children per group (ConfigMap, 3 Services, 2 StatefulSets, 1
+  Deployment) created directly by 20 concurrent requests; "Ready" = all of a group's workloads Ready;
+- `rbg`: this project's operator (its ServiceAccount, leader election on);
+- `upstream`: the Go upstream at v0.8.0-alpha.5 with a tuned client (QPS 1000), when its binary is
+  available (`RBG_UPSTREAM_DIR` or ../shared/bench/upstream-rbg); `--upstream-default-qps` adds a run
+  with its default client throttling.
+Figures per contender: time from the first create until all N groups are Ready; create -> Ready per
+group (p50/p95); the operator's CPU seconds (utime+stime from /proc) during convergence and during the
+idle window; its API requests from the API server's audit log (writes, reads, by verb and resource);
+its peak RSS; its writes during the idle window after convergence (Lease renewals excluded). Before the
+cluster runs, a micro-benchmark of one pure reconcile (`plan()`) in operations per second.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
+import os
 import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,29 +36,117 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
-from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
-from rbg.devcluster import operator
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.devcluster import microbench, operator, upstream
 from rbg.devcluster.cluster import LocalCluster
+from rbg.devcluster.topology import Topology
+from rbg.group import desired, names
 
-RBG = create_namespaced_resource("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups")
+RBG_V1A1 = create_namespaced_resource("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups")
+RBG_V1A2 = create_namespaced_resource("workloads.x-k8s.io", "v1alpha2", "RoleBasedGroup", "rolebasedgroups")
 ROLES = (("router", 1, "Deployment"), ("prefill", 2, "StatefulSet"), ("decode", 1, "StatefulSet"))
+IMAGE = "registry.local/engine:1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+READS = {"get", "list"}
+CONCURRENCY = 20  # concurrent creating clients, for every contender
+Obj = dict[str, Any]
 
 
-def group(name: str) -> dict[str, Any]:
-    tpl = {"spec": {"containers": [{"name": "engine", "image": "registry.local/engine:1"}]}}
+# -- the workload ---------------------------------------------------------------------------------
+
+
+def _template() -> Obj:
+    return {"spec": {"containers": [{"name": "engine", "image": IMAGE}]}}
+
+
+def group(name: str) -> Obj:
+    """The benchmark's group in this project's API (v1alpha1, as upstream's v1alpha1 manifests)."""
     return {
         "apiVersion": "workloads.x-k8s.io/v1alpha1",
         "kind": "RoleBasedGroup",
         "metadata": {"name": name},
         "spec": {
             "roles": [
-                {"name": r, "replicas": n, "template": tpl, "workload": {"apiVersion": "apps/v1", "kind": k}}
+                {
+                    "name": r,
+                    "replicas": n,
+                    "template": _template(),
+                    "workload": {"apiVersion": "apps/v1", "kind": k},
+                }
                 for r, n, k in ROLES
             ]
         },
     }
+
+
+def upstream_group(name: str) -> Obj:
+    """The same group for the Go upstream (it stores v1alpha2; the annotation picks STS/Deployment)."""
+    return {
+        "apiVersion": "workloads.x-k8s.io/v1alpha2",
+        "kind": "RoleBasedGroup",
+        "metadata": {"name": name},
+        "spec": {
+            "roles": [
+                {
+                    "name": r,
+                    "replicas": n,
+                    "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": f"apps/v1/{k}"},
+                    "standalonePattern": {"template": _template()},
+                }
+                for r, n, k in ROLES
+            ]
+        },
+    }
+
+
+def direct_children(name: str, namespace: str) -> list[Obj]:
+    """What our operator would create for `group(name)`, without owner (nothing would own them)."""
+    doc = group(name)
+    doc["metadata"].update(namespace=namespace, uid="bench", generation=1)
+    rbg = RoleBasedGroup.model_validate(doc)
+    children = [desired.config_map(rbg)]
+    children += [desired.service(rbg, i) for i in range(len(ROLES))]
+    children += [desired.workload(rbg, i) for i in range(len(ROLES))]
+    for child in children:
+        del child["metadata"]["ownerReferences"]  # the garbage collector would delete an orphan's children
+    return children
+
+
+# -- contenders -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    name: str
+    start: Callable[[LocalCluster], int | None]  # starts the operator; its pid (None: no operator)
+    objects: Callable[[str, str], list[Obj]]  # (group name, namespace) -> what to create for it
+    group_kind: Any | None  # the RoleBasedGroup resource to watch for Ready (None: workloads only)
+
+
+def contenders(upstream_dir: Path | None, default_qps: bool, only: set[str] | None) -> list[Contender]:
+    def ours(lc: LocalCluster) -> int:
+        return operator.start(lc).pids[operator.COMPONENT]
+
+    def theirs(qps: int | None) -> Callable[[LocalCluster], int]:
+        assert upstream_dir is not None
+        return lambda lc: upstream.start(lc, upstream_dir, qps=qps).pids[upstream.COMPONENT]
+
+    out = [
+        Contender("floor", lambda _lc: None, direct_children, None),
+        Contender("rbg", ours, lambda n, _ns: [group(n)], RBG_V1A1),
+    ]
+    if upstream_dir is not None:
+        out.append(Contender("upstream", theirs(1000), lambda n, _ns: [upstream_group(n)], RBG_V1A2))
+        if default_qps:
+            out.append(
+                Contender("upstream-qps20", theirs(None), lambda n, _ns: [upstream_group(n)], RBG_V1A2)
+            )
+    return [c for c in out if only is None or c.name in only]
+
+
+# -- measuring ------------------------------------------------------------------------------------
 
 
 def audit_requests(log: Path, start: int, end: int | None = None) -> Counter[tuple[str, str]]:
@@ -82,143 +182,225 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def spread(values: list[float]) -> dict[str, float]:
     """p50 / p95 / max, in seconds rounded to milliseconds."""
     if not values:
         return {}
+    ordered = sorted(values)
     return {
-        "p50": round(statistics.median(values), 3),
-        "p95": round(pct(values, 0.95), 3),
-        "max": round(max(values), 3),
+        "p50": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max": round(ordered[-1], 3),
     }
 
 
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+def bench_topology(n: int) -> Topology:
+    """The default 16-node topology, with room for every pod of N groups (kwok pods need no more)."""
+    pods = sum(r for _, r, _ in ROLES) * n
+    return Topology.model_validate({"node": {"pods": max(110, math.ceil(pods * 1.5 / 16))}})
 
 
-async def run(n: int, idle: float, cluster_name: str, limit: float) -> dict[str, Any]:
-    lc = LocalCluster(cluster_name)
-    state, _ = lc.up()
-    state = operator.start(lc)  # a fresh operator process, so RSS is this run's
-    pid = state.pids[operator.COMPONENT]
+async def _wait_namespace_ready(client: AsyncClient, ns: str) -> None:
+    for _ in range(300):  # the ServiceAccount admission plugin needs the namespace's default account
+        try:
+            await client.get(ServiceAccount, "default", namespace=ns)
+            return
+        except ApiError:
+            await asyncio.sleep(0.1)
+
+
+async def measure(lc: LocalCluster, who: Contender, n: int, idle: float, limit: float) -> dict[str, Any]:
+    """One contender on a fresh cluster."""
+    lc.down()
+    state, _ = lc.up(topology=bench_topology(n), timeout=300)
+    pid = who.start(lc)
     audit = lc.logs / "audit.log"
     client = AsyncClient(KubeConfig.from_file(state.kubeconfig).get(), field_manager="rbg-bench")
-    ns = f"bench-{int(time.time())}"
+    ns = "bench"
     await client.create(Namespace(metadata=ObjectMeta(name=ns)))
-    for _ in range(100):  # the ServiceAccount admission plugin needs the namespace's default account
-        try:
-            from lightkube.resources.core_v1 import ServiceAccount
-
-            await client.get(ServiceAccount, "default", namespace=ns)
-            break
-        except Exception:
-            await asyncio.sleep(0.1)
+    await _wait_namespace_ready(client, ns)
 
     created: dict[str, float] = {}
     wl_added: dict[str, dict[str, float]] = {}
     wl_ready: dict[str, dict[str, float]] = {}
-    rbg_ready: dict[str, float] = {}
+    group_ready: dict[str, float] = {}
     all_ready = asyncio.Event()
 
-    def owner(obj: Any) -> str | None:
-        return (obj.metadata.labels or {}).get("rbg.workloads.x-k8s.io/group-name")
+    def note_ready(g: str, when: float) -> None:
+        group_ready.setdefault(g, when)
+        if len(group_ready) == n:
+            all_ready.set()
 
     async def watch_workloads(kind: Any) -> None:
         async for _, obj in client.watch(kind, namespace=ns):
-            g, name, now = owner(obj), obj.metadata.name, time.monotonic()
+            g = (obj.metadata.labels or {}).get(names.GROUP_NAME)
             if g is None:
                 continue
-            wl_added.setdefault(g, {}).setdefault(name, now)
+            now = time.monotonic()
+            wl_added.setdefault(g, {}).setdefault(obj.metadata.name, now)
             st = obj.status
             if (
                 st
                 and (st.readyReplicas or 0) >= (obj.spec.replicas or 0)
-                and (st.replicas or 0) == obj.spec.replicas
+                and st.replicas == obj.spec.replicas
             ):
-                wl_ready.setdefault(g, {}).setdefault(name, now)
+                wl_ready.setdefault(g, {}).setdefault(obj.metadata.name, now)
+                if who.group_kind is None and len(wl_ready[g]) == len(ROLES):
+                    note_ready(g, now)
 
-    async def watch_groups() -> None:
-        async for _, obj in client.watch(RBG, namespace=ns):
+    async def watch_groups(kind: Any) -> None:
+        async for _, obj in client.watch(kind, namespace=ns):
             conds = (obj.get("status") or {}).get("conditions") or []
             if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
-                rbg_ready.setdefault(obj["metadata"]["name"], time.monotonic())
-                if len(rbg_ready) == n:
-                    all_ready.set()
+                note_ready(obj["metadata"]["name"], time.monotonic())
 
-    watchers = [
-        asyncio.create_task(w)
-        for w in (watch_workloads(StatefulSet), watch_workloads(Deployment), watch_groups())
-    ]
+    watches: list[Coroutine[Any, Any, None]] = [watch_workloads(StatefulSet), watch_workloads(Deployment)]
+    if who.group_kind is not None:
+        watches.append(watch_groups(who.group_kind))
+    watchers = [asyncio.create_task(w) for w in watches]
     await asyncio.sleep(1)
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     start_offset = size(audit)
     t0 = time.monotonic()
-    sem = asyncio.Semaphore(20)
+    sem = asyncio.Semaphore(CONCURRENCY)
 
-    async def create(name: str) -> None:
+    async def create(obj: Obj) -> None:
         async with sem:
-            doc = group(name)
-            doc["metadata"]["namespace"] = ns
-            await client.create(cast(Any, codecs.from_dict(doc)))
-            created[name] = time.monotonic()
+            obj["metadata"]["namespace"] = ns
+            await client.create(cast(Any, codecs.from_dict(obj)))
 
-    names = [f"g{i:03d}" for i in range(n)]
-    await asyncio.gather(*(create(x) for x in names))
+    async def create_group(name: str) -> None:
+        await asyncio.gather(*(create(o) for o in who.objects(name, ns)))
+        created[name] = time.monotonic()
+
+    groups = [f"g{i:04d}" for i in range(n)]
+    await asyncio.gather(*(create_group(g) for g in groups))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_ready.wait(), limit)
     t_all = time.monotonic() - t0
-    converged = len(rbg_ready)
-    await asyncio.sleep(2)  # let the last status writes land in the audit log
+    cpu1 = cpu_seconds(pid) if pid else 0.0
+    await asyncio.sleep(2)  # the last writes of convergence reach the audit log
     converge_offset = size(audit)
+    cpu2 = cpu_seconds(pid) if pid else 0.0
     await asyncio.sleep(idle)
+    cpu3 = cpu_seconds(pid) if pid else 0.0
     idle_verbs = audit_requests(audit, converge_offset)
     verbs = audit_requests(audit, start_offset, converge_offset)
     for w in watchers:
         w.cancel()
-    rss_kib = peak_rss_kib(pid)
-    await client.delete(Namespace, ns)
-    for _ in range(600):  # so that a following run does not measure this namespace's deletion
-        try:
-            await client.get(Namespace, ns)
-        except ApiError:
-            break
-        await asyncio.sleep(0.5)
+    rss_kib = peak_rss_kib(pid) if pid else 0
     await client.close()
+    lc.down()
 
-    to_children = [max(wl_added[g].values()) - created[g] for g in names if len(wl_added.get(g, {})) == 3]
-    to_ready = [
-        rbg_ready[g] - max(wl_ready[g].values())
-        for g in names
-        if g in rbg_ready and len(wl_ready.get(g, {})) == 3
-    ]
-    return {
+    to_ready = [group_ready[g] - created[g] for g in groups if g in group_ready]
+    result: dict[str, Any] = {
+        "contender": who.name,
         "groups": n,
-        "converged": converged,
-        "all_ready_s": round(t_all, 1),
-        "created_to_children_s": spread(to_children),
-        "children_ready_to_group_ready_s": spread(to_ready),
-        "api_requests_by_verb": by_verb(verbs),
-        "api_requests_by_verb_and_resource": {f"{v} {r}": n for (v, r), n in sorted(verbs.items())},
-        "api_writes": sum(n for (v, _), n in verbs.items() if v in WRITES),
-        "operator_peak_rss_mib": round(rss_kib / 1024, 1),
-        "idle_seconds": idle,
-        "idle_requests_by_verb_and_resource": {f"{v} {r}": n for (v, r), n in sorted(idle_verbs.items())},
-        # the leader's Lease renewals (get + update every retry period) are leader election, not reconciling
-        "idle_writes": sum(n for (v, r), n in idle_verbs.items() if v in WRITES and r != "leases"),
-        "idle_lease_renewals": sum(n for (v, r), n in idle_verbs.items() if v in WRITES and r == "leases"),
+        "converged": len(group_ready),
+        "all_ready_s": round(t_all, 2),
+        "create_to_ready_s": spread(to_ready),
     }
+    if pid is None:
+        return result
+    to_children = [max(wl_added[g].values()) - created[g] for g in groups if len(wl_added.get(g, {})) == 3]
+    result.update(
+        {
+            "created_to_children_s": spread(to_children),
+            "operator_cpu_s": round(cpu1 - cpu0, 2),
+            "operator_cpu_idle_s": round(cpu3 - cpu2, 2),
+            "api_writes": sum(c for (v, _), c in verbs.items() if v in WRITES),
+            "api_reads": sum(c for (v, _), c in verbs.items() if v in READS),
+            "api_requests_by_verb": by_verb(verbs),
+            "api_requests_by_verb_and_resource": {f"{v} {r}": c for (v, r), c in sorted(verbs.items())},
+            "operator_peak_rss_mib": round(rss_kib / 1024, 1),
+            "idle_seconds": idle,
+            "idle_requests_by_verb_and_resource": {f"{v} {r}": c for (v, r), c in sorted(idle_verbs.items())},
+            # the leader's Lease renewals are leader election, not reconciling
+            "idle_writes": sum(c for (v, r), c in idle_verbs.items() if v in WRITES and r != "leases"),
+            "idle_lease_renewals": sum(
+                c for (v, r), c in idle_verbs.items() if v in WRITES and r == "leases"
+            ),
+        }
+    )
+    return result
+
+
+# -- reporting ------------------------------------------------------------------------------------
+
+_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], str], ...] = (
+    ("all groups Ready (s)", lambda r: r.get("all_ready_s"), "{:.1f}"),
+    ("create -> Ready p50 (s)", lambda r: r.get("create_to_ready_s", {}).get("p50"), "{:.2f}"),
+    ("create -> Ready p95 (s)", lambda r: r.get("create_to_ready_s", {}).get("p95"), "{:.2f}"),
+    ("operator CPU during convergence (s)", lambda r: r.get("operator_cpu_s"), "{:.2f}"),
+    ("API writes", lambda r: r.get("api_writes"), "{:.0f}"),
+    ("API reads (get + list)", lambda r: r.get("api_reads"), "{:.0f}"),
+    ("peak RSS (MiB)", lambda r: r.get("operator_peak_rss_mib"), "{:.0f}"),
+    ("idle writes", lambda r: r.get("idle_writes"), "{:.0f}"),
+    ("operator CPU while idle (s)", lambda r: r.get("operator_cpu_idle_s"), "{:.2f}"),
+)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table: one column per contender, and rbg / upstream ratios when both ran."""
+    names_ = [r["contender"] for r in results]
+    by_name = {r["contender"]: r for r in results}
+    ratio_to = [u for u in ("upstream", "upstream-qps20") if u in by_name and "rbg" in by_name]
+    head = ["figure", *names_, *(f"rbg / {u}" for u in ratio_to)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, get, fmt in _ROWS:
+        cells = [label]
+        for r in results:
+            v = get(r)
+            cells.append("—" if v is None else fmt.format(v))
+        for u in ratio_to:
+            a, b = get(by_name["rbg"]), get(by_name[u])
+            cells.append(f"{a / b:.2f}" if a is not None and b else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=100, help="RoleBasedGroups to create at once")
-    ap.add_argument("--idle", type=float, default=60, help="seconds to watch for writes after convergence")
+    ap.add_argument("--idle", type=float, default=30, help="seconds to watch for writes after convergence")
     ap.add_argument("--cluster", default="rbg-bench")
-    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds to wait for convergence")
+    ap.add_argument("--only", help="comma-separated contenders (floor,rbg,upstream,upstream-qps20)")
+    ap.add_argument("--upstream-default-qps", action="store_true", help="also run upstream at QPS 20")
+    ap.add_argument("--no-micro", action="store_true", help="skip the plan() micro-benchmark")
+    ap.add_argument("--json", type=Path, help="also write the results to this file")
     args = ap.parse_args()
-    result = asyncio.run(run(args.n, args.idle, args.cluster, args.timeout))
-    print(json.dumps(result, indent=2))
-    return 0 if result["converged"] == args.n and result["idle_writes"] == 0 else 1
+
+    report: dict[str, Any] = {}
+    if not args.no_micro:
+        report["micro"] = microbench.run()
+        print("plan() micro-benchmark (ops/s):", json.dumps(report["micro"]), flush=True)
+    upstream_dir, why = upstream.find_dir()
+    if upstream_dir is None:
+        print(f"{why}: measuring this operator and the floor only", flush=True)
+    report["upstream"] = str(upstream_dir) if upstream_dir else why
+    only = set(args.only.split(",")) if args.only else None
+    lc = LocalCluster(args.cluster)
+    results = []
+    for who in contenders(upstream_dir, args.upstream_default_qps, only):
+        print(f"== {who.name}: {args.n} groups on a fresh cluster", flush=True)
+        result = asyncio.run(measure(lc, who, args.n, args.idle, args.timeout))
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    report["results"] = results
+    print()
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    ours = next((r for r in results if r["contender"] == "rbg"), None)
+    ok = ours is None or (ours["converged"] == args.n and ours["idle_writes"] == 0)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -23,24 +23,32 @@ COMPONENT = "rbg-operator"
 RBAC = Path(__file__).resolve().parents[2] / "config" / "rbac" / "rbac.yaml"
 
 
-def _kubectl(state: State, *args: str, stdin: str | None = None) -> str:
+def kubectl(state: State, *args: str, stdin: str | None = None, ok_if_exists: bool = False) -> str:
+    """Run the cluster's kubectl; a failure is one DevClusterError line (AlreadyExists is fine when asked)."""
     cmd = [str(Path(state.bin_dir) / "kubectl"), f"--kubeconfig={state.kubeconfig}", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, input=stdin, timeout=60)
+    r = subprocess.run(cmd, capture_output=True, text=True, input=stdin, timeout=120)
     if r.returncode != 0:
+        if ok_if_exists and "AlreadyExists" in r.stderr:
+            return r.stdout
         raise DevClusterError(f"kubectl {' '.join(args[:3])} failed: {r.stderr.strip().splitlines()[-1:]}")
     return r.stdout
 
 
-def service_account_kubeconfig(state: State, path: Path) -> Path:
-    """Apply the RBAC manifests and write a kubeconfig holding a token of the operator's ServiceAccount."""
-    _kubectl(state, "apply", "--server-side", "--field-manager=rbg-devcluster", "-f", str(RBAC))
-    token = _kubectl(state, "create", "token", "rbg-controller", "-n", "rbg-system", "--duration=48h").strip()
+def token_kubeconfig(state: State, service_account: str, path: Path) -> Path:
+    """A kubeconfig for the cluster that authenticates with a token of `rbg-system/<service_account>`."""
+    token = kubectl(state, "create", "token", service_account, "-n", "rbg-system", "--duration=48h").strip()
     admin = yaml.safe_load(state.kubeconfig.read_text())
-    admin["users"] = [{"name": "rbg-controller", "user": {"token": token}}]
-    admin["contexts"][0]["context"]["user"] = "rbg-controller"
+    admin["users"] = [{"name": service_account, "user": {"token": token}}]
+    admin["contexts"][0]["context"]["user"] = service_account
     path.write_text(yaml.safe_dump(admin))
     path.chmod(0o600)
     return path
+
+
+def service_account_kubeconfig(state: State, path: Path) -> Path:
+    """Apply the RBAC manifests and write a kubeconfig holding a token of the operator's ServiceAccount."""
+    kubectl(state, "apply", "--server-side", "--field-manager=rbg-devcluster", "-f", str(RBAC))
+    return token_kubeconfig(state, "rbg-controller", path)
 
 
 def start(cluster: LocalCluster, extra_args: tuple[str, ...] = (), timeout: float = 60) -> State:

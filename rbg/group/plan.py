@@ -8,6 +8,7 @@ from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import dependencies, desired, names, status
+from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate
 
 Obj = dict[str, Any]
@@ -56,7 +57,8 @@ def plan(
             (desired.workload_kind(role), names.workload_name(group, role.name))
         )
 
-    errors = [str(e) for e in validate(rbg)]
+    templates = resolve_all(rbg.spec)  # once per plan: validation and the workloads share them
+    errors = [str(e) for e in validate(rbg, templates)]
     errors += [
         f'{field}: {kind} "{name}" already exists and belongs to {taken[(kind, name)]}'
         for kind, name, field in desired.child_refs(rbg)
@@ -89,7 +91,9 @@ def plan(
                 if blocking:
                     out.waiting[role_name] = blocking
                     continue
-            out.apply.append(desired.workload(rbg, index[role_name]))
+            template = templates[index[role_name]]
+            assert not isinstance(template, TemplateError)  # validate() reported those above
+            out.apply.append(desired.workload(rbg, index[role_name], template=template))
 
     wanted = {(o["kind"], o["metadata"]["name"]) for o in out.apply}
     out.delete = [

@@ -10,7 +10,6 @@ accepted and ignored. Inputs are never modified.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from rbg.api.k8s_schema import definitions, patch_meta, resolve
@@ -31,7 +30,7 @@ def _merge_map(base: dict[str, Any], patch: dict[str, Any], schema: Schema | Non
         return {k: _strip_directives(v) for k, v in patch.items() if k != "$patch" and v is not None}
     if patch.get("$patch") == "delete":
         return {}
-    out = copy.deepcopy(base)
+    out = dict(base)  # shallow: untouched values are shared until merge() copies the result once
     for key, value in patch.items():
         if key.startswith("$"):
             continue  # $retainKeys, $setElementOrder/<field>: ordering hints only
@@ -65,7 +64,7 @@ def _merge_list(base: list[Any], patch: list[Any], schema: Schema) -> list[Any]:
         out += [p for p in patch if p not in out]
         return out
     item_schema = schema.get("items")
-    out = copy.deepcopy(base)
+    out = list(base)
     for item in patch:
         if not isinstance(item, dict):
             continue
@@ -89,9 +88,21 @@ def _strip_directives(value: Any) -> Any:
         return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and v is not None}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value]
-    return copy.deepcopy(value)
+    return value  # a JSON scalar: immutable
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, scalars); several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
 
 
 def merge(base: dict[str, Any], patch: dict[str, Any], definition: str = POD_TEMPLATE_SPEC) -> dict[str, Any]:
-    """`patch` applied to `base` with strategic-merge semantics for the given core/v1 definition."""
-    return _merge_map(base, patch, definitions()[definition])
+    """`patch` applied to `base` with strategic-merge semantics for the given core/v1 definition.
+
+    The result shares nothing with the inputs: the caller may change it freely.
+    """
+    return clone(_merge_map(base, patch, definitions()[definition]))  # type: ignore[no-any-return]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from rbg.api.k8s_schema import type_errors
 from rbg.api.v1alpha1 import RoleBasedGroupSpec, RoleSpec
-from rbg.group.strategicmerge import POD_TEMPLATE_SPEC, merge
+from rbg.group.strategicmerge import POD_TEMPLATE_SPEC, clone, merge
 
 
 class TemplateError(ValueError):
@@ -20,6 +19,7 @@ class TemplateError(ValueError):
 
 
 def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
+    """The role's pod template, a fresh object the caller may change; TemplateError when it is unusable."""
     role: RoleSpec = spec.roles[index]
     where = f"spec.roles[{index}]"
     if role.template_ref is not None:
@@ -32,7 +32,7 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
             )
         template = merge(base, role.template_patch or {})
     elif role.template is not None:
-        template = copy.deepcopy(role.template)
+        template = clone(role.template)
     else:
         raise TemplateError(where, "template or templateRef must be set")
     problems = type_errors(template, POD_TEMPLATE_SPEC)
@@ -43,3 +43,14 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
     if not containers:
         raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
     return template
+
+
+def resolve_all(spec: RoleBasedGroupSpec) -> list[dict[str, Any] | TemplateError]:
+    """Every role's template (or why it cannot be built), in role order: computed once per plan."""
+    out: list[dict[str, Any] | TemplateError] = []
+    for i in range(len(spec.roles)):
+        try:
+            out.append(resolve(spec, i))
+        except TemplateError as exc:
+            out.append(exc)
+    return out

@@ -7,11 +7,13 @@ events, for objects stored before the webhook existed). Every message starts wit
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import dependencies, names
-from rbg.group.templates import TemplateError, resolve
+from rbg.group.templates import TemplateError, resolve_all
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
@@ -62,8 +64,12 @@ def _name_length_errors(group: str, role: str, kind: str, where: str) -> list[Fi
     return []
 
 
-def validate(rbg: RoleBasedGroup) -> list[FieldError]:
+def validate(
+    rbg: RoleBasedGroup, templates: Sequence[dict[str, Any] | TemplateError] | None = None
+) -> list[FieldError]:
+    """Every problem of the spec; `templates` are the roles' resolved templates if already at hand."""
     errors: list[FieldError] = []
+    resolved = resolve_all(rbg.spec) if templates is None else templates
     spec, name = rbg.spec, rbg.metadata.name
     if name and (len(name) > 63 or not _DNS_LABEL.match(name)):
         errors.append(FieldError("metadata.name", f'"{name}" is not a valid DNS label'))
@@ -102,10 +108,9 @@ def validate(rbg: RoleBasedGroup) -> list[FieldError]:
         where = f"spec.roles[{i}]"
         if name:
             errors += _name_length_errors(name, role.name, role.workload.kind, where)
-        try:
-            resolve(spec, i)
-        except TemplateError as exc:
-            errors.append(FieldError(exc.field, exc.message))
+        template = resolved[i]
+        if isinstance(template, TemplateError):
+            errors.append(FieldError(template.field, template.message))
         ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
         if ru is not None:
             rwhere = f"{where}.rolloutStrategy.rollingUpdate"

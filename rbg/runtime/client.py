@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx2
 import lightkube
+from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import KubeConfig
 from prometheus_client import Counter
 
@@ -39,6 +40,10 @@ PATCH_CONTENT_TYPES = {
 PatchType = Literal["merge", "json", "strategic", "apply"]
 
 LIST_PAGE_SIZE = 500
+# metadata-only reads: the server sends PartialObjectMetadata(List) instead of whole objects
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+_METADATA_WATCH = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+KEEPALIVE_SECONDS = 120.0
 
 
 async def _count_response(response: httpx2.Response) -> None:
@@ -62,10 +67,26 @@ class Kube:
         context: str | None = None,
         timeout: float = 30.0,
         user_agent: str | None = None,
+        max_connections: int = 128,
     ) -> None:
         config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        single = config.get(context_name=context)
+        if single is None or single.user is None:
+            raise ValueError(
+                f"kubeconfig has no context {context!r} with a user" if context else "no context"
+            )
+        # httpx keeps 20 idle connections by default: with workers applying children concurrently most
+        # requests would then open (and TLS-handshake) a new connection. Keep them all alive instead.
+        transport = httpx2.AsyncHTTPTransport(
+            verify=verify_cluster(single.cluster, single.user, single.abs_file),
+            limits=httpx2.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            ),
+        )
         self.lightkube = lightkube.AsyncClient(
-            config.get(context_name=context), timeout=httpx2.Timeout(timeout), field_manager="rbg"
+            single, timeout=httpx2.Timeout(timeout), field_manager="rbg", transport=transport
         )
         # lightkube keeps its authenticated httpx2 client here; there is no public accessor.
         http = self.lightkube._client._client
@@ -117,8 +138,9 @@ class Kube:
         params: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         content = None
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
@@ -141,20 +163,25 @@ class Kube:
         return obj
 
     async def list(
-        self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> tuple[builtins.list[Obj], str]:
         """All items (pages of LIST_PAGE_SIZE via limit/continue) and the list's resourceVersion.
 
         Items get apiVersion/kind filled in (the API leaves them out of list items), so every cached
-        object is self-describing.
+        object is self-describing. `metadata_only`: items are PartialObjectMetadata (metadata alone).
         """
+        accept = _METADATA_LIST if metadata_only else "application/json"
         params = {"limit": str(LIST_PAGE_SIZE)}
         if label_selector:
             params["labelSelector"] = label_selector
         items: builtins.list[Obj] = []
         resource_version = ""
         while True:
-            page = await self._request("GET", kind.path(namespace), params=params)
+            page = await self._request("GET", kind.path(namespace), params=params, accept=accept)
             for item in page.get("items") or ():
                 item.setdefault("apiVersion", kind.api_version)
                 item.setdefault("kind", kind.kind)
@@ -243,6 +270,7 @@ class Kube:
         resource_version: str | None = None,
         timeout_seconds: int = 300,
         label_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> AsyncGenerator[tuple[str, Obj], None]:
         """(type, object) pairs of one watch request, bookmarks included, until the server ends it.
 
@@ -264,7 +292,7 @@ class Kube:
             "GET",
             kind.path(namespace),
             params=params,
-            headers={"Accept": "application/json"},
+            headers={"Accept": _METADATA_WATCH if metadata_only else "application/json"},
             timeout=timeout,
         )
         response = await self._send(request, stream=True)

@@ -82,6 +82,24 @@ def generation_changed(event: str, obj: Obj, old: Obj | None) -> bool:
     return generation is None or generation != old.get("metadata", {}).get("generation")
 
 
+_VOLATILE_META = frozenset({"resourceVersion", "managedFields"})
+
+
+def not_status_only(event: str, obj: Obj, old: Obj | None) -> bool:
+    """Drop updates that changed nothing but status (and the bookkeeping metadata every write bumps).
+
+    Unlike `generation_changed`, label, annotation, owner and deletion changes still pass.
+    """
+    if event != "MODIFIED" or old is None:
+        return True
+
+    def rest(o: Obj) -> tuple[Obj, Obj]:
+        meta = {k: v for k, v in (o.get("metadata") or {}).items() if k not in _VOLATILE_META}
+        return meta, {k: v for k, v in o.items() if k not in ("metadata", "status")}
+
+    return rest(obj) != rest(old)
+
+
 class Controller:
     def __init__(
         self, name: str, reconcile: Reconciler, workers: int = 4, rate_limiter: RateLimiter | None = None

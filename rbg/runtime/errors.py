@@ -13,12 +13,20 @@ from typing import Any
 class ApiError(Exception):
     """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
 
-    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        causes: tuple[str, ...] = (),
+        fields: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
         self.causes = causes  # Status.details.causes[].type
+        self.fields = fields  # Status.details.causes[].field
 
     @classmethod
     def from_status(cls, status: dict[str, Any], default_code: int = 500) -> ApiError:
@@ -27,7 +35,7 @@ class ApiError(Exception):
             int(status.get("code") or default_code),
             status.get("reason", ""),
             status.get("message", ""),
-            _causes(status),
+            *_causes(status),
         )
 
     @classmethod
@@ -37,7 +45,7 @@ class ApiError(Exception):
         except ValueError:
             status = None
         if isinstance(status, dict) and status.get("kind") == "Status":
-            return cls(code, status.get("reason", ""), status.get("message", ""), _causes(status))
+            return cls(code, status.get("reason", ""), status.get("message", ""), *_causes(status))
         return cls(code, "", body[:500].decode(errors="replace"))
 
     @property
@@ -46,8 +54,17 @@ class ApiError(Exception):
         return self.status == 403 and "NamespaceTerminating" in self.causes
 
     @property
+    def invalid(self) -> bool:
+        """400/422: the object (or the request) is refused as it is; sending it again will not help."""
+        return self.status in (400, 422)
+
+    @property
     def not_found(self) -> bool:
         return self.status == 404
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
 
     @property
     def conflict(self) -> bool:
@@ -59,6 +76,8 @@ class ApiError(Exception):
         return self.status == 410
 
 
-def _causes(status: dict[str, Any]) -> tuple[str, ...]:
+def _causes(status: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cause types, cause fields) of a Status."""
     details = status.get("details") or {}
-    return tuple(str(c.get("type", "")) for c in details.get("causes") or [] if isinstance(c, dict))
+    causes = [c for c in details.get("causes") or [] if isinstance(c, dict)]
+    return tuple(str(c.get("type", "")) for c in causes), tuple(str(c.get("field", "")) for c in causes)

@@ -54,11 +54,17 @@ class _Bucket:
 
 
 class EventRecorder:
-    def __init__(self, kube: Kube, controller_name: str, instance: str, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self, kube: Kube, controller_name: str, instance: str, *, queue_size: int = 1000, posters: int = 4
+    ) -> None:
+        """`posters` events are posted at once; those about one object always by the same poster, in
+        order, so that aggregation into a series stays exact."""
         self.kube = kube
         self.controller_name = controller_name
         self.instance = instance
-        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str, float]] = asyncio.Queue(queue_size)
+        self._queues: list[asyncio.Queue[tuple[Obj, str, str, str, str, float]]] = [
+            asyncio.Queue(max(1, queue_size // posters)) for _ in range(posters)
+        ]
         self._series: OrderedDict[tuple[str, str, str], _Series] = OrderedDict()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self.dropped = 0
@@ -72,15 +78,22 @@ class EventRecorder:
         action: str = "Reconcile",
     ) -> None:
         """Record an event about `regarding` (a full object with metadata.uid); returns immediately."""
+        uid = regarding["metadata"].get("uid", "")
+        queue = self._queues[hash(uid) % len(self._queues)]
         try:
-            self._queue.put_nowait((regarding, type, reason, note[:MAX_NOTE], action, time.time()))
+            queue.put_nowait((regarding, type, reason, note[:MAX_NOTE], action, time.time()))
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("event queue full, dropping event", reason=reason)
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for queue in self._queues:
+                group.create_task(self._poster(queue))
+
+    async def _poster(self, queue: asyncio.Queue[tuple[Obj, str, str, str, str, float]]) -> None:
         while True:
-            item = await self._queue.get()
+            item = await queue.get()
             try:
                 await self._post(*item)
             except ApiError as exc:
@@ -88,11 +101,12 @@ class EventRecorder:
             except Exception:
                 log.exception("could not post event", reason=item[2])
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def flush(self) -> None:
         """Wait until every recorded event has been posted (or failed); needs `run()` running."""
-        await self._queue.join()
+        for queue in self._queues:
+            await queue.join()
 
     async def _post(self, regarding: Obj, type_: str, reason: str, note: str, action: str, ts: float) -> None:
         meta = regarding["metadata"]

@@ -40,6 +40,7 @@ class Informer:
         label_selector: str | None = None,
         transform: Callable[[Obj], Obj] = trim,
         *,
+        metadata_only: bool = False,
         watch_timeout: tuple[int, int] = (240, 360),
         inactivity_timeout: float = 90.0,
         max_backoff: float = 30.0,
@@ -51,6 +52,7 @@ class Informer:
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
+        self.metadata_only = metadata_only
         self.transform = transform
         self.watch_timeout = watch_timeout
         self.inactivity_timeout = inactivity_timeout
@@ -66,7 +68,9 @@ class Informer:
         self._log = log.bind(kind=kind.kind, namespace=namespace or "", selector=label_selector or "")
 
     def __repr__(self) -> str:
-        return f"Informer({self.kind.kind}, namespace={self.namespace!r}, selector={self.label_selector!r})"
+        only = ", metadata only" if self.metadata_only else ""
+        where = f"namespace={self.namespace!r}, selector={self.label_selector!r}"
+        return f"Informer({self.kind.kind}, {where}{only})"
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -120,7 +124,9 @@ class Informer:
             await asyncio.sleep(delay)
 
     async def _relist(self) -> None:
-        items, resource_version = await self.kube.list(self.kind, self.namespace, self.label_selector)
+        items, resource_version = await self.kube.list(
+            self.kind, self.namespace, self.label_selector, self.metadata_only
+        )
         self.last_activity = time.monotonic()
         self.relists += 1
         self.replace([self.transform(item) for item in items], resource_version)
@@ -131,7 +137,7 @@ class Informer:
         """One watch request: returns when the server ends it or it was idle too long; raises ApiError."""
         timeout = random.randint(*self.watch_timeout)  # noqa: S311
         stream = self.kube.watch_stream(
-            self.kind, self.namespace, self.resource_version, timeout, self.label_selector
+            self.kind, self.namespace, self.resource_version, timeout, self.label_selector, self.metadata_only
         )
         async with contextlib.aclosing(stream):
             while True:

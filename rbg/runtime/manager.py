@@ -69,7 +69,7 @@ class Manager:
             health_port=health_port,
             metrics_port=metrics_port,
         )
-        self._informers: dict[tuple[Kind, str | None, str | None], Informer] = {}
+        self._informers: dict[tuple[Kind, str | None, str | None, bool], Informer] = {}
         self._controllers: list[Controller] = []
         self._recorders: dict[str, EventRecorder] = {}
         self._stop = asyncio.Event()
@@ -81,14 +81,21 @@ class Manager:
     # -- wiring ---------------------------------------------------------------------------------------
 
     def informer(
-        self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> Informer:
-        """The shared informer for (kind, namespace, selector); create informers before `run()`."""
-        key = (kind, namespace, label_selector)
+        """The shared informer for (kind, namespace, selector, metadata only); create informers before
+        `run()`. A metadata-only informer caches PartialObjectMetadata: names, labels, owners."""
+        key = (kind, namespace, label_selector, metadata_only)
         if key not in self._informers:
             if self._started:
                 raise RuntimeError("informers must be created before Manager.run()")
-            self._informers[key] = Informer(self.kube, kind, namespace, label_selector)
+            self._informers[key] = Informer(
+                self.kube, kind, namespace, label_selector, metadata_only=metadata_only
+            )
         return self._informers[key]
 
     def add(self, controller: Controller) -> Controller:

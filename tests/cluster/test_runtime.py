@@ -64,6 +64,28 @@ async def stop(task: asyncio.Task[Any]) -> None:
 # -- client -------------------------------------------------------------------------------------------
 
 
+async def test_metadata_only_list_and_watch(akube: Kube, namespace: str) -> None:
+    await akube.create(configmap("big", namespace, {"payload": "x" * 1000}, labels={"team": "a"}))
+    items, _ = await akube.list(CONFIGMAP, namespace, metadata_only=True)
+    assert {i["kind"] for i in items} == {"PartialObjectMetadata"}
+    big = next(i for i in items if i["metadata"]["name"] == "big")
+    assert "data" not in big
+    assert big["metadata"]["labels"] == {"team": "a"}
+
+    inf = Informer(akube, CONFIGMAP, namespace, label_selector="!unwanted", metadata_only=True)
+    task = asyncio.create_task(inf.run())
+    try:
+        await eventually(lambda: inf.synced.is_set(), what="metadata informer synced")
+        await akube.create(configmap("later", namespace, {"k": "v"}))
+        await akube.create(configmap("skipped", namespace, labels={"unwanted": "1"}))
+        later = await eventually(lambda: inf.get(Key(namespace, "later")), what="metadata watch event")
+        assert later["kind"] == "PartialObjectMetadata"
+        assert "data" not in later
+        assert inf.get(Key(namespace, "skipped")) is None
+    finally:
+        await stop(task)
+
+
 async def test_client_verbs_and_errors(akube: Kube, namespace: str) -> None:
     assert await akube.get(CONFIGMAP, "missing", namespace) is None
     created = await akube.create(configmap("a", namespace, {"k": "v"}))

@@ -1,6 +1,6 @@
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rbg.group.strategicmerge import merge
@@ -136,3 +136,33 @@ def test_nulls_and_nested_directives_never_reach_the_result() -> None:
     )
     assert out["spec"]["nodeSelector"] == {"b": "x"}
     assert out["spec"]["containers"] == [{"name": "d", "image": "j", "env": [{"name": "E"}]}]
+
+
+def _mutables(value: Any) -> list[int]:
+    """ids of every dict and list inside a JSON-like value."""
+    if isinstance(value, dict):
+        return [id(value), *(i for v in value.values() for i in _mutables(v))]
+    if isinstance(value, list):
+        return [id(value), *(i for v in value for i in _mutables(v))]
+    return []
+
+
+@settings(deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["image", "args", "env", "workingDir"]),
+        st.one_of(st.none(), st.text(max_size=3), st.lists(st.text(max_size=3), max_size=2)),
+        max_size=3,
+    )
+)
+def test_merge_result_shares_nothing_with_its_inputs(engine_patch: dict[str, Any]) -> None:
+    # callers change the merged template in place (env, mounts): that must never reach the inputs
+    import copy
+
+    before = copy.deepcopy(BASE)
+    patch = {"metadata": {"labels": {"x": "y"}}, "spec": {"containers": [{"name": "engine", **engine_patch}]}}
+    patch_before = copy.deepcopy(patch)
+    out = merge(BASE, patch)
+    assert before == BASE
+    assert patch == patch_before
+    assert not set(_mutables(out)) & (set(_mutables(BASE)) | set(_mutables(patch)))

@@ -17,7 +17,7 @@ from rbg.group import names
 from rbg.group.plan import plan
 from rbg.group.status import same_status
 from rbg.runtime.client import Kube
-from rbg.runtime.controller import Controller, Result
+from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import stamp, up_to_date
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
 CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
+WORKLOAD_KINDS = frozenset({"StatefulSet", "Deployment"})
 TAKEN_RECHECK_SECONDS = 30.0
 
 
@@ -44,9 +45,18 @@ class RoleBasedGroupReconciler:
         self.children: dict[str, Informer] = {
             k.kind: manager.informer(k, label_selector=names.GROUP_NAME) for k in CHILD_KINDS
         }
+        # and the names of everyone else's objects of those kinds (metadata only), so that a group never
+        # takes over a user's ConfigMap or Service of the same name, without a GET before each create
+        self.others: dict[str, Informer] = {
+            k.kind: manager.informer(k, label_selector=f"!{names.GROUP_NAME}", metadata_only=True)
+            for k in CHILD_KINDS
+        }
         self.recorder: EventRecorder = manager.recorder("rolebasedgroup-controller")
+        # key -> (uid, resourceVersion, status) of the last status this controller wrote
+        self._written: dict[Key, tuple[str | None, str | None, dict[str, Any]]] = {}
         self.controller = Controller("rolebasedgroup", self.reconcile, workers=workers)
-        self.controller.for_informer(self.rbgs)
+        # our own status writes come back as updates: they need no reconcile
+        self.controller.for_informer(self.rbgs, predicate=not_status_only)
         for informer in self.children.values():
             self.controller.owns(informer, RBG)
         manager.add(self.controller)
@@ -54,6 +64,7 @@ class RoleBasedGroupReconciler:
     async def reconcile(self, key: Key) -> Result | None:
         obj = self.rbgs.get(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._written.pop(key, None)
             return None  # garbage collection removes the children through their owner references
         try:
             rbg = RoleBasedGroup.model_validate(obj)
@@ -70,35 +81,26 @@ class RoleBasedGroupReconciler:
         changed = [
             d for d in stamped if not up_to_date(self._observed_of(d, key.namespace), d, names.APPLIED_HASH)
         ]
-        taken = await self._taken_names(uid, changed, key.namespace)
-        if taken:
+        taken = self._taken(uid, changed, key.namespace)
+        if taken:  # nothing is written: the plan that reports it applies and deletes nothing
             result, changed = plan(rbg, children, now, taken), []
         rejected: dict[tuple[str, str], str] = {}
-
-        if result.invalid:
-            self.recorder.event(obj, "Warning", "InvalidSpec", "; ".join(result.invalid))
-        # plan() already held back what must wait for dependencies, so the rest can go out at once; a
-        # TaskGroup cancels the siblings of a failed write, so no write outlives its reconcile
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for d in changed:
-                    tg.create_task(self._apply(obj, d, key.namespace, rejected))
-                for stale in result.delete:
-                    tg.create_task(self._delete(obj, stale, key.namespace))
-        except ExceptionGroup as group:
-            for extra in group.exceptions[1:]:
-                log.warning("another write of the same reconcile failed: %s", extra)
-            first = group.exceptions[0]
-            if isinstance(first, ApiError) and first.namespace_terminating:
-                return None  # the namespace is going away, and the group with it: no retries
-            raise first from None
+        # the ConfigMap and Services first: a workload starts only once what its pods use exists
+        first = [d for d in changed if d["kind"] not in WORKLOAD_KINDS]
+        then = [d for d in changed if d["kind"] in WORKLOAD_KINDS]
+        if not await self._write_all(obj, first, result.delete, key.namespace, rejected):
+            return None  # the namespace is going away, and the group with it: no retries
+        if not rejected and not await self._write_all(obj, then, [], key.namespace, rejected):
+            return None
         if rejected:
             # what the spec produces is refused by the API server (e.g. a container without an image):
             # say so in status and events instead of retrying the same write forever
             result = plan(rbg, children, now, taken, rejected)
-            self.recorder.event(obj, "Warning", "FailedReconcileWorkload", "; ".join(result.invalid))
-        if await self._write_status(obj, result.status):
+        if await self._write_status(key, obj, result.status):
             # said once per change of state, not on every reconcile (events cost writes too)
+            if result.invalid:
+                reason = "FailedReconcileWorkload" if rejected else "InvalidSpec"
+                self.recorder.event(obj, "Warning", reason, "; ".join(result.invalid))
             for role, deps in sorted(result.waiting.items()):
                 msg = f"role {role} waits for {', '.join(deps)} to be Ready"
                 self.recorder.event(obj, "Warning", "DependencyNotMet", msg)
@@ -107,23 +109,46 @@ class RoleBasedGroupReconciler:
             return Result(requeue_after=TAKEN_RECHECK_SECONDS)
         return None
 
-    async def _taken_names(self, uid: str, changed: list[Obj], namespace: str) -> dict[tuple[str, str], str]:
+    async def _write_all(
+        self,
+        owner: Obj,
+        apply: list[Obj],
+        delete: list[Obj],
+        namespace: str,
+        rejected: dict[tuple[str, str], str],
+    ) -> bool:
+        """Apply and delete concurrently; False when the namespace is terminating.
+
+        A TaskGroup cancels the siblings of a failed write, so no write outlives its reconcile.
+        """
+        if not apply and not delete:
+            return True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for d in apply:
+                    tg.create_task(self._apply(owner, d, namespace, rejected))
+                for stale in delete:
+                    tg.create_task(self._delete(owner, stale, namespace))
+        except ExceptionGroup as group:
+            for extra in group.exceptions[1:]:
+                log.warning("another write of the same reconcile failed: %s", extra)
+            first = group.exceptions[0]
+            if isinstance(first, ApiError) and first.namespace_terminating:
+                return False
+            raise first from None
+        return True
+
+    def _taken(self, uid: str, changed: list[Obj], namespace: str) -> dict[tuple[str, str], str]:
         """Objects about to be written that exist under another owner (another group, or a user).
 
-        The cache holds only labelled objects, so an object missing from it is looked up on the API
-        server — once, just before the group would create it; a user's own ConfigMap or Service is
-        never taken over.
+        Read from the caches alone: the group-labelled cache and the metadata-only cache of every other
+        object of the child kinds. An object created moments ago may not be cached yet; a GET before each
+        create would narrow that window, not close it, and cost a request per child.
         """
-
-        async def lookup(d: Obj) -> Obj | None:
-            cached = self._observed_of(d, namespace)
-            if cached is not None:
-                return cached
-            return await self.kube.get(CHILD_KIND[d["kind"]], d["metadata"]["name"], namespace)
-
-        found = await asyncio.gather(*(lookup(d) for d in changed))
         taken: dict[tuple[str, str], str] = {}
-        for d, existing in zip(changed, found, strict=True):
+        for d in changed:
+            ref = Key(namespace, d["metadata"]["name"])
+            existing = self.children[d["kind"]].get(ref) or self.others[d["kind"]].get(ref)
             if existing is None:
                 continue
             refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]
@@ -143,11 +168,11 @@ class RoleBasedGroupReconciler:
         try:
             await self.kube.apply(desired)
         except ApiError as exc:
-            if exc.status not in (400, 422):
+            if not exc.invalid:
                 raise
             rejected[(desired["kind"], desired["metadata"]["name"])] = exc.message
             return
-        if not existed and desired["kind"] in ("StatefulSet", "Deployment"):
+        if not existed and desired["kind"] in WORKLOAD_KINDS:
             msg = f"created {desired['kind']} {desired['metadata']['name']}"
             self.recorder.event(owner, "Normal", "SuccessfulCreate", msg)
 
@@ -160,8 +185,21 @@ class RoleBasedGroupReconciler:
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )
 
-    async def _write_status(self, obj: Obj, status: dict[str, Any]) -> bool:
-        """Write the status if it changed; True when it did."""
+    async def _write_status(self, key: Key, obj: Obj, status: dict[str, Any]) -> bool:
+        """Write the status if it changed; True when it did.
+
+        The cache may not have seen our last status write yet when the next reconcile runs: a status
+        equal to the one written last, on an object the cache holds at an older resourceVersion than
+        that write, is not written again.
+        """
+        last = self._written.get(key)
+        if (
+            last is not None
+            and last[0] == obj["metadata"].get("uid")
+            and same_status(last[2], status)
+            and _older(obj["metadata"].get("resourceVersion"), last[1])
+        ):
+            return False
         if same_status(obj.get("status"), status):
             return False
         body = {
@@ -171,9 +209,18 @@ class RoleBasedGroupReconciler:
             "status": status,
         }
         try:
-            await self.kube.apply_status(body)
+            written = await self.kube.apply_status(body)
         except ApiError as exc:
             if not exc.not_found:  # deleted meanwhile: nothing to report on
                 raise
             return False
+        meta = written.get("metadata") or {}
+        self._written[key] = (meta.get("uid"), meta.get("resourceVersion"), status)
         return True
+
+
+def _older(rv: str | None, than: str | None) -> bool:
+    """resourceVersion `rv` is older than `than` (both etcd revisions; False when not comparable)."""
+    if not rv or not than or not rv.isdigit() or not than.isdigit():
+        return False
+    return int(rv) < int(than)

@@ -14,7 +14,7 @@ from typing import Any, cast
 from prometheus_client import REGISTRY
 
 from rbg.runtime.client import Kube
-from rbg.runtime.controller import Controller, Result, generation_changed
+from rbg.runtime.controller import Controller, Result, generation_changed, not_status_only
 from rbg.runtime.informer import Informer
 from rbg.runtime.objects import CONFIGMAP, Key, Kind, Obj
 from rbg.runtime.workqueue import RateLimiter
@@ -266,3 +266,24 @@ def test_a_failing_handler_does_not_stop_the_others() -> None:
     inf._handlers.insert(0, broken)
     inf.apply_event("ADDED", obj("a"))
     assert events == [("ADDED", "a", None)]
+
+
+async def test_not_status_only_predicate_passes_metadata_changes_but_not_status_writes() -> None:
+    seen: list[Key] = []
+
+    async def reconcile(key: Key) -> None:
+        seen.append(key)
+
+    def with_(name: str, rv: str, status: dict[str, object], labels: dict[str, str] | None = None) -> Obj:
+        o = obj(name, generation=1)
+        o["metadata"].update(resourceVersion=rv, managedFields=[{"manager": rv}], labels=labels or {})
+        o["status"] = status
+        return o
+
+    source = FakeSource()
+    c = Controller("ctl-status", reconcile).for_informer(source, predicate=not_status_only)
+    source.emit("MODIFIED", with_("status", "2", {"ready": True}), with_("status", "1", {}))
+    source.emit("MODIFIED", with_("label", "2", {}, {"a": "b"}), with_("label", "1", {}))
+    source.emit("ADDED", with_("new", "1", {}))
+    await run_until(c, lambda: len(seen) == 2)
+    assert sorted(k.name for k in seen) == ["label", "new"]

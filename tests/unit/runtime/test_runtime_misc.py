@@ -13,6 +13,7 @@ import structlog
 
 from rbg import __version__
 from rbg.runtime.client import Kube
+from rbg.runtime.errors import ApiError
 from rbg.runtime.events import SPAM_BURST, EventRecorder, micro_time
 from rbg.runtime.logging import configure_logging
 from rbg.runtime.objects import CONFIGMAP, Kind
@@ -98,3 +99,42 @@ def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) ->
         Kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"})
     Kube.register(gadget)
     assert kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"}) is gadget
+
+
+def test_api_error_keeps_cause_types_and_fields() -> None:
+    body = {
+        "kind": "Status",
+        "code": 422,
+        "reason": "Invalid",
+        "message": 'ConfigMap "x" is invalid: metadata.uid: Invalid value: field is immutable',
+        "details": {
+            "causes": [{"type": "FieldValueInvalid", "field": "metadata.uid", "message": "immutable"}]
+        },
+    }
+    exc = ApiError.from_body(422, json.dumps(body).encode())
+    assert (exc.status, exc.causes, exc.fields, exc.invalid) == (
+        422,
+        ("FieldValueInvalid",),
+        ("metadata.uid",),
+        True,
+    )
+    assert ApiError(409, "AlreadyExists", "x").already_exists
+    assert not ApiError(409, "Conflict", "x").already_exists
+
+
+def test_client_keeps_every_connection_alive(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "ctx",
+            }
+        )
+    )
+    pool = Kube(kubeconfig, max_connections=64).http._transport._pool  # type: ignore[attr-defined]
+    assert (pool._max_connections, pool._max_keepalive_connections) == (64, 64)
