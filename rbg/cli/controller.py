@@ -34,7 +34,7 @@ def run(
         Path, typer.Option(help="Where the webhook's self-managed certificate lives.")
     ] = Path("/tmp/rbg-webhook-certs"),
     install_crds: Annotated[bool, typer.Option(help="Server-side apply the CRDs at start.")] = True,
-    workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = 16,
+    workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = 32,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     log_json: Annotated[bool, typer.Option(help="JSON log lines.")] = True,
 ) -> None:

@@ -47,7 +47,7 @@ class Options:
     webhook_url: str | None = None  # how the API server reaches us; default https://<host>:<port>
     cert_dir: Path = Path("/tmp/rbg-webhook-certs")  # a scratch dir, as upstream
     install_crds: bool = True
-    workers: int = 16
+    workers: int = 32
 
 
 def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:

@@ -22,7 +22,10 @@ import contextlib
 import json
 import math
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -40,7 +43,7 @@ from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.devcluster import microbench, operator, upstream
-from rbg.devcluster.cluster import LocalCluster
+from rbg.devcluster.cluster import COMPONENTS, LocalCluster
 from rbg.devcluster.topology import Topology
 from rbg.group import desired, names
 
@@ -51,6 +54,7 @@ IMAGE = "registry.local/engine:1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 READS = {"get", "list"}
 CONCURRENCY = 20  # concurrent creating clients, for every contender
+POLL_SECONDS = 3.0
 Obj = dict[str, Any]
 
 
@@ -125,9 +129,11 @@ class Contender:
     group_kind: Any | None  # the RoleBasedGroup resource to watch for Ready (None: workloads only)
 
 
-def contenders(upstream_dir: Path | None, default_qps: bool, only: set[str] | None) -> list[Contender]:
+def contenders(
+    upstream_dir: Path | None, default_qps: bool, only: set[str] | None, operator_args: tuple[str, ...] = ()
+) -> list[Contender]:
     def ours(lc: LocalCluster) -> int:
-        return operator.start(lc).pids[operator.COMPONENT]
+        return operator.start(lc, operator_args).pids[operator.COMPONENT]
 
     def theirs(qps: int | None) -> Callable[[LocalCluster], int]:
         assert upstream_dir is not None
@@ -215,8 +221,64 @@ async def _wait_namespace_ready(client: AsyncClient, ns: str) -> None:
             await asyncio.sleep(0.1)
 
 
-async def measure(lc: LocalCluster, who: Contender, n: int, idle: float, limit: float) -> dict[str, Any]:
-    """One contender on a fresh cluster."""
+def profile_summary(collapsed: str, top: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Top frames of py-spy's collapsed stacks ("f1;f2;f3 count" lines): by own samples and inclusive."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+
+    def pct(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(f, round(100 * v / total, 1)) for f, v in c.most_common(top)] if total else []
+
+    return {"own": pct(own), "inclusive": pct(Counter({f: v for f, v in inclusive.items() if "rbg/" in f}))}
+
+
+def _profiler(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the operator (100 Hz) into collapsed stacks, if py-spy is installed."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        print("py-spy not found: no profile", flush=True)
+        return None
+    args = [
+        spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "100",
+        "--nonblocking",
+        "-o",
+        str(out),
+    ]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _logged(watch: Coroutine[Any, Any, None]) -> None:
+    """A watcher that says why it stopped (a silent death would only show as a missed convergence)."""
+    try:
+        await watch
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        print(f"watch failed: {exc!r}", file=sys.stderr, flush=True)
+        raise
+
+
+async def measure(
+    lc: LocalCluster, who: Contender, n: int, idle: float, limit: float, profile: Path | None = None
+) -> dict[str, Any]:
+    """One contender on a fresh cluster; `profile`: where to write py-spy's stacks of the operator."""
     lc.down()
     state, _ = lc.up(topology=bench_topology(n), timeout=300)
     pid = who.start(lc)
@@ -254,26 +316,43 @@ async def measure(lc: LocalCluster, who: Contender, n: int, idle: float, limit: 
                 if who.group_kind is None and len(wl_ready[g]) == len(ROLES):
                     note_ready(g, now)
 
+    def group_seen(obj: Any) -> None:
+        conds = (obj.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+            note_ready(obj["metadata"]["name"], time.monotonic())
+
     async def watch_groups(kind: Any) -> None:
         async for _, obj in client.watch(kind, namespace=ns):
-            conds = (obj.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
-                note_ready(obj["metadata"]["name"], time.monotonic())
+            group_seen(obj)
+
+    async def poll_groups(kind: Any) -> None:
+        # a safety net: a watch that silently stalled once kept a run waiting for its whole timeout
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            async for obj in client.list(kind, namespace=ns):
+                group_seen(obj)
 
     watches: list[Coroutine[Any, Any, None]] = [watch_workloads(StatefulSet), watch_workloads(Deployment)]
     if who.group_kind is not None:
-        watches.append(watch_groups(who.group_kind))
-    watchers = [asyncio.create_task(w) for w in watches]
+        watches += [watch_groups(who.group_kind), poll_groups(who.group_kind)]
+    watchers = [asyncio.create_task(_logged(w)) for w in watches]
     await asyncio.sleep(1)
+    spy = _profiler(pid, profile) if profile and pid and who.name == "rbg" else None
+    components = [p for c, p in state.pids.items() if c in COMPONENTS]
+    cluster0 = sum(cpu_seconds(p) for p in components)
     cpu0 = cpu_seconds(pid) if pid else 0.0
     start_offset = size(audit)
     t0 = time.monotonic()
     sem = asyncio.Semaphore(CONCURRENCY)
 
+    create_latency: list[float] = []
+
     async def create(obj: Obj) -> None:
         async with sem:
             obj["metadata"]["namespace"] = ns
+            began = time.monotonic()
             await client.create(cast(Any, codecs.from_dict(obj)))
+            create_latency.append(time.monotonic() - began)
 
     async def create_group(name: str) -> None:
         await asyncio.gather(*(create(o) for o in who.objects(name, ns)))
@@ -285,6 +364,10 @@ async def measure(lc: LocalCluster, who: Contender, n: int, idle: float, limit: 
         await asyncio.wait_for(all_ready.wait(), limit)
     t_all = time.monotonic() - t0
     cpu1 = cpu_seconds(pid) if pid else 0.0
+    cluster1 = sum(cpu_seconds(p) for p in components)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
     await asyncio.sleep(2)  # the last writes of convergence reach the audit log
     converge_offset = size(audit)
     cpu2 = cpu_seconds(pid) if pid else 0.0
@@ -305,13 +388,23 @@ async def measure(lc: LocalCluster, who: Contender, n: int, idle: float, limit: 
         "converged": len(group_ready),
         "all_ready_s": round(t_all, 2),
         "create_to_ready_s": spread(to_ready),
+        "create_request_s": spread(create_latency),  # includes admission (our webhook, for rbg)
+        "all_created_s": round(max(created.values()) - t0, 2),
+        # etcd, API server, controller manager, schedulers, kwok: what the contender made them do
+        "control_plane_cpu_s": round(cluster1 - cluster0, 2),
     }
     if pid is None:
         return result
     to_children = [max(wl_added[g].values()) - created[g] for g in groups if len(wl_added.get(g, {})) == 3]
+    to_group_ready = [
+        group_ready[g] - max(wl_ready[g].values())
+        for g in groups
+        if g in group_ready and len(wl_ready.get(g, {})) == 3
+    ]
     result.update(
         {
             "created_to_children_s": spread(to_children),
+            "children_ready_to_group_ready_s": spread(to_group_ready),
             "operator_cpu_s": round(cpu1 - cpu0, 2),
             "operator_cpu_idle_s": round(cpu3 - cpu2, 2),
             "api_writes": sum(c for (v, _), c in verbs.items() if v in WRITES),
@@ -337,7 +430,20 @@ _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], str], ...] = (
     ("all groups Ready (s)", lambda r: r.get("all_ready_s"), "{:.1f}"),
     ("create -> Ready p50 (s)", lambda r: r.get("create_to_ready_s", {}).get("p50"), "{:.2f}"),
     ("create -> Ready p95 (s)", lambda r: r.get("create_to_ready_s", {}).get("p95"), "{:.2f}"),
+    ("create request p50 (s)", lambda r: r.get("create_request_s", {}).get("p50"), "{:.3f}"),
+    ("all creates done (s)", lambda r: r.get("all_created_s"), "{:.2f}"),
+    (
+        "create -> all workloads exist p50 (s)",
+        lambda r: r.get("created_to_children_s", {}).get("p50"),
+        "{:.2f}",
+    ),
+    (
+        "workloads Ready -> group Ready p50 (s)",
+        lambda r: r.get("children_ready_to_group_ready_s", {}).get("p50"),
+        "{:.2f}",
+    ),
     ("operator CPU during convergence (s)", lambda r: r.get("operator_cpu_s"), "{:.2f}"),
+    ("control-plane CPU during convergence (s)", lambda r: r.get("control_plane_cpu_s"), "{:.1f}"),
     ("API writes", lambda r: r.get("api_writes"), "{:.0f}"),
     ("API reads (get + list)", lambda r: r.get("api_reads"), "{:.0f}"),
     ("peak RSS (MiB)", lambda r: r.get("operator_peak_rss_mib"), "{:.0f}"),
@@ -374,7 +480,9 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated contenders (floor,rbg,upstream,upstream-qps20)")
     ap.add_argument("--upstream-default-qps", action="store_true", help="also run upstream at QPS 20")
     ap.add_argument("--no-micro", action="store_true", help="skip the plan() micro-benchmark")
+    ap.add_argument("--operator-arg", action="append", default=[], help="extra flag for our operator")
     ap.add_argument("--json", type=Path, help="also write the results to this file")
+    ap.add_argument("--profile", type=Path, help="sample our operator with py-spy; stacks to this file")
     args = ap.parse_args()
 
     report: dict[str, Any] = {}
@@ -388,9 +496,11 @@ def main() -> int:
     only = set(args.only.split(",")) if args.only else None
     lc = LocalCluster(args.cluster)
     results = []
-    for who in contenders(upstream_dir, args.upstream_default_qps, only):
+    for who in contenders(upstream_dir, args.upstream_default_qps, only, tuple(args.operator_arg)):
         print(f"== {who.name}: {args.n} groups on a fresh cluster", flush=True)
-        result = asyncio.run(measure(lc, who, args.n, args.idle, args.timeout))
+        result = asyncio.run(measure(lc, who, args.n, args.idle, args.timeout, args.profile))
+        if who.name == "rbg" and args.profile and args.profile.exists():
+            result["profile"] = profile_summary(args.profile.read_text())
         print(json.dumps(result), flush=True)
         results.append(result)
     report["results"] = results

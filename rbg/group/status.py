@@ -115,3 +115,15 @@ def same_status(a: Obj | None, b: Obj | None) -> bool:
         return s
 
     return strip(a) == strip(b)
+
+
+def progress_only(old: Obj | None, new: Obj) -> bool:
+    """`new` differs from `old` only in counts and messages: every condition keeps its status and reason
+    and the observed generation is the same (nothing a user or a tool waits on has flipped)."""
+    if not old or old.get("observedGeneration") != new.get("observedGeneration"):
+        return False
+
+    def states(s: Obj) -> list[tuple[Any, Any, Any]]:
+        return sorted((c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or [])
+
+    return states(old) == states(new)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.group import names
 from rbg.group.plan import plan
-from rbg.group.status import same_status
+from rbg.group.status import progress_only, same_status
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import stamp, up_to_date
@@ -31,6 +33,7 @@ CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
 WORKLOAD_KINDS = frozenset({"StatefulSet", "Deployment"})
 TAKEN_RECHECK_SECONDS = 30.0
+STATUS_PROGRESS_INTERVAL = 2.0  # seconds between status writes that only update counts
 
 
 def _now() -> str:
@@ -52,8 +55,7 @@ class RoleBasedGroupReconciler:
             for k in CHILD_KINDS
         }
         self.recorder: EventRecorder = manager.recorder("rolebasedgroup-controller")
-        # key -> (uid, resourceVersion, status) of the last status this controller wrote
-        self._written: dict[Key, tuple[str | None, str | None, dict[str, Any]]] = {}
+        self._written: dict[Key, _Written] = {}
         self.controller = Controller("rolebasedgroup", self.reconcile, workers=workers)
         # our own status writes come back as updates: they need no reconcile
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
@@ -96,6 +98,11 @@ class RoleBasedGroupReconciler:
             # what the spec produces is refused by the API server (e.g. a container without an image):
             # say so in status and events instead of retrying the same write forever
             result = plan(rbg, children, now, taken, rejected)
+        wait = self._status_wait(key, obj, result.status)
+        if wait > 0:
+            # progress (counts) only, and written moments ago: written once the interval has passed,
+            # with whatever the counts are then
+            return Result(requeue_after=wait)
         if await self._write_status(key, obj, result.status):
             # said once per change of state, not on every reconcile (events cost writes too)
             if result.invalid:
@@ -185,6 +192,22 @@ class RoleBasedGroupReconciler:
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )
 
+    def _status_wait(self, key: Key, obj: Obj, status: dict[str, Any]) -> float:
+        """Seconds to hold back a status that only reports progress (0: write it now if it changed).
+
+        While pods come up, ready and updated counts change many times a second across a cluster; each
+        write is an API write of the whole group. Progress is written at most once per
+        STATUS_PROGRESS_INTERVAL per group; a condition that flips (Ready, Progressing, InvalidSpec) is
+        written at once.
+        """
+        last = self._written.get(key)
+        if last is None or last.uid != obj["metadata"].get("uid"):
+            return 0.0
+        since = time.monotonic() - last.at
+        if since >= STATUS_PROGRESS_INTERVAL or not progress_only(last.status, status):
+            return 0.0
+        return 0.0 if same_status(obj.get("status"), status) else STATUS_PROGRESS_INTERVAL - since
+
     async def _write_status(self, key: Key, obj: Obj, status: dict[str, Any]) -> bool:
         """Write the status if it changed; True when it did.
 
@@ -195,9 +218,9 @@ class RoleBasedGroupReconciler:
         last = self._written.get(key)
         if (
             last is not None
-            and last[0] == obj["metadata"].get("uid")
-            and same_status(last[2], status)
-            and _older(obj["metadata"].get("resourceVersion"), last[1])
+            and last.uid == obj["metadata"].get("uid")
+            and same_status(last.status, status)
+            and _older(obj["metadata"].get("resourceVersion"), last.resource_version)
         ):
             return False
         if same_status(obj.get("status"), status):
@@ -215,8 +238,18 @@ class RoleBasedGroupReconciler:
                 raise
             return False
         meta = written.get("metadata") or {}
-        self._written[key] = (meta.get("uid"), meta.get("resourceVersion"), status)
+        self._written[key] = _Written(meta.get("uid"), meta.get("resourceVersion"), status, time.monotonic())
         return True
+
+
+@dataclass(frozen=True)
+class _Written:
+    """The last status this controller wrote for a group."""
+
+    uid: str | None
+    resource_version: str | None
+    status: dict[str, Any]
+    at: float  # time.monotonic() of the write
 
 
 def _older(rv: str | None, than: str | None) -> bool:

@@ -71,7 +71,7 @@ def test_micro_time_format() -> None:
     assert micro_time(0) == "1970-01-01T00:00:00.000000Z"
 
 
-def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) -> None:
+async def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         json.dumps(
@@ -91,7 +91,8 @@ def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) ->
         )
     )
     kube = Kube(kubeconfig)
-    assert kube.http.headers["user-agent"] == f"rbg-operator/{__version__}"
+    await kube.connect()  # loads the kubeconfig; sends nothing
+    assert kube.user_agent == f"rbg-operator/{__version__}"
     assert kube.host == "127.0.0.1:6443"
     assert Kube.kind_of({"apiVersion": "v1", "kind": "ConfigMap"}) is CONFIGMAP
     gadget = Kind("example.com", "v1", "Gadget", "gadgets")
@@ -99,6 +100,7 @@ def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) ->
         Kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"})
     Kube.register(gadget)
     assert kube.kind_of({"apiVersion": "example.com/v1", "kind": "Gadget"}) is gadget
+    await kube.close()
 
 
 def test_api_error_keeps_cause_types_and_fields() -> None:
@@ -122,7 +124,7 @@ def test_api_error_keeps_cause_types_and_fields() -> None:
     assert not ApiError(409, "Conflict", "x").already_exists
 
 
-def test_client_keeps_every_connection_alive(tmp_path: Path) -> None:
+async def test_client_pool_size_is_the_operators_setting(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         json.dumps(
@@ -136,5 +138,9 @@ def test_client_keeps_every_connection_alive(tmp_path: Path) -> None:
             }
         )
     )
-    pool = Kube(kubeconfig, max_connections=64).http._transport._pool  # type: ignore[attr-defined]
-    assert (pool._max_connections, pool._max_keepalive_connections) == (64, 64)
+    kube = Kube(kubeconfig, max_connections=64)
+    await kube.connect()
+    assert kube._session is not None
+    assert kube._session.connector is not None
+    assert kube._session.connector.limit == 64
+    await kube.close()
