@@ -1,23 +1,22 @@
 """`Kube`: a small async Kubernetes client on plain dicts.
 
-kubernetes_asyncio (the maintained async Kubernetes client) handles configuration and authentication:
-kubeconfig contexts, client certificates, exec plugins, the in-cluster service account and its token
-rotation. The runtime sends its requests on an aiohttp session built from that configuration because it
-needs what the generated API does not offer: raw dicts without model decoding, watch bookmarks and a
-resume resourceVersion, metadata-only reads, and one request counter for every call.
-
-aiohttp rather than an httpx-based client: measured on the local cluster, an httpx request cost about
-1 ms of CPU, three times aiohttp's, and with a large pool httpx re-checks every idle connection on each
-request (docs/benchmarks.md).
+lightkube handles configuration and authentication: kubeconfig contexts, client certificates, exec
+plugins, the in-cluster service account and its token rotation (its auth objects are driven here to
+produce the Authorization header, refreshed on a 401 as lightkube itself does). Requests go over an
+aiohttp session because the runtime needs what a typed client does not offer — raw dicts without model
+decoding, watch bookmarks and a resume resourceVersion, metadata-only reads, one request counter for
+every call — and because aiohttp is cheap: measured on the local cluster, an httpx request (lightkube's
+transport) cost about 1 ms of CPU, three times aiohttp's, and with a large pool httpx re-checks every idle
+connection on each request (docs/benchmarks.md). kubernetes_asyncio was tried for the configuration
+part; importing it loads its whole generated client, about 40 MiB of resident memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
-import os
-import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncGenerator
@@ -25,8 +24,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import aiohttp
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client import Configuration
+import httpx2
+from lightkube.config.client_adapter import user_auth, verify_cluster
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import User
 from prometheus_client import Counter
 
 from rbg import __version__
@@ -55,24 +56,6 @@ KEEPALIVE_SECONDS = 120.0
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
-def _session(cfg: Configuration, max_connections: int) -> aiohttp.ClientSession:
-    """The aiohttp session for a loaded configuration: its TLS settings (CA, client certificate,
-    verification) as kubernetes_asyncio applies them, a pool of `max_connections` kept-alive connections.
-
-    Not kubernetes_asyncio's own session: that one trusts the environment, which makes aiohttp look up
-    proxies and ~/.netrc (in a thread) on every request; the proxy is resolved once instead.
-    """
-    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-    if cfg.cert_file:
-        context.load_cert_chain(cfg.cert_file, keyfile=cfg.key_file)
-    if not cfg.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    connector = aiohttp.TCPConnector(limit=max_connections, ssl=context, keepalive_timeout=KEEPALIVE_SECONDS)
-    # watch events of large objects exceed aiohttp's default read buffer (etcd allows 1.5 MiB objects)
-    return aiohttp.ClientSession(connector=connector, read_bufsize=2**21)
-
-
 def _env_proxy(url: str) -> str | None:
     """The proxy $HTTPS_PROXY / $NO_PROXY name for the API server, as client-go would use."""
     parts = urllib.parse.urlsplit(url)
@@ -81,11 +64,53 @@ def _env_proxy(url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
+class _Authorization:
+    """The Authorization header from a lightkube auth object (token, token file, exec plugin, basic).
+
+    lightkube's auth objects follow httpx's auth-flow protocol: the flow sets the header on a request and,
+    given a 401 answer, may produce a fresh one (re-read token file, re-run exec plugin). The header is
+    computed once and reused until the API server answers 401.
+    """
+
+    def __init__(self, auth: httpx2.Auth | None, url: str) -> None:
+        self._auth = auth
+        self._url = url
+        self.header: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str | None:
+        if self.header is None and self._auth is not None:
+            async with self._lock:
+                if self.header is None:
+                    self.header = await self._run(refresh=False)
+        return self.header
+
+    async def refresh(self, stale: str | None) -> str | None:
+        """A new header after a 401 answered to `stale` (None when the auth cannot produce another)."""
+        if self._auth is None:
+            return None
+        async with self._lock:
+            if self.header == stale:
+                self.header = await self._run(refresh=True)
+        return self.header if self.header != stale else None
+
+    async def _run(self, refresh: bool) -> str | None:
+        assert self._auth is not None
+        request = httpx2.Request("GET", self._url)
+        flow = self._auth.async_auth_flow(request)
+        request = await flow.__anext__()
+        if refresh:
+            with contextlib.suppress(StopAsyncIteration):
+                request = await flow.asend(httpx2.Response(401, request=request))
+        await flow.aclose()
+        return request.headers.get("Authorization")
+
+
 class Kube:
     """Async API access on plain dicts; every failure is an `ApiError`.
 
-    `kubeconfig=None`: the in-cluster service account when running in a pod, else $KUBECONFIG or
-    ~/.kube/config. The configuration is loaded on first use (loading may run an exec plugin).
+    `kubeconfig=None` uses lightkube's discovery: in-cluster service account, then $KUBECONFIG, then
+    ~/.kube/config.
     """
 
     _kinds: ClassVar[dict[tuple[str, str], Kind]] = {(k.api_version, k.kind): k for k in BUILTIN_KINDS}
@@ -99,35 +124,33 @@ class Kube:
         user_agent: str | None = None,
         max_connections: int = 64,
     ) -> None:
-        self.kubeconfig = kubeconfig
-        self.context = context
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        single = config.get(context_name=context)
+        if single is None:
+            raise ValueError(f"the kubeconfig has no context {context or '(current)'}")
+        self._base = single.cluster.server.rstrip("/")
+        self.host = self._base.split("://", 1)[-1]
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.user_agent = user_agent or f"rbg-operator/{__version__}"
         self.max_connections = max_connections
-        self.host = ""
+        self._ssl = verify_cluster(single.cluster, single.user or User(), single.abs_file)
+        self._auth = _Authorization(user_auth(single.user), self._base)
+        self._proxy = _env_proxy(self._base)
         self._session: aiohttp.ClientSession | None = None
-        self._connecting = asyncio.Lock()
 
-    async def connect(self) -> None:
-        """Load the configuration and open the session (done by the first request anyway)."""
-        if self._session is not None:
-            return
-        async with self._connecting:
-            if self._session is None:
-                cfg = Configuration()
-                if self.kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                    k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-                else:
-                    await k8s_config.load_kube_config(
-                        config_file=str(self.kubeconfig) if self.kubeconfig else None,
-                        context=self.context,
-                        client_configuration=cfg,
-                    )
-                self._base = (cfg.host or "").rstrip("/")
-                self.host = self._base.split("://", 1)[-1]
-                self._cfg = cfg
-                self._proxy = cfg.proxy or _env_proxy(self._base)
-                self._session = _session(cfg, self.max_connections)
+    def _open(self) -> aiohttp.ClientSession:
+        """The session, opened on first use (it must be made inside the running event loop).
+
+        Not trusting the environment: with trust_env, aiohttp looks up proxies and ~/.netrc (in a
+        thread) on every request; the proxy is resolved once instead.
+        """
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections, ssl=self._ssl, keepalive_timeout=KEEPALIVE_SECONDS
+            )
+            # watch events of large objects exceed aiohttp's default read buffer (etcd allows 1.5 MiB)
+            self._session = aiohttp.ClientSession(connector=connector, read_bufsize=2**21)
+        return self._session
 
     @classmethod
     def register(cls, kind: Kind) -> Kind:
@@ -167,27 +190,33 @@ class Kube:
         limits: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
         """One request on the shared session, authenticated; the caller reads and releases the response."""
-        await self.connect()
-        assert self._session is not None
+        session = self._open()
         headers["User-Agent"] = self.user_agent
-        token = await self._cfg.get_api_key_with_prefix("BearerToken")  # refreshes exec / file tokens
-        if token:
-            headers["Authorization"] = token
-        try:
-            response = await self._session.request(
-                method,
-                self._base + path,
-                params=params,
-                data=body,
-                headers=headers,
-                timeout=limits,
-                proxy=self._proxy,
-                server_hostname=self._cfg.tls_server_name,
-            )
-        except _TRANSPORT_ERRORS as exc:
-            REST_CLIENT_REQUESTS.labels("<error>", method, self.host).inc()
-            raise ApiError(0, type(exc).__name__, str(exc) or repr(exc)) from exc
-        REST_CLIENT_REQUESTS.labels(str(response.status), method, self.host).inc()
+        token = await self._auth.get()
+        for _ in range(2):  # a 401 is retried once with a refreshed token
+            if token:
+                headers["Authorization"] = token
+            try:
+                response = await session.request(
+                    method,
+                    self._base + path,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    timeout=limits,
+                    proxy=self._proxy,
+                )
+            except _TRANSPORT_ERRORS as exc:
+                REST_CLIENT_REQUESTS.labels("<error>", method, self.host).inc()
+                raise ApiError(0, type(exc).__name__, str(exc) or repr(exc)) from exc
+            REST_CLIENT_REQUESTS.labels(str(response.status), method, self.host).inc()
+            if response.status != 401:
+                break
+            fresh = await self._auth.refresh(token)
+            if fresh is None:
+                break
+            response.release()
+            token = fresh
         return response
 
     async def _request(

@@ -91,7 +91,6 @@ async def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Pa
         )
     )
     kube = Kube(kubeconfig)
-    await kube.connect()  # loads the kubeconfig; sends nothing
     assert kube.user_agent == f"rbg-operator/{__version__}"
     assert kube.host == "127.0.0.1:6443"
     assert Kube.kind_of({"apiVersion": "v1", "kind": "ConfigMap"}) is CONFIGMAP
@@ -139,8 +138,27 @@ async def test_client_pool_size_is_the_operators_setting(tmp_path: Path) -> None
         )
     )
     kube = Kube(kubeconfig, max_connections=64)
-    await kube.connect()
-    assert kube._session is not None
-    assert kube._session.connector is not None
-    assert kube._session.connector.limit == 64
+    session = kube._open()
+    assert session.connector is not None
+    assert session.connector.limit == 64
     await kube.close()
+
+
+async def test_authorization_header_is_reused_and_refreshed_after_a_401(tmp_path: Path) -> None:
+    from lightkube.config.client_adapter import BearerAuth, BearerTokenFileAuth
+
+    from rbg.runtime.client import _Authorization
+
+    token_file = tmp_path / "token"
+    token_file.write_text("one")
+    rotating = _Authorization(BearerTokenFileAuth(str(token_file)), "https://127.0.0.1:6443")
+    assert await rotating.get() == "Bearer one"
+    token_file.write_text("two")  # the kubelet rotated the projected token
+    assert await rotating.get() == "Bearer one"  # no re-read without a 401
+    assert await rotating.refresh("Bearer one") == "Bearer two"
+    assert await rotating.get() == "Bearer two"
+
+    fixed = _Authorization(BearerAuth("t"), "https://127.0.0.1:6443")
+    assert await fixed.get() == "Bearer t"
+    assert await fixed.refresh("Bearer t") is None  # nothing better to offer: the 401 stands
+    assert await _Authorization(None, "https://127.0.0.1:6443").get() is None
