@@ -47,8 +47,8 @@ fmt: venv ## format the Python code
 demo: venv controlplane ## local cluster + operator, deploy examples/pd-disagg.yaml, show its pods and status
 	hack/demo.sh
 
-bench: venv controlplane ## N RoleBasedGroups at once on a local cluster (N=100): latencies, API requests, idle writes
-	$(PY) -m rbg.devcluster.bench -n $(or $(N),100)
+bench: venv controlplane ## N groups at once (N=100), ours beside the Go upstream and no operator; BENCH_ARGS for more
+	$(PY) -m rbg.devcluster.bench -n $(or $(N),100) $(BENCH_ARGS)
 
 demo-down: venv ## stop the demo cluster
 	$(RBG) cluster down

@@ -59,29 +59,35 @@ def start(cluster: LocalCluster, extra_args: tuple[str, ...] = (), timeout: floa
     stop(cluster)
     kubeconfig = service_account_kubeconfig(state, cluster.dir / "operator.kubeconfig")
     health, metrics, webhook = processes.free_ports(3)
-    args = [
+    args: list[str | Path] = [
         sys.executable, "-m", "rbg.cli.main", "controller", "run",
         f"--kubeconfig={kubeconfig}", "--probe-bind=127.0.0.1", f"--health-port={health}",
         f"--metrics-port={metrics}", f"--webhook-port={webhook}",
         f"--cert-dir={cluster.dir / 'webhook-certs'}", *extra_args,
     ]  # fmt: skip
-    state.pids[COMPONENT] = processes.spawn(args, cluster.logs / f"{COMPONENT}.log", cwd=cluster.dir)
     state.ports.update({COMPONENT: health, f"{COMPONENT}-metrics": metrics, f"{COMPONENT}-webhook": webhook})
+    return spawn_until_ready(cluster, state, COMPONENT, args, health, timeout)
+
+
+def spawn_until_ready(
+    cluster: LocalCluster, state: State, component: str, args: list[str | Path], health: int, timeout: float
+) -> State:
+    """Start `component` (recorded in the cluster state, so `rbg cluster down` stops it) and wait until
+    its /readyz on 127.0.0.1:`health` answers 200."""
+    log = cluster.logs / f"{component}.log"
+    state.pids[component] = processes.spawn(args, log, cwd=cluster.dir)
     cluster.save(state)
     deadline = time.monotonic() + timeout
     while True:
-        if not processes.alive(state.pids[COMPONENT]):
-            log = cluster.logs / f"{COMPONENT}.log"
-            raise DevClusterError(f"the operator exited: {processes.last_line(log)} (log: {log})")
+        if not processes.alive(state.pids[component]):
+            raise DevClusterError(f"{component} exited: {processes.last_line(log)} (log: {log})")
         try:
             if httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=2).status_code == 200:
                 return state
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise DevClusterError(
-                f"the operator was not ready in {timeout:.0f}s (log: {cluster.logs}/{COMPONENT}.log)"
-            )
+            raise DevClusterError(f"{component} was not ready in {timeout:.0f}s (log: {log})")
         time.sleep(0.2)
 
 

@@ -15,16 +15,13 @@ import lzma
 import os
 import stat
 import tarfile
-import time
 from pathlib import Path
-
-import httpx2 as httpx
 
 from rbg.devcluster import processes
 from rbg.devcluster.binaries import cache_root
 from rbg.devcluster.cluster import AUDITED_NAMESPACE, LocalCluster, State
 from rbg.devcluster.errors import DevClusterError
-from rbg.devcluster.operator import kubectl, token_kubeconfig
+from rbg.devcluster.operator import kubectl, spawn_until_ready, token_kubeconfig
 
 COMPONENT = "rbg-upstream"
 SERVICE_ACCOUNT = "rbg-upstream"
@@ -87,18 +84,4 @@ def start(cluster: LocalCluster, source: Path, qps: int | None = None, timeout: 
     ]  # fmt: skip
     if qps is not None:
         args += [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"]
-    state.pids[COMPONENT] = processes.spawn(args, cluster.logs / f"{COMPONENT}.log", cwd=cluster.dir)
-    cluster.save(state)
-    deadline = time.monotonic() + timeout
-    while True:
-        if not processes.alive(state.pids[COMPONENT]):
-            log = cluster.logs / f"{COMPONENT}.log"
-            raise DevClusterError(f"the upstream operator exited: {processes.last_line(log)} (log: {log})")
-        try:
-            if httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=2).status_code == 200:
-                return state
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise DevClusterError(f"the upstream operator was not ready in {timeout:.0f}s")
-        time.sleep(0.2)
+    return spawn_until_ready(cluster, state, COMPONENT, args, health, timeout)

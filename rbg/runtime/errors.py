@@ -13,20 +13,12 @@ from typing import Any
 class ApiError(Exception):
     """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
 
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        message: str,
-        causes: tuple[str, ...] = (),
-        fields: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
         self.causes = causes  # Status.details.causes[].type
-        self.fields = fields  # Status.details.causes[].field
 
     @classmethod
     def from_status(cls, status: dict[str, Any], default_code: int = 500) -> ApiError:
@@ -35,7 +27,7 @@ class ApiError(Exception):
             int(status.get("code") or default_code),
             status.get("reason", ""),
             status.get("message", ""),
-            *_causes(status),
+            _causes(status),
         )
 
     @classmethod
@@ -45,7 +37,7 @@ class ApiError(Exception):
         except ValueError:
             status = None
         if isinstance(status, dict) and status.get("kind") == "Status":
-            return cls(code, status.get("reason", ""), status.get("message", ""), *_causes(status))
+            return cls(code, status.get("reason", ""), status.get("message", ""), _causes(status))
         return cls(code, "", body[:500].decode(errors="replace"))
 
     @property
@@ -63,10 +55,6 @@ class ApiError(Exception):
         return self.status == 404
 
     @property
-    def already_exists(self) -> bool:
-        return self.status == 409 and self.reason == "AlreadyExists"
-
-    @property
     def conflict(self) -> bool:
         return self.status == 409
 
@@ -76,8 +64,6 @@ class ApiError(Exception):
         return self.status == 410
 
 
-def _causes(status: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(cause types, cause fields) of a Status."""
+def _causes(status: dict[str, Any]) -> tuple[str, ...]:
     details = status.get("details") or {}
-    causes = [c for c in details.get("causes") or [] if isinstance(c, dict)]
-    return tuple(str(c.get("type", "")) for c in causes), tuple(str(c.get("field", "")) for c in causes)
+    return tuple(str(c.get("type", "")) for c in details.get("causes") or [] if isinstance(c, dict))

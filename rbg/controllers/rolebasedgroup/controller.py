@@ -33,7 +33,7 @@ CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
 WORKLOAD_KINDS = frozenset({"StatefulSet", "Deployment"})
 TAKEN_RECHECK_SECONDS = 30.0
-STATUS_PROGRESS_INTERVAL = 2.0  # seconds between status writes that only update counts
+STATUS_PROGRESS_INTERVAL = 5.0  # seconds between status writes that only update counts
 
 
 def _now() -> str:

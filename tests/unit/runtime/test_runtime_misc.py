@@ -72,24 +72,7 @@ def test_micro_time_format() -> None:
 
 
 async def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {"server": "https://127.0.0.1:6443", "insecure-skip-tls-verify": True},
-                    }
-                ],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "ctx",
-            }
-        )
-    )
+    kubeconfig = _kubeconfig(tmp_path, **{"insecure-skip-tls-verify": True})
     kube = Kube(kubeconfig)
     assert kube.user_agent == f"rbg-operator/{__version__}"
     assert kube.host == "127.0.0.1:6443"
@@ -102,41 +85,41 @@ async def test_client_sets_user_agent_and_resolves_registered_kinds(tmp_path: Pa
     await kube.close()
 
 
-def test_api_error_keeps_cause_types_and_fields() -> None:
+def test_api_error_keeps_cause_types_and_tells_refusals_apart() -> None:
     body = {
         "kind": "Status",
         "code": 422,
         "reason": "Invalid",
-        "message": 'ConfigMap "x" is invalid: metadata.uid: Invalid value: field is immutable',
+        "message": 'StatefulSet "x" is invalid: spec.template.spec.containers[0].image: Required value',
         "details": {
-            "causes": [{"type": "FieldValueInvalid", "field": "metadata.uid", "message": "immutable"}]
+            "causes": [{"type": "FieldValueRequired", "field": "spec.template.spec.containers[0].image"}]
         },
     }
     exc = ApiError.from_body(422, json.dumps(body).encode())
-    assert (exc.status, exc.causes, exc.fields, exc.invalid) == (
-        422,
-        ("FieldValueInvalid",),
-        ("metadata.uid",),
-        True,
-    )
-    assert ApiError(409, "AlreadyExists", "x").already_exists
-    assert not ApiError(409, "Conflict", "x").already_exists
+    assert (exc.status, exc.causes, exc.invalid) == (422, ("FieldValueRequired",), True)
+    assert ApiError(400, "BadRequest", "x").invalid
+    assert not ApiError(409, "Conflict", "x").invalid
 
 
-async def test_client_pool_size_is_the_operators_setting(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
+def _kubeconfig(tmp_path: Path, **cluster: object) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
         json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443", **cluster}}],
                 "users": [{"name": "u", "user": {"token": "t"}}],
                 "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
                 "current-context": "ctx",
             }
         )
     )
+    return path
+
+
+async def test_client_pool_size_is_the_operators_setting(tmp_path: Path) -> None:
+    kubeconfig = _kubeconfig(tmp_path)
     kube = Kube(kubeconfig, max_connections=64)
     session = kube._open()
     assert session.connector is not None
