@@ -35,6 +35,12 @@ def run(
     ] = Path("/tmp/rbg-webhook-certs"),
     install_crds: Annotated[bool, typer.Option(help="Server-side apply the CRDs at start.")] = True,
     workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = 32,
+    status_progress_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between status writes that only update counts (condition changes: at once)."
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     log_json: Annotated[bool, typer.Option(help="JSON log lines.")] = True,
 ) -> None:
@@ -57,5 +63,6 @@ def run(
         cert_dir=cert_dir,
         install_crds=install_crds,
         workers=workers,
+        status_progress_interval=status_progress_interval,
     )
     asyncio.run(run_operator(opts))

@@ -48,6 +48,7 @@ class Options:
     cert_dir: Path = Path("/tmp/rbg-webhook-certs")  # a scratch dir, as upstream
     install_crds: bool = True
     workers: int = 32
+    status_progress_interval: float = 5.0  # decision D19
 
 
 def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
@@ -102,7 +103,9 @@ async def run(opts: Options) -> None:
             metrics_port=opts.metrics_port,
             bind_address=opts.probe_bind,
         )
-        RoleBasedGroupReconciler(manager, kube, workers=opts.workers)
+        RoleBasedGroupReconciler(
+            manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
+        )
         task = asyncio.create_task(manager.run())
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -33,7 +33,6 @@ CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
 WORKLOAD_KINDS = frozenset({"StatefulSet", "Deployment"})
 TAKEN_RECHECK_SECONDS = 30.0
-STATUS_PROGRESS_INTERVAL = 5.0  # seconds between status writes that only update counts
 
 
 def _now() -> str:
@@ -41,8 +40,12 @@ def _now() -> str:
 
 
 class RoleBasedGroupReconciler:
-    def __init__(self, manager: Manager, kube: Kube, workers: int = 8) -> None:
+    def __init__(
+        self, manager: Manager, kube: Kube, workers: int = 8, status_progress_interval: float = 5.0
+    ) -> None:
+        """`status_progress_interval`: seconds between status writes that only update counts (D19)."""
         self.kube = kube
+        self.status_progress_interval = status_progress_interval
         self.rbgs = manager.informer(RBG)
         # only children carrying the group label are cached: our objects, not the whole cluster
         self.children: dict[str, Informer] = {
@@ -197,16 +200,16 @@ class RoleBasedGroupReconciler:
 
         While pods come up, ready and updated counts change many times a second across a cluster; each
         write is an API write of the whole group. Progress is written at most once per
-        STATUS_PROGRESS_INTERVAL per group; a condition that flips (Ready, Progressing, InvalidSpec) is
+        `status_progress_interval` per group; a condition that flips (Ready, Progressing, InvalidSpec) is
         written at once.
         """
         last = self._written.get(key)
         if last is None or last.uid != obj["metadata"].get("uid"):
             return 0.0
         since = time.monotonic() - last.at
-        if since >= STATUS_PROGRESS_INTERVAL or not progress_only(last.status, status):
+        if since >= self.status_progress_interval or not progress_only(last.status, status):
             return 0.0
-        return 0.0 if same_status(obj.get("status"), status) else STATUS_PROGRESS_INTERVAL - since
+        return 0.0 if same_status(obj.get("status"), status) else self.status_progress_interval - since
 
     async def _write_status(self, key: Key, obj: Obj, status: dict[str, Any]) -> bool:
         """Write the status if it changed; True when it did.
