@@ -61,48 +61,43 @@ Obj = dict[str, Any]
 # -- the workload ---------------------------------------------------------------------------------
 
 
-def _template() -> Obj:
-    return {"spec": {"containers": [{"name": "engine", "image": IMAGE}]}}
+def _group(name: str, version: str, role: Callable[[str, int, str, Obj], Obj]) -> Obj:
+    """A group of ROLES; `role(name, replicas, workload kind, pod template)` spells one role."""
+    template = {"spec": {"containers": [{"name": "engine", "image": IMAGE}]}}
+    return {
+        "apiVersion": f"workloads.x-k8s.io/{version}",
+        "kind": "RoleBasedGroup",
+        "metadata": {"name": name},
+        "spec": {"roles": [role(r, n, k, template) for r, n, k in ROLES]},
+    }
 
 
 def group(name: str) -> Obj:
     """The benchmark's group in this project's API (v1alpha1, as upstream's v1alpha1 manifests)."""
-    return {
-        "apiVersion": "workloads.x-k8s.io/v1alpha1",
-        "kind": "RoleBasedGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "roles": [
-                {
-                    "name": r,
-                    "replicas": n,
-                    "template": _template(),
-                    "workload": {"apiVersion": "apps/v1", "kind": k},
-                }
-                for r, n, k in ROLES
-            ]
+    return _group(
+        name,
+        "v1alpha1",
+        lambda r, n, k, t: {
+            "name": r,
+            "replicas": n,
+            "template": t,
+            "workload": {"apiVersion": "apps/v1", "kind": k},
         },
-    }
+    )
 
 
 def upstream_group(name: str) -> Obj:
     """The same group for the Go upstream (it stores v1alpha2; the annotation picks STS/Deployment)."""
-    return {
-        "apiVersion": "workloads.x-k8s.io/v1alpha2",
-        "kind": "RoleBasedGroup",
-        "metadata": {"name": name},
-        "spec": {
-            "roles": [
-                {
-                    "name": r,
-                    "replicas": n,
-                    "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": f"apps/v1/{k}"},
-                    "standalonePattern": {"template": _template()},
-                }
-                for r, n, k in ROLES
-            ]
+    return _group(
+        name,
+        "v1alpha2",
+        lambda r, n, k, t: {
+            "name": r,
+            "replicas": n,
+            "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": f"apps/v1/{k}"},
+            "standalonePattern": {"template": t},
         },
-    }
+    )
 
 
 def direct_children(name: str, namespace: str) -> list[Obj]:
