@@ -131,3 +131,42 @@ def validate(
                     )
                 )
     return errors
+
+
+#: annotations upstream reads to keep a whole group inside one topology domain (not acted on yet)
+EXCLUSIVE_TOPOLOGY_ANNOTATIONS = (
+    "rbg.workloads.x-k8s.io/group-exclusive-topology",
+    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
+)
+_LATER = "accepted, but this operator does not act on it yet"
+
+
+def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
+    """Fields upstream manifests use that are stored but not implemented yet: said at admission as
+    warnings, so that nobody relies on them silently."""
+    spec = rbg.spec
+    out: list[FieldError] = []
+    for key in EXCLUSIVE_TOPOLOGY_ANNOTATIONS:
+        if key in (rbg.metadata.annotations or {}):
+            out.append(
+                FieldError(f"metadata.annotations[{key}]", f"{_LATER}: pods are not confined to one domain")
+            )
+    if spec.coordination:
+        out.append(
+            FieldError("spec.coordination", f"{_LATER}: roles are not placed, updated or scaled together")
+        )
+    if spec.pod_group_policy is not None:
+        out.append(
+            FieldError("spec.podGroupPolicy", f"{_LATER}: no PodGroup is created (no gang scheduling)")
+        )
+    for i, role in enumerate(spec.roles):
+        where = f"spec.roles[{i}]"
+        if role.restart_policy not in (None, "None"):
+            out.append(FieldError(f"{where}.restartPolicy", f"{_LATER}: pods are not recreated together"))
+        if role.scaling_adapter is not None and role.scaling_adapter.enable:
+            out.append(FieldError(f"{where}.scalingAdapter", f"{_LATER}: no scaling adapter is created"))
+        if role.engine_runtimes:
+            out.append(FieldError(f"{where}.engineRuntimes", f"{_LATER}: no engine runtime is injected"))
+        if role.components:
+            out.append(FieldError(f"{where}.components", f"{_LATER}: components are ignored"))
+    return out

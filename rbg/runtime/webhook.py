@@ -1,6 +1,7 @@
 """Validating admission webhooks: an HTTPS AdmissionReview server and its registration object.
 
-Generic: a validator gets the AdmissionReview `request` and returns error messages (none = allowed).
+Generic: a validator gets the AdmissionReview `request` and returns a `Verdict`: error messages (none =
+allowed) and warnings for the client.
 The configuration is reached by URL (an operator on the control-plane host, as in the local cluster) or
 through a Service (in-cluster); `caBundle` is the CA of the server's self-managed certificate.
 """
@@ -9,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
-import contextlib
 import logging
 import ssl
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,18 @@ from rbg.runtime.certs import ServingCert
 
 log = logging.getLogger(__name__)
 Request = dict[str, Any]
-Validator = Callable[[Request], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A validator's answer: any error denies the request (all of them are shown); warnings are passed to
+    the client, which prints them (`Warning: ...` in kubectl), whether the request is allowed or not."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+Validator = Callable[[Request], Awaitable[Verdict]]
 
 
 @dataclass(frozen=True)
@@ -40,29 +49,21 @@ class Rule:
     operations: tuple[str, ...] = ("CREATE", "UPDATE")
 
 
-def review_response(uid: str, errors: list[str]) -> dict[str, Any]:
-    response: dict[str, Any] = {"uid": uid, "allowed": not errors}
-    if errors:
-        response["status"] = {"code": 422, "reason": "Invalid", "message": "; ".join(errors)}
+def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": not verdict.errors}
+    if verdict.errors:
+        response["status"] = {"code": 422, "reason": "Invalid", "message": "; ".join(verdict.errors)}
+    if verdict.warnings:
+        response["warnings"] = list(verdict.warnings)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
 class AdmissionServer:
-    """Serves AdmissionReviews on a thread and event loop of its own.
-
-    The API server waits for every answer while the user's `kubectl apply` waits for the API server, so
-    admission latency must not depend on how busy the controllers are: on the operator's loop, 1,000
-    groups created at once waited 0.3 s per create for the loop (docs/benchmarks.md). Validators run on
-    the server's loop: they must not use objects bound to another loop (reading caches is fine).
-    """
-
     def __init__(self, host: str, port: int, cert: ServingCert, cert_dir: Path) -> None:
         self.host, self.port = host, port
         self.cert, self.cert_dir = cert, cert_dir
         self._validators: dict[str, Validator] = {}
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     def add(self, path: str, validator: Validator) -> None:
         self._validators[path] = validator
@@ -79,37 +80,13 @@ class AdmissionServer:
                 {"message": "expected an admission.k8s.io/v1 AdmissionReview"}, status=400
             )
         try:
-            errors = await validator(req)
+            verdict = await validator(req)
         except Exception as exc:  # a validator bug must deny with a reason, never hang the API server
             log.exception("webhook %s failed", request.path)
-            errors = [f"internal error in admission webhook: {type(exc).__name__}: {exc}"]
-        return web.json_response(review_response(str(req.get("uid", "")), errors))
+            verdict = Verdict([f"internal error in admission webhook: {type(exc).__name__}: {exc}"])
+        return web.json_response(review_response(str(req.get("uid", "")), verdict))
 
     async def start(self) -> None:
-        """Start serving (on its own thread); returns once the port listens, raises if it cannot."""
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._serve, args=(started,), name="admission", daemon=True)
-        self._thread.start()
-        await asyncio.wrap_future(started)
-
-    def _serve(self, started: concurrent.futures.Future[None]) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._listen())
-        except BaseException as exc:
-            started.set_exception(exc)
-            loop.close()
-            return
-        started.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-                self._runner = None
-            loop.close()
-
-    async def _listen(self) -> None:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -122,13 +99,9 @@ class AdmissionServer:
         log.info("admission webhooks serving on https://%s:%d", self.host, self.port)
 
     async def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        self._thread = None
-        with contextlib.suppress(RuntimeError):  # the loop already ended (it failed to start)
-            loop.call_soon_threadsafe(loop.stop)
-        await asyncio.to_thread(thread.join)
+        if self._runner is not None:
+            await asyncio.shield(self._runner.cleanup())
+            self._runner = None
 
 
 def validating_configuration(

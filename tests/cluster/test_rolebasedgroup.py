@@ -194,6 +194,21 @@ def test_bad_dependencies_are_rejected_at_apply(
     assert kubectl("get", "rbg", "-n", namespace, "-o", "name").stdout == ""
 
 
+def test_fields_not_acted_on_yet_are_accepted_with_a_warning(namespace: str, kubectl: Any) -> None:
+    doc = simple("warned", {"prefill": 2, "decode": 1})
+    doc["spec"]["coordination"] = [{"name": "pd", "roles": ["prefill", "decode"]}]
+    result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Warning: spec.coordination: accepted, but this operator does not act on it yet: "
+        "roles are not placed, updated or scaled together"
+    ) in result.stderr
+    assert (
+        kubectl("get", "rbg", "-n", namespace, "-o", "name").stdout.strip()
+        == "rolebasedgroup.workloads.x-k8s.io/warned"
+    )
+
+
 def test_scale_remove_role_repair_by_hand_and_delete(kube: Client, namespace: str) -> None:
     create(kube, simple("svc", {"prefill": 2, "decode": 1}), namespace)
     wait_ready(kube, "svc", namespace)

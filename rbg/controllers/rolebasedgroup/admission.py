@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import GROUP, VERSION, RoleBasedGroup
-from rbg.group.validation import validate
-from rbg.runtime.webhook import Rule
+from rbg.group.validation import not_acted_on, validate
+from rbg.runtime.webhook import Rule, Verdict
 
 RULE = Rule(
     path="/validate-workloads-x-k8s-io-v1alpha1-rolebasedgroup",
@@ -19,11 +19,11 @@ RULE = Rule(
 )
 
 
-async def validate_rolebasedgroup(request: dict[str, Any]) -> list[str]:
+async def validate_rolebasedgroup(request: dict[str, Any]) -> Verdict:
     obj = request.get("object") or {}
     try:
         rbg = RoleBasedGroup.model_validate(obj)
     except ValidationError as exc:
         err = exc.errors()[0]
-        return [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"]
-    return [str(e) for e in validate(rbg)]
+        return Verdict([f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"])
+    return Verdict([str(e) for e in validate(rbg)], [str(w) for w in not_acted_on(rbg)])

@@ -9,7 +9,7 @@ import pytest
 
 from rbg.controllers.rolebasedgroup.admission import validate_rolebasedgroup
 from rbg.runtime import certs
-from rbg.runtime.webhook import AdmissionServer, Rule, validating_configuration
+from rbg.runtime.webhook import AdmissionServer, Rule, Verdict, validating_configuration
 
 
 def test_certificate_is_reused_until_names_change_or_expiry_nears(tmp_path: Path) -> None:
@@ -38,13 +38,17 @@ async def test_server_denies_with_every_message_and_survives_a_failing_validator
     port = free_port()
     server = AdmissionServer("127.0.0.1", port, cert, tmp_path)
 
-    async def deny(req: dict[str, Any]) -> list[str]:
-        return ["spec.a: bad", "spec.b: worse"]
+    async def deny(req: dict[str, Any]) -> Verdict:
+        return Verdict(["spec.a: bad", "spec.b: worse"])
 
-    async def broken(req: dict[str, Any]) -> list[str]:
+    async def warn(req: dict[str, Any]) -> Verdict:
+        return Verdict(warnings=["spec.c: not acted on yet"])
+
+    async def broken(req: dict[str, Any]) -> Verdict:
         raise KeyError("boom")
 
     server.add("/deny", deny)
+    server.add("/warn", warn)
     server.add("/broken", broken)
     await server.start()
     try:
@@ -61,6 +65,8 @@ async def test_server_denies_with_every_message_and_survives_a_failing_validator
                 "allowed": False,
                 "status": {"code": 422, "reason": "Invalid", "message": "spec.a: bad; spec.b: worse"},
             }
+            warned = (await client.post("/warn", json=review)).json()["response"]
+            assert warned == {"uid": "u1", "allowed": True, "warnings": ["spec.c: not acted on yet"]}
             failed = (await client.post("/broken", json=review)).json()["response"]
             assert failed["allowed"] is False
             assert failed["status"]["message"] == "internal error in admission webhook: KeyError: 'boom'"
@@ -86,4 +92,42 @@ async def test_rolebasedgroup_admission(roles: list[dict[str, Any]], expected: l
         "metadata": {"name": "g", "namespace": "ns"},
         "spec": {"roles": [{"template": tpl, **r} for r in roles]},
     }
-    assert await validate_rolebasedgroup({"uid": "x", "object": obj}) == expected
+    assert (await validate_rolebasedgroup({"uid": "x", "object": obj})).errors == expected
+
+
+async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    obj = {
+        "metadata": {
+            "name": "g",
+            "namespace": "ns",
+            "annotations": {"rbg.workloads.x-k8s.io/group-exclusive-topology": "kubernetes.io/hostname"},
+        },
+        "spec": {
+            "roles": [
+                {"name": "prefill", "template": tpl, "restartPolicy": "RecreateRBGOnPodRestart"},
+                {"name": "decode", "template": tpl, "scalingAdapter": {"enable": True}},
+                {
+                    "name": "router",
+                    "template": tpl,
+                    "restartPolicy": "None",
+                    "scalingAdapter": {"enable": False},
+                },
+            ],
+            "coordination": [{"name": "pd", "roles": ["prefill", "decode"]}],
+            "podGroupPolicy": {"kubeScheduling": {}},
+        },
+    }
+    verdict = await validate_rolebasedgroup({"uid": "x", "object": obj})
+    assert verdict.errors == []
+    assert [w.split(":")[0] for w in verdict.warnings] == [
+        "metadata.annotations[rbg.workloads.x-k8s.io/group-exclusive-topology]",
+        "spec.coordination",
+        "spec.podGroupPolicy",
+        "spec.roles[0].restartPolicy",
+        "spec.roles[1].scalingAdapter",
+    ]
+    assert verdict.warnings[1] == (
+        "spec.coordination: accepted, but this operator does not act on it yet: "
+        "roles are not placed, updated or scaled together"
+    )
