@@ -14,7 +14,10 @@ EMBED = "x-rbg-embed"
 class ApiModel(BaseModel):
     """camelCase on the wire; unknown fields are ignored (the API server prunes them already)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    # a field's docstring (the string literal under it) becomes its description in the generated CRD
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", use_attribute_docstrings=True
+    )
 
     def wire(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase, unset fields left out."""

@@ -67,6 +67,9 @@ def openapi_schema(model: type[BaseModel]) -> Schema:
 def rolebasedgroup_crd() -> Schema:
     root = {
         "type": "object",
+        "description": "RoleBasedGroup runs the roles of one inference service (router, prefill, decode, "
+        "...) as one unit: a workload and a headless Service per role, a discovery ConfigMap, roles started "
+        "in dependency order.",
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},

@@ -33,11 +33,14 @@ RoleName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 class TemplateRef(ApiModel):
     name: RoleName
+    """Name of an entry in spec.roleTemplates whose template this role starts from."""
 
 
 class RoleTemplate(ApiModel):
     name: RoleName
+    """Name the roles refer to in templateRef.name; unique within spec.roleTemplates."""
     template: PodTemplateSpec
+    """A pod template shared by several roles; each role changes it with its templatePatch."""
 
 
 class WorkloadSpec(ApiModel):
@@ -45,7 +48,9 @@ class WorkloadSpec(ApiModel):
         "apps/v1",
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/v[0-9]+((alpha|beta)[0-9]+)?$",
     )
+    """API version of the workload that runs the role's pods: apps/v1."""
     kind: str = Field("StatefulSet", min_length=1, max_length=63)
+    """Kind of the workload: StatefulSet (stable names, the default) or Deployment."""
 
     @property
     def ref(self) -> str:
@@ -54,39 +59,62 @@ class WorkloadSpec(ApiModel):
 
 class InPlaceUpdateStrategy(ApiModel):
     grace_period_seconds: int | None = Field(None, ge=0)
+    """Seconds between marking a pod not ready and updating it in place (accepted, not acted on yet)."""
 
 
 class RollingUpdate(ApiModel):
-    """Values are checked by the admission webhook (CEL cannot bound an int-or-string's cost)."""
+    """Limits of a role's rolling update."""
+
+    # values are checked by the admission webhook (CEL cannot bound an int-or-string's cost)
 
     type: Literal["InPlaceIfPossible", "Recreate", "RecreatePod", "InPlaceOnly"] | None = None
+    """How a pod is updated (accepted for upstream compatibility; StatefulSets and Deployments roll pods by
+    recreating them)."""
     partition: IntOrString | None = 0
+    """StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template.
+    StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template."""
     max_unavailable: IntOrString | None = 1
+    """How many pods (a number or a percentage) may be unavailable during an update."""
     max_surge: IntOrString | None = 0
+    """Deployment roles: how many pods (a number or a percentage) may be created above replicas during an
+    update."""
     paused: bool | None = None
+    """Pause the rollout (accepted, not acted on yet)."""
     in_place_update_strategy: InPlaceUpdateStrategy | None = None
+    """Settings of in-place updates (accepted, not acted on yet)."""
 
 
 class RolloutStrategy(ApiModel):
     type: Literal["RollingUpdate"] = "RollingUpdate"
+    """Only RollingUpdate."""
     rolling_update: RollingUpdate | None = None
+    """Limits of the rolling update."""
 
 
 class LeaderWorkerTemplate(ApiModel):
     size: int | None = Field(1, ge=1)
+    """Pods per group (a leader and size-1 workers) for LeaderWorkerSet roles."""
     patch_leader_template: FreeForm | None = None
+    """Strategic-merge patch applied to the role's template for the leader pod."""
     patch_worker_template: FreeForm | None = None
+    """Strategic-merge patch applied to the role's template for worker pods."""
 
 
 class EngineRuntime(ApiModel):
     profile_name: str = Field(min_length=1, max_length=253)
+    """Name of the engine runtime profile to inject (accepted, not acted on yet)."""
     inject_containers: list[str] | None = None
+    """Names of the role's containers the profile applies to."""
     containers: list[Container] | None = None
+    """Container overrides for the injected runtime."""
 
 
 class ScalingAdapter(ApiModel):
     enable: bool = False
+    """Create a scaling adapter so that an autoscaler can drive this role's replicas (accepted, not acted on
+    yet)."""
     labels: dict[str, str] | None = None
+    """Labels for the scaling adapter object."""
 
 
 class RoleSpec(ApiModel):
@@ -133,36 +161,59 @@ class RoleSpec(ApiModel):
     )
 
     name: RoleName
+    """Name of the role, unique in the group; names its workload {group}-{role} and Service s-{group}-{role}.
+    Name of the role, unique in the group; names its workload {group}-{role} and Service s-{group}-{role}."""
     labels: dict[str, str] | None = None
+    """Labels added to the role's workload."""
     annotations: dict[str, str] | None = None
+    """Annotations added to the role's workload."""
     replicas: int = Field(1, ge=0, le=100_000)
+    """Number of pods of the role."""
     rollout_strategy: RolloutStrategy | None = None
+    """How a template change rolls out across the role's pods."""
     restart_policy: Literal["None", "RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart"] | None = (
         None
     )
+    """What else restarts when a pod of the role restarts: None, the whole group, or the role instance
+    (accepted, not acted on yet)."""
     dependencies: list[Annotated[str, Field(max_length=63)]] | None = Field(None, max_length=MAX_ROLES)
+    """Roles that must be Ready before this role's workload is created."""
     workload: WorkloadSpec = Field(
         default_factory=WorkloadSpec,
         json_schema_extra={"default": {"apiVersion": "apps/v1", "kind": "StatefulSet"}},
     )
+    """The workload kind that runs the role: apps/v1 StatefulSet (default) or Deployment."""
     template: PodTemplateSpec | None = None
+    """The role's pod template (exclusive with templateRef)."""
     template_ref: TemplateRef | None = None
+    """Start from a template of spec.roleTemplates instead of an inline template."""
     template_patch: FreeForm | None = None
+    """Strategic-merge patch applied to the referenced template (required with templateRef; {} for no change).
+    Strategic-merge patch applied to the referenced template (required with templateRef; {} for no change)."""
     leader_worker_set: LeaderWorkerTemplate | None = None
+    """Leader/worker settings for LeaderWorkerSet roles (not supported by this operator yet)."""
     components: list[FreeForm] | None = None
+    """Components of an InstanceSet role (accepted, not acted on yet)."""
     service_ports: list[ServicePort] | None = None
+    """Ports of the role's headless Service; also listed in the discovery config."""
     engine_runtimes: list[EngineRuntime] | None = None
+    """Engine runtime profiles injected into the role's pods (accepted, not acted on yet)."""
     scaling_adapter: ScalingAdapter | None = None
+    """Scaling adapter of the role (accepted, not acted on yet)."""
     min_ready_seconds: int = Field(0, ge=0)
+    """Seconds a new pod must be ready before it counts as available."""
 
 
 class KubeSchedulingPolicy(ApiModel):
     schedule_timeout_seconds: int | None = Field(60, ge=0)
+    """Seconds the gang may wait for all its pods to be schedulable."""
 
 
 class VolcanoSchedulingPolicy(ApiModel):
     priority_class_name: str | None = None
+    """PriorityClass of the Volcano PodGroup."""
     queue: str | None = None
+    """Volcano queue of the PodGroup."""
 
 
 class PodGroupPolicy(ApiModel):
@@ -177,74 +228,108 @@ class PodGroupPolicy(ApiModel):
         }
     )
     kube_scheduling: KubeSchedulingPolicy | None = None
+    """Gang scheduling with the scheduler-plugins coscheduling PodGroup (accepted, not acted on yet)."""
     volcano_scheduling: VolcanoSchedulingPolicy | None = None
+    """Gang scheduling with a Volcano PodGroup (accepted, not acted on yet)."""
 
 
 class CoordinationRollingUpdate(ApiModel):
     max_skew: str | None = Field(None, pattern=PERCENT)
+    """Largest difference in update progress between the coordinated roles, as a percentage."""
     partition: str | None = Field(None, pattern=PERCENT)
+    """Percentage of each role's pods kept on the old template."""
     max_unavailable: str | None = Field(None, pattern=PERCENT)
+    """Percentage of each role's pods that may be unavailable at once."""
 
 
 class CoordinationScaling(ApiModel):
     max_skew: str | None = Field(None, pattern=PERCENT)
+    """Largest difference in scaling progress between the coordinated roles, as a percentage."""
     progression: Literal["OrderScheduled", "OrderReady"] | None = None
+    """When the next step starts: once pods are scheduled (OrderScheduled) or Ready (OrderReady)."""
 
 
 class CoordinationStrategy(ApiModel):
     rolling_update: CoordinationRollingUpdate | None = None
+    """Coordinated rolling update of the roles."""
     scaling: CoordinationScaling | None = None
+    """Coordinated scaling of the roles."""
 
 
 class Coordination(ApiModel):
     name: RoleName
+    """Name of the coordination, unique in the group."""
     roles: list[Annotated[str, Field(max_length=63)]] = Field(min_length=1, max_length=MAX_ROLES)
+    """Roles of the group that move together."""
     strategy: CoordinationStrategy | None = None
+    """How they move together."""
 
 
 class RoleBasedGroupSpec(ApiModel):
+    """The roles of the group and how they are run together."""
+
     roles: list[RoleSpec] = Field(
         min_length=1,
         max_length=MAX_ROLES,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    """The roles of the group (router, prefill, decode, ...); each becomes a workload and a headless Service.
+    The roles of the group (router, prefill, decode, ...); each becomes a workload and a headless Service."""
     role_templates: list[RoleTemplate] | None = Field(
         None,
         max_length=MAX_ROLES,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    """Pod templates roles can share through templateRef."""
     pod_group_policy: PodGroupPolicy | None = None
+    """Gang scheduling of all the group's pods (accepted, not acted on yet)."""
     coordination: list[Coordination] | None = Field(
         None,
         max_length=MAX_ROLES,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    """Roles placed, updated or scaled together (accepted, not acted on yet)."""
 
 
 class Condition(ApiModel):
     type: str = Field(max_length=316)
+    """Ready (every role's pods are ready) or Progressing (the group is being created or changed)."""
     status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
     observed_generation: int | None = Field(None, ge=0)
+    """The metadata.generation this condition describes."""
     last_transition_time: str
+    """When the status last changed."""
     reason: str = Field(max_length=1024)
+    """Machine-readable reason, e.g. AllRolesReady, RoleNotReady, DependencyNotMet, InvalidSpec."""
     message: str = Field("", max_length=32768)
+    """Human-readable details."""
 
 
 class RoleStatus(ApiModel):
     name: str
+    """The role."""
     ready_replicas: int = 0
+    """Pods of the role that are ready."""
     replicas: int = 0
+    """Pods the role should have."""
     updated_replicas: int = 0
+    """Pods of the role on its current template."""
 
 
 class RoleBasedGroupStatus(ApiModel):
+    """What the operator observed, written by it."""
+
     observed_generation: int | None = None
+    """The metadata.generation the status describes."""
     conditions: list[Condition] | None = Field(
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
     )
+    """Ready and Progressing."""
     role_statuses: list[RoleStatus] | None = Field(
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
     )
+    """Per role: desired, ready and updated pods (counts are written at most every few seconds)."""
 
 
 class ObjectMeta(ApiModel):

@@ -209,6 +209,14 @@ def test_fields_not_acted_on_yet_are_accepted_with_a_warning(namespace: str, kub
     )
 
 
+def test_kubectl_explain_explains_the_fields(operator: Any, kubectl: Any) -> None:
+    result = kubectl("explain", "rbg.spec.roles.replicas")
+    assert result.returncode == 0, result.stderr
+    assert "Number of pods of the role." in " ".join(result.stdout.split())  # kubectl wraps lines
+    roles = " ".join(kubectl("explain", "rbg.spec.roles").stdout.split())
+    assert "Roles that must be Ready before this role's workload is created." in roles
+
+
 def test_scale_remove_role_repair_by_hand_and_delete(kube: Client, namespace: str) -> None:
     create(kube, simple("svc", {"prefill": 2, "decode": 1}), namespace)
     wait_ready(kube, "svc", namespace)
