@@ -41,18 +41,27 @@ class Informer:
         transform: Callable[[Obj], Obj] = trim,
         *,
         metadata_only: bool = False,
+        optional: bool = False,
+        absent_recheck: float = 10.0,
         watch_timeout: tuple[int, int] = (240, 360),
         inactivity_timeout: float = 90.0,
         max_backoff: float = 30.0,
     ) -> None:
         """`watch_timeout`: server-side timeoutSeconds, drawn at random from this range per watch (spreads
         re-watches of many informers). `inactivity_timeout`: restart a watch that delivered neither an
-        event nor a bookmark for this long (the API server sends bookmarks about once a minute)."""
+        event nor a bookmark for this long (the API server sends bookmarks about once a minute).
+        `optional`: the kind may not be served (its CRD not installed yet): the informer then counts as
+        synced with an empty cache, so it stalls neither the controllers nor readiness, and looks again
+        every `absent_recheck` seconds; objects appear once the CRD is installed, and are reported deleted
+        if it is removed."""
         self.kube = kube
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
         self.metadata_only = metadata_only
+        self.optional = optional
+        self.absent_recheck = absent_recheck
+        self.absent = False  # an optional kind the API server does not serve (yet)
         self.transform = transform
         self.watch_timeout = watch_timeout
         self.inactivity_timeout = inactivity_timeout
@@ -108,6 +117,9 @@ class Informer:
                 failures = 0
                 continue
             except ApiError as exc:
+                if exc.not_found and self.optional:
+                    await self._absent()
+                    continue
                 if exc.gone and self.resource_version is not None:
                     self._log.info("watch expired, re-listing", reason=exc.message)
                     self.resource_version = None
@@ -123,11 +135,25 @@ class Informer:
             delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.8, 1.2)  # noqa: S311
             await asyncio.sleep(delay)
 
+    async def _absent(self) -> None:
+        """The optional kind is not served: an empty, synced cache (deleting what it held), then wait."""
+        if not self.absent:
+            self._log.info("kind not served (its CRD is not installed?): empty until it is")
+        self.absent = True
+        self.replace([], "")
+        self.resource_version = None
+        self.synced.set()
+        self.last_activity = time.monotonic()  # looking again counts as activity for /healthz
+        await asyncio.sleep(self.absent_recheck * random.uniform(0.8, 1.2))  # noqa: S311
+
     async def _relist(self) -> None:
         items, resource_version = await self.kube.list(
             self.kind, self.namespace, self.label_selector, self.metadata_only
         )
         self.last_activity = time.monotonic()
+        if self.absent:
+            self._log.info("kind now served")
+            self.absent = False
         self.relists += 1
         self.replace([self.transform(item) for item in items], resource_version)
         self.synced.set()

@@ -86,15 +86,17 @@ class Manager:
         namespace: str | None = None,
         label_selector: str | None = None,
         metadata_only: bool = False,
+        optional: bool = False,
     ) -> Informer:
         """The shared informer for (kind, namespace, selector, metadata only); create informers before
-        `run()`. A metadata-only informer caches PartialObjectMetadata: names, labels, owners."""
+        `run()`. A metadata-only informer caches PartialObjectMetadata: names, labels, owners. An
+        optional one is for a kind whose CRD may be installed later (see `Informer`)."""
         key = (kind, namespace, label_selector, metadata_only)
         if key not in self._informers:
             if self._started:
                 raise RuntimeError("informers must be created before Manager.run()")
             self._informers[key] = Informer(
-                self.kube, kind, namespace, label_selector, metadata_only=metadata_only
+                self.kube, kind, namespace, label_selector, metadata_only=metadata_only, optional=optional
             )
         return self._informers[key]
 

@@ -473,3 +473,76 @@ async def test_manager_probes_metrics_controllers_and_lease(akube: Kube, namespa
         assert lease["spec"].get("holderIdentity", "") == ""
     finally:
         await stop(task)
+
+
+async def test_an_optional_informer_does_not_stall_the_manager_until_its_crd_is_installed(
+    akube: Kube, namespace: str
+) -> None:
+    sprocket = Kind("optionaltest.example.com", "v1", "Sprocket", "sprockets")
+    crd_name = f"{sprocket.plural}.{sprocket.group}"
+    await akube.delete(CUSTOMRESOURCEDEFINITION, crd_name)  # a previous run's, if any
+    await eventually(lambda: _gone(akube, crd_name), 30, "old CRD gone")
+    mgr = Manager(akube, name="optional-test", health_port=0, metrics_port=None, bind_address="127.0.0.1")
+    cms = mgr.informer(CONFIGMAP, namespace)
+    sprockets = mgr.informer(sprocket, namespace, optional=True)
+    sprockets.absent_recheck = 0.5
+    task = asyncio.create_task(mgr.run())
+    try:
+        await asyncio.wait_for(mgr.leading.wait(), 15)  # controllers started although sprockets are absent
+        assert sprockets.absent
+        assert cms.synced.is_set()
+        base = f"http://127.0.0.1:{mgr.server.health_port}"
+        async with httpx2.AsyncClient(base_url=base) as http:
+            assert (await http.get("/readyz")).status_code == 200
+
+        crd: Obj = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": crd_name},
+            "spec": {
+                "group": sprocket.group,
+                "names": {"kind": sprocket.kind, "plural": sprocket.plural, "singular": "sprocket"},
+                "scope": "Namespaced",
+                "versions": [
+                    {
+                        "name": sprocket.version,
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+        await akube.apply(crd, field_manager="rbg-runtime-test")
+        Kube.register(sprocket)
+
+        async def created() -> bool:
+            try:
+                await akube.create(
+                    {
+                        "apiVersion": sprocket.api_version,
+                        "kind": sprocket.kind,
+                        "metadata": {"name": "s1", "namespace": namespace},
+                    }
+                )
+            except ApiError:
+                return False  # not served yet
+            return True
+
+        await eventually(created, 30, "sprocket created")
+        await eventually(lambda: sprockets.get(Key(namespace, "s1")), 30, "sprocket in the optional informer")
+        assert not sprockets.absent
+        await mgr.stop()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await stop(task)
+        await akube.delete(CUSTOMRESOURCEDEFINITION, crd_name)
+
+
+async def _gone(akube: Kube, crd_name: str) -> bool:
+    return await akube.get(CUSTOMRESOURCEDEFINITION, crd_name) is None

@@ -287,3 +287,56 @@ async def test_not_status_only_predicate_passes_metadata_changes_but_not_status_
     source.emit("ADDED", with_("new", "1", {}))
     await run_until(c, lambda: len(seen) == 2)
     assert sorted(k.name for k in seen) == ["label", "new"]
+
+
+class _LateCrdKube:
+    """A kind that is not served for the first `absent_lists` lists (404), then has one object."""
+
+    def __init__(self, absent_lists: int) -> None:
+        self.lists = 0
+        self.absent_lists = absent_lists
+
+    async def list(self, kind: Kind, *args: Any) -> tuple[list[Obj], str]:
+        from rbg.runtime.errors import ApiError
+
+        self.lists += 1
+        if self.lists <= self.absent_lists:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return [{"metadata": {"name": "w1", "namespace": "ns", "resourceVersion": "5"}}], "5"
+
+    async def watch_stream(self, *args: Any) -> Any:
+        await asyncio.Event().wait()  # a quiet watch
+        yield  # pragma: no cover
+
+
+async def test_optional_informer_is_synced_while_its_kind_is_absent_and_fills_once_it_appears() -> None:
+    kube = _LateCrdKube(absent_lists=3)
+    gadgets = Kind("example.com", "v1", "Gadget", "gadgets")
+    inf = Informer(cast(Kube, kube), gadgets, optional=True, absent_recheck=0.01)
+    events: list[tuple[str, str]] = []
+    inf.add_handler(lambda e, o, old: events.append((e, o["metadata"]["name"])))
+    task = asyncio.create_task(inf.run())
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 1)
+        assert inf.absent
+        assert inf.store == {}
+        for _ in range(200):
+            if inf.get(Key("ns", "w1")) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert not inf.absent
+        assert events == [("ADDED", "w1")]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_required_informer_stays_unsynced_while_its_kind_is_absent() -> None:
+    kube = _LateCrdKube(absent_lists=1000)
+    inf = Informer(cast(Kube, kube), Kind("example.com", "v1", "Gadget", "gadgets"), max_backoff=0.01)
+    task = asyncio.create_task(inf.run())
+    await asyncio.sleep(0.2)
+    assert not inf.synced.is_set()
+    assert kube.lists >= 2  # it keeps trying
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
