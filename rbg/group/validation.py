@@ -15,6 +15,7 @@ from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
 
+SUPPORTED_WORKLOADS = frozenset({"apps/v1/StatefulSet", "apps/v1/Deployment"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
 
@@ -106,6 +107,17 @@ def validate(
 
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
+        if role.workload.ref not in SUPPORTED_WORKLOADS:
+            # the CRD's CEL says the same at admission; this is for objects stored before it did, so that
+            # such a role is reported, never run as some other kind
+            errors.append(
+                FieldError(
+                    f"{where}.workload",
+                    f"{role.workload.ref} is not supported by this operator"
+                    " (apps/v1 StatefulSet or Deployment)",
+                )
+            )
+            continue
         if name:
             errors += _name_length_errors(name, role.name, role.workload.kind, where)
         template = resolved[i]
