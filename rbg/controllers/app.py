@@ -18,20 +18,11 @@ from rbg.runtime import certs
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION, Kind
+from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION
 from rbg.runtime.webhook import AdmissionServer, validating_configuration
 
 log = logging.getLogger(__name__)
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
-VALIDATING_WEBHOOK_CONFIGURATION = Kube.register(
-    Kind(
-        "admissionregistration.k8s.io",
-        "v1",
-        "ValidatingWebhookConfiguration",
-        "validatingwebhookconfigurations",
-        namespaced=False,
-    )
-)
 
 
 @dataclass

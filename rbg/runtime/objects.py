@@ -69,6 +69,20 @@ EVENT = Kind("events.k8s.io", "v1", "Event", "events")
 CUSTOMRESOURCEDEFINITION = Kind(
     "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
+VALIDATINGWEBHOOKCONFIGURATION = Kind(
+    "admissionregistration.k8s.io",
+    "v1",
+    "ValidatingWebhookConfiguration",
+    "validatingwebhookconfigurations",
+    namespaced=False,
+)
+MUTATINGWEBHOOKCONFIGURATION = Kind(
+    "admissionregistration.k8s.io",
+    "v1",
+    "MutatingWebhookConfiguration",
+    "mutatingwebhookconfigurations",
+    namespaced=False,
+)
 
 BUILTIN_KINDS = (
     POD,
@@ -83,6 +97,8 @@ BUILTIN_KINDS = (
     LEASE,
     EVENT,
     CUSTOMRESOURCEDEFINITION,
+    VALIDATINGWEBHOOKCONFIGURATION,
+    MUTATINGWEBHOOKCONFIGURATION,
 )
 
 

@@ -1,7 +1,9 @@
-"""Validating admission webhooks: an HTTPS AdmissionReview server and its registration object.
+"""Admission webhooks: an HTTPS AdmissionReview server and its registration objects.
 
-Generic: a validator gets the AdmissionReview `request` and returns a `Verdict`: error messages (none =
-allowed) and warnings for the client.
+Generic: a handler gets the AdmissionReview `request` and returns a `Verdict`: error messages (none =
+allowed), warnings for the client and, for mutating webhooks, a JSONPatch. Every rule can carry an
+objectSelector, so a webhook sees only the objects it is for: when the operator is down, nobody else's
+objects are blocked by `failurePolicy: Fail`.
 The configuration is reached by URL (an operator on the control-plane host, as in the local cluster) or
 through a Service (in-cluster); `caBundle` is the CA of the server's self-managed certificate.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -32,6 +35,7 @@ class Verdict:
 
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    patch: list[dict[str, Any]] | None = None  # RFC 6902 operations (mutating webhooks only)
 
 
 Validator = Callable[[Request], Awaitable[Verdict]]
@@ -47,6 +51,8 @@ class Rule:
     version: str
     resource: str
     operations: tuple[str, ...] = ("CREATE", "UPDATE")
+    object_selector: dict[str, Any] | None = None  # a LabelSelector: only matching objects are sent
+    namespace_selector: dict[str, Any] | None = None
 
 
 def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
@@ -55,6 +61,9 @@ def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
         response["status"] = {"code": 422, "reason": "Invalid", "message": "; ".join(verdict.errors)}
     if verdict.warnings:
         response["warnings"] = list(verdict.warnings)
+    if verdict.patch and not verdict.errors:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(json.dumps(verdict.patch).encode()).decode()
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
@@ -104,6 +113,42 @@ class AdmissionServer:
             self._runner = None
 
 
+def _hooks(
+    rules: list[Rule], ca_pem: bytes, url_base: str | None, service: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    ca = base64.b64encode(ca_pem).decode()
+    hooks = []
+    for r in rules:
+        client: dict[str, Any] = {"caBundle": ca}
+        if url_base is not None:
+            client["url"] = url_base.rstrip("/") + r.path
+        else:
+            client["service"] = {**(service or {}), "path": r.path}
+        hook: dict[str, Any] = {
+            "name": r.name,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 10,
+            "clientConfig": client,
+            "rules": [
+                {
+                    "apiGroups": [r.group],
+                    "apiVersions": [r.version],
+                    "resources": [r.resource],
+                    "operations": list(r.operations),
+                    "scope": "Namespaced",
+                }
+            ],
+        }
+        if r.object_selector is not None:
+            hook["objectSelector"] = r.object_selector
+        if r.namespace_selector is not None:
+            hook["namespaceSelector"] = r.namespace_selector
+        hooks.append(hook)
+    return hooks
+
+
 def validating_configuration(
     name: str,
     rules: list[Rule],
@@ -113,36 +158,29 @@ def validating_configuration(
     service: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ValidatingWebhookConfiguration for `rules`, reached by `url_base` or a Service reference."""
-    ca = base64.b64encode(ca_pem).decode()
-    hooks = []
-    for r in rules:
-        client: dict[str, Any] = {"caBundle": ca}
-        if url_base is not None:
-            client["url"] = url_base.rstrip("/") + r.path
-        else:
-            client["service"] = {**(service or {}), "path": r.path}
-        hooks.append(
-            {
-                "name": r.name,
-                "admissionReviewVersions": ["v1"],
-                "sideEffects": "None",
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 10,
-                "clientConfig": client,
-                "rules": [
-                    {
-                        "apiGroups": [r.group],
-                        "apiVersions": [r.version],
-                        "resources": [r.resource],
-                        "operations": list(r.operations),
-                        "scope": "Namespaced",
-                    }
-                ],
-            }
-        )
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": _hooks(rules, ca_pem, url_base, service),
+    }
+
+
+def mutating_configuration(
+    name: str,
+    rules: list[Rule],
+    ca_pem: bytes,
+    *,
+    url_base: str | None = None,
+    service: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A MutatingWebhookConfiguration for `rules` (answered with JSONPatches, see `Verdict.patch`)."""
+    hooks = _hooks(rules, ca_pem, url_base, service)
+    for hook in hooks:
+        hook["reinvocationPolicy"] = "Never"
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": name},
         "webhooks": hooks,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,7 +21,16 @@ from rbg.runtime.events import EventRecorder, micro_time
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONFIGMAP, CUSTOMRESOURCEDEFINITION, EVENT, LEASE, Key, Kind, Obj
+from rbg.runtime.objects import (
+    CONFIGMAP,
+    CUSTOMRESOURCEDEFINITION,
+    EVENT,
+    LEASE,
+    MUTATINGWEBHOOKCONFIGURATION,
+    Key,
+    Kind,
+    Obj,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -546,3 +556,62 @@ async def test_an_optional_informer_does_not_stall_the_manager_until_its_crd_is_
 
 async def _gone(akube: Kube, crd_name: str) -> bool:
     return await akube.get(CUSTOMRESOURCEDEFINITION, crd_name) is None
+
+
+async def test_a_mutating_webhook_sees_only_its_objects_and_blocks_nobody_else_when_down(
+    akube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    from rbg.devcluster.processes import free_port
+    from rbg.runtime import certs
+    from rbg.runtime.webhook import AdmissionServer, Rule, Verdict, mutating_configuration
+
+    seen: list[str] = []
+
+    async def label(req: dict[str, Any]) -> Verdict:
+        seen.append(req["object"]["metadata"]["name"])
+        return Verdict(patch=[{"op": "add", "path": "/metadata/annotations", "value": {"mutated": "yes"}}])
+
+    port = free_port()
+    cert = certs.generate("runtime-test-webhook", ["localhost"], ["127.0.0.1"])
+    server = AdmissionServer("127.0.0.1", port, cert, tmp_path)
+    server.add("/mutate-configmaps", label)
+    rule = Rule(
+        "/mutate-configmaps",
+        "mconfigmaps.runtimetest.example.com",
+        "",
+        "v1",
+        "configmaps",
+        ("CREATE",),
+        object_selector={"matchLabels": {"runtimetest.example.com/managed": "true"}},
+        namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+    )
+    config = mutating_configuration(
+        f"runtime-test-{namespace}", [rule], cert.ca_pem, url_base=f"https://127.0.0.1:{port}"
+    )
+    managed = {"runtimetest.example.com/managed": "true"}
+    await server.start()
+    try:
+        await akube.apply(config, field_manager="rbg-runtime-test")
+
+        async def mutated() -> bool:
+            try:
+                await akube.create(configmap(f"ours-{len(seen)}", namespace, labels=managed))
+            except ApiError:
+                return False
+            return bool(seen)
+
+        await eventually(mutated, 30, "the webhook configuration in effect")
+        ours = await akube.get(CONFIGMAP, seen[-1], namespace) or {}
+        assert ours["metadata"]["annotations"] == {"mutated": "yes"}
+        theirs = await akube.create(configmap("theirs", namespace))
+        assert "annotations" not in theirs["metadata"]
+        assert "theirs" not in seen
+
+        await server.stop()  # the operator is down: its own objects wait, nobody else's do
+        await akube.create(configmap("theirs-while-down", namespace))
+        with pytest.raises(ApiError) as refused:
+            await akube.create(configmap("ours-while-down", namespace, labels=managed))
+        assert "mconfigmaps.runtimetest.example.com" in refused.value.message
+    finally:
+        await server.stop()
+        await akube.delete(MUTATINGWEBHOOKCONFIGURATION, config["metadata"]["name"])

@@ -1,5 +1,7 @@
 import asyncio
+import base64
 import datetime as dt
+import json
 import ssl
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,13 @@ import pytest
 
 from rbg.controllers.rolebasedgroup.admission import validate_rolebasedgroup
 from rbg.runtime import certs
-from rbg.runtime.webhook import AdmissionServer, Rule, Verdict, validating_configuration
+from rbg.runtime.webhook import (
+    AdmissionServer,
+    Rule,
+    Verdict,
+    mutating_configuration,
+    validating_configuration,
+)
 
 
 def test_certificate_is_reused_until_names_change_or_expiry_nears(tmp_path: Path) -> None:
@@ -20,6 +28,17 @@ def test_certificate_is_reused_until_names_change_or_expiry_nears(tmp_path: Path
     later = dt.datetime.now(dt.UTC) + certs.VALIDITY - dt.timedelta(days=10)
     assert certs.needs_renewal(first.cert_pem, ["localhost"], ["127.0.0.1"], now=later)
     assert certs.load_or_generate(tmp_path, "w", ["other"], []) != first
+
+
+def test_mutating_configuration_is_scoped_by_its_selectors() -> None:
+    selector = {"matchLabels": {"example.com/managed": "true"}}
+    rule = Rule("/mutate-x", "mx.example.com", "", "v1", "pods", ("CREATE",), object_selector=selector)
+    cfg = mutating_configuration("cfg", [rule], b"CA", service={"name": "svc", "namespace": "ns"})
+    (hook,) = cfg["webhooks"]
+    assert cfg["kind"] == "MutatingWebhookConfiguration"
+    assert hook["objectSelector"] == selector
+    assert "namespaceSelector" not in hook
+    assert hook["clientConfig"]["service"] == {"name": "svc", "namespace": "ns", "path": "/mutate-x"}
 
 
 def test_configuration_by_url_carries_the_ca_and_rules() -> None:
@@ -44,11 +63,15 @@ async def test_server_denies_with_every_message_and_survives_a_failing_validator
     async def warn(req: dict[str, Any]) -> Verdict:
         return Verdict(warnings=["spec.c: not acted on yet"])
 
+    async def mutate(req: dict[str, Any]) -> Verdict:
+        return Verdict(patch=[{"op": "add", "path": "/metadata/labels/x", "value": "y"}])
+
     async def broken(req: dict[str, Any]) -> Verdict:
         raise KeyError("boom")
 
     server.add("/deny", deny)
     server.add("/warn", warn)
+    server.add("/mutate", mutate)
     server.add("/broken", broken)
     await server.start()
     try:
@@ -65,6 +88,11 @@ async def test_server_denies_with_every_message_and_survives_a_failing_validator
                 "allowed": False,
                 "status": {"code": 422, "reason": "Invalid", "message": "spec.a: bad; spec.b: worse"},
             }
+            mutated = (await client.post("/mutate", json=review)).json()["response"]
+            assert mutated["patchType"] == "JSONPatch"
+            assert json.loads(base64.b64decode(mutated["patch"])) == [
+                {"op": "add", "path": "/metadata/labels/x", "value": "y"}
+            ]
             warned = (await client.post("/warn", json=review)).json()["response"]
             assert warned == {"uid": "u1", "allowed": True, "warnings": ["spec.c: not acted on yet"]}
             failed = (await client.post("/broken", json=review)).json()["response"]
