@@ -15,6 +15,7 @@ from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
 from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
+from rbg.group.workloads import strategy_of
 
 Obj = dict[str, Any]
 # libyaml's emitter writes the same text as the pure-Python one at a tenth of the CPU
@@ -64,12 +65,13 @@ def common_labels(rbg: RoleBasedGroup, role: str) -> dict[str, str]:
 
 
 def is_stateful(role: RoleSpec) -> bool:
-    return role.workload.kind == "StatefulSet"
+    strategy = strategy_of(role)
+    return strategy is not None and strategy.stateful
 
 
 def workload_kind(role: RoleSpec) -> str:
-    """The kind of the role's workload: StatefulSet, or Deployment (the only two admission lets through)."""
-    return "StatefulSet" if is_stateful(role) else "Deployment"
+    """The kind of the role's workload as the spec names it (never replaced by another kind)."""
+    return role.workload.kind
 
 
 def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
@@ -130,44 +132,16 @@ def workload(
         "template": pod_template(rbg, index, template),
         "minReadySeconds": role.min_ready_seconds,
     }
-    ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
-    if is_stateful(role):
-        spec["serviceName"] = names.service_name(group, role.name)
-        spec["podManagementPolicy"] = "Parallel"
-        update: Obj = {"type": "RollingUpdate"}
-        partition = _partition(ru.partition if ru else None, role.replicas)
-        if partition > 0:
-            update["rollingUpdate"] = {"partition": partition}
-        spec["updateStrategy"] = update
-        kind = "StatefulSet"
-    else:
-        strategy: Obj = {"type": "RollingUpdate"}
-        if ru is not None:
-            strategy["rollingUpdate"] = {
-                "maxSurge": ru.max_surge or 0,
-                "maxUnavailable": ru.max_unavailable or 0,
-            }
-            if _zero(ru.max_surge) and _zero(ru.max_unavailable):
-                strategy["rollingUpdate"]["maxUnavailable"] = 1
-        spec["strategy"] = strategy
-        kind = "Deployment"
+    strategy = strategy_of(role)
+    if strategy is None:  # validate() refuses such roles before anything is built
+        raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
+    spec.update(strategy.rollout(role, names.service_name(group, role.name)))
     return {
-        "apiVersion": "apps/v1",
-        "kind": kind,
+        "apiVersion": strategy.api_version,
+        "kind": strategy.kind,
         "metadata": _meta(rbg, names.workload_name(group, role.name), labels, annotations),
         "spec": spec,
     }
-
-
-def _partition(value: int | str | None, replicas: int) -> int:
-    """A StatefulSet partition: an ordinal, or a percentage of the replicas (rounded down)."""
-    if isinstance(value, str) and value.endswith("%"):
-        return replicas * int(value[:-1]) // 100
-    return value if isinstance(value, int) else 0
-
-
-def _zero(value: int | str | None) -> bool:
-    return value in (None, 0, "0", "0%")
 
 
 def service(rbg: RoleBasedGroup, index: int) -> Obj:

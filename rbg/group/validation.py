@@ -14,8 +14,8 @@ from typing import Any
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
+from rbg.group.workloads import WorkloadStrategy, strategy_of
 
-SUPPORTED_WORKLOADS = frozenset({"apps/v1/StatefulSet", "apps/v1/Deployment"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
 
@@ -42,16 +42,11 @@ def _is_zero(value: int | str | None) -> bool:
     return value in (0, "0", "0%")
 
 
-def _name_length_errors(group: str, role: str, kind: str, where: str) -> list[FieldError]:
+def _name_length_errors(group: str, role: str, strategy: WorkloadStrategy, where: str) -> list[FieldError]:
     """Child names are never truncated (two roles must not share an object), so long ones are refused."""
     workload, service = names.workload_name(group, role), names.service_name(group, role)
-    if kind == "StatefulSet":
-        limit = names.MAX_STATEFULSET_NAME
-        why = f"at most {limit} (its pods' controller-revision-hash label must fit in 63)"
-    else:
-        limit, why = names.MAX_NAME, f"at most {names.MAX_NAME}"
     for obj_kind, obj_name, cap, reason in (
-        (kind, workload, limit, why),
+        (strategy.kind, workload, strategy.max_name, strategy.max_name_why),
         ("Service", service, 63, "at most 63"),
     ):
         if len(obj_name) > cap:
@@ -107,7 +102,8 @@ def validate(
 
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
-        if role.workload.ref not in SUPPORTED_WORKLOADS:
+        strategy = strategy_of(role)
+        if strategy is None:
             # the CRD's CEL says the same at admission; this is for objects stored before it did, so that
             # such a role is reported, never run as some other kind
             errors.append(
@@ -119,7 +115,7 @@ def validate(
             )
             continue
         if name:
-            errors += _name_length_errors(name, role.name, role.workload.kind, where)
+            errors += _name_length_errors(name, role.name, strategy, where)
         template = resolved[i]
         if isinstance(template, TemplateError):
             errors.append(FieldError(template.field, template.message))

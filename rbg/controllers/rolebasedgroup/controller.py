@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
-from rbg.group import names
+from rbg.group import names, workloads
 from rbg.group.plan import plan
 from rbg.group.status import progress_only, same_status
 from rbg.runtime.client import Kube
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
 CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
-WORKLOAD_KINDS = frozenset({"StatefulSet", "Deployment"})
+WORKLOAD_KINDS = workloads.KINDS
 TAKEN_RECHECK_SECONDS = 30.0
 
 
