@@ -19,7 +19,7 @@ from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.manager import Manager
 from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION
-from rbg.runtime.webhook import AdmissionServer, validating_configuration
+from rbg.runtime.webhook import AdmissionServer, webhook_configuration
 
 log = logging.getLogger(__name__)
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
@@ -83,7 +83,9 @@ async def run(opts: Options) -> None:
         server = AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir)
         server.add(RULE.path, validate_rolebasedgroup)
         await server.start()
-        await kube.apply(validating_configuration(WEBHOOK_CONFIGURATION, [RULE], cert.ca_pem, url_base=url))
+        await kube.apply(
+            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, [RULE], cert.ca_pem, url_base=url)
+        )
 
         manager = Manager(
             kube,

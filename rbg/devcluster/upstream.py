@@ -25,7 +25,6 @@ from rbg.devcluster.operator import kubectl, spawn_until_ready, token_kubeconfig
 
 COMPONENT = "rbg-upstream"
 SERVICE_ACCOUNT = "rbg-upstream"
-VERSION = "v0.8.0-alpha.5"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

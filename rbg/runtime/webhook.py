@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -149,7 +149,8 @@ def _hooks(
     return hooks
 
 
-def validating_configuration(
+def webhook_configuration(
+    kind: Literal["Validating", "Mutating"],
     name: str,
     rules: list[Rule],
     ca_pem: bytes,
@@ -157,30 +158,17 @@ def validating_configuration(
     url_base: str | None = None,
     service: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A ValidatingWebhookConfiguration for `rules`, reached by `url_base` or a Service reference."""
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": _hooks(rules, ca_pem, url_base, service),
-    }
+    """A Validating- or MutatingWebhookConfiguration for `rules`, reached by `url_base` or a Service.
 
-
-def mutating_configuration(
-    name: str,
-    rules: list[Rule],
-    ca_pem: bytes,
-    *,
-    url_base: str | None = None,
-    service: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A MutatingWebhookConfiguration for `rules` (answered with JSONPatches, see `Verdict.patch`)."""
+    Mutating webhooks answer with JSONPatches (`Verdict.patch`) and are not re-invoked.
+    """
     hooks = _hooks(rules, ca_pem, url_base, service)
-    for hook in hooks:
-        hook["reinvocationPolicy"] = "Never"
+    if kind == "Mutating":
+        for hook in hooks:
+            hook["reinvocationPolicy"] = "Never"
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
+        "kind": f"{kind}WebhookConfiguration",
         "metadata": {"name": name},
         "webhooks": hooks,
     }

@@ -563,7 +563,7 @@ async def test_a_mutating_webhook_sees_only_its_objects_and_blocks_nobody_else_w
 ) -> None:
     from rbg.devcluster.processes import free_port
     from rbg.runtime import certs
-    from rbg.runtime.webhook import AdmissionServer, Rule, Verdict, mutating_configuration
+    from rbg.runtime.webhook import AdmissionServer, Rule, Verdict, webhook_configuration
 
     seen: list[str] = []
 
@@ -585,8 +585,8 @@ async def test_a_mutating_webhook_sees_only_its_objects_and_blocks_nobody_else_w
         object_selector={"matchLabels": {"runtimetest.example.com/managed": "true"}},
         namespace_selector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
     )
-    config = mutating_configuration(
-        f"runtime-test-{namespace}", [rule], cert.ca_pem, url_base=f"https://127.0.0.1:{port}"
+    config = webhook_configuration(
+        "Mutating", f"runtime-test-{namespace}", [rule], cert.ca_pem, url_base=f"https://127.0.0.1:{port}"
     )
     managed = {"runtimetest.example.com/managed": "true"}
     await server.start()

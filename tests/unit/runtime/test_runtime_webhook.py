@@ -15,8 +15,7 @@ from rbg.runtime.webhook import (
     AdmissionServer,
     Rule,
     Verdict,
-    mutating_configuration,
-    validating_configuration,
+    webhook_configuration,
 )
 
 
@@ -30,10 +29,10 @@ def test_certificate_is_reused_until_names_change_or_expiry_nears(tmp_path: Path
     assert certs.load_or_generate(tmp_path, "w", ["other"], []) != first
 
 
-def test_mutating_configuration_is_scoped_by_its_selectors() -> None:
+def test_webhook_configuration_is_scoped_by_its_selectors() -> None:
     selector = {"matchLabels": {"example.com/managed": "true"}}
     rule = Rule("/mutate-x", "mx.example.com", "", "v1", "pods", ("CREATE",), object_selector=selector)
-    cfg = mutating_configuration("cfg", [rule], b"CA", service={"name": "svc", "namespace": "ns"})
+    cfg = webhook_configuration("Mutating", "cfg", [rule], b"CA", service={"name": "svc", "namespace": "ns"})
     (hook,) = cfg["webhooks"]
     assert cfg["kind"] == "MutatingWebhookConfiguration"
     assert hook["objectSelector"] == selector
@@ -43,7 +42,7 @@ def test_mutating_configuration_is_scoped_by_its_selectors() -> None:
 
 def test_configuration_by_url_carries_the_ca_and_rules() -> None:
     rule = Rule("/validate-x", "vx.example.com", "example.com", "v1", "widgets")
-    cfg = validating_configuration("cfg", [rule], b"CA", url_base="https://127.0.0.1:9443/")
+    cfg = webhook_configuration("Validating", "cfg", [rule], b"CA", url_base="https://127.0.0.1:9443/")
     (hook,) = cfg["webhooks"]
     assert hook["clientConfig"] == {"caBundle": "Q0E=", "url": "https://127.0.0.1:9443/validate-x"}
     assert hook["rules"][0]["resources"] == ["widgets"]
