@@ -32,6 +32,7 @@ def embedded(definition: str) -> Any:
 PodTemplateSpec = embedded("io.k8s.api.core.v1.PodTemplateSpec")
 ServicePort = embedded("io.k8s.api.core.v1.ServicePort")
 Container = embedded("io.k8s.api.core.v1.Container")
+PersistentVolumeClaimTemplate = embedded("io.k8s.api.core.v1.PersistentVolumeClaimTemplate")
 #: any JSON object, kept as written (strategic-merge patches, upstream fields we accept but do not act on)
 FreeForm = Annotated[
     dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})

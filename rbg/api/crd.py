@@ -12,11 +12,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rbg.api import v1alpha1
+from rbg.api import lws_v1, v1alpha1
 from rbg.api.base import EMBED
 from rbg.api.k8s_schema import structural_schema
 
 Schema = dict[str, Any]
+#: label on our CRDs: a LeaderWorkerSet CRD without it belongs to an upstream LWS installation
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "rbg"
 _DROP = {"title", "$defs"}
 
 
@@ -30,7 +33,10 @@ def _structural(node: Any, defs: dict[str, Schema]) -> Any:
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _structural(merged, defs)
     if EMBED in node:
-        return structural_schema(node[EMBED])
+        embedded = structural_schema(node[EMBED])
+        if "description" in node:  # the field's own docstring, not the embedded type's
+            embedded = {**embedded, "description": node["description"]}
+        return embedded
     if node.get("x-kubernetes-int-or-string"):
         return {
             "x-kubernetes-int-or-string": True,
@@ -82,7 +88,7 @@ def rolebasedgroup_crd() -> Schema:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"rolebasedgroups.{v1alpha1.GROUP}"},
+        "metadata": {"name": f"rolebasedgroups.{v1alpha1.GROUP}", "labels": {MANAGED_BY: MANAGER}},
         "spec": {
             "group": v1alpha1.GROUP,
             "names": {
@@ -114,7 +120,65 @@ def rolebasedgroup_crd() -> Schema:
     }
 
 
-ALL = {"workloads.x-k8s.io_rolebasedgroups.yaml": rolebasedgroup_crd}
+def leaderworkerset_crd() -> Schema:
+    root = {
+        "type": "object",
+        "description": "LeaderWorkerSet runs groups of pods (a leader and its workers, e.g. one model served "
+        "across several nodes) that are created, placed, restarted and updated as one; compatible with "
+        "kubernetes-sigs/lws, plus the KEP-162 topologyPlacementPolicy.",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi_schema(lws_v1.LeaderWorkerSetSpec),
+            "status": openapi_schema(lws_v1.LeaderWorkerSetStatus),
+        },
+        "required": ["spec"],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"leaderworkersets.{lws_v1.GROUP}", "labels": {MANAGED_BY: MANAGER}},
+        "spec": {
+            "group": lws_v1.GROUP,
+            "names": {
+                "kind": "LeaderWorkerSet",
+                "listKind": "LeaderWorkerSetList",
+                "plural": "leaderworkersets",
+                "singular": "leaderworkerset",
+                "shortNames": ["lws"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": lws_v1.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.hpaPodSelector",
+                        },
+                    },
+                    "additionalPrinterColumns": [
+                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+                        {"name": "Up-to-date", "type": "integer", "jsonPath": ".status.updatedReplicas"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+ALL = {
+    "workloads.x-k8s.io_rolebasedgroups.yaml": rolebasedgroup_crd,
+    "leaderworkerset.x-k8s.io_leaderworkersets.yaml": leaderworkerset_crd,
+}
 
 
 def render(crd: Schema) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from rbg.api import crd
+from rbg.controllers.leaderworkerset import admission as lws_admission
+from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
 from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
 from rbg.runtime import certs
@@ -23,6 +25,8 @@ from rbg.runtime.webhook import AdmissionServer, webhook_configuration
 
 log = logging.getLogger(__name__)
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
+MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
+LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 
 
 @dataclass
@@ -55,10 +59,20 @@ def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
     return sorted(set(dns)), sorted(set(ips))
 
 
-async def install_crds(kube: Kube) -> None:
-    for build in crd.ALL.values():
+async def upstream_lws(kube: Kube) -> bool:
+    """True when a LeaderWorkerSet CRD that is not ours is installed (kubernetes-sigs/lws runs here)."""
+    obj = await kube.get(CUSTOMRESOURCEDEFINITION, LWS_CRD)
+    if obj is None:
+        return False
+    managed_by = (obj["metadata"].get("labels") or {}).get(crd.MANAGED_BY)
+    return managed_by != crd.MANAGER
+
+
+async def install_crds(kube: Kube, *, skip: frozenset[str] = frozenset()) -> None:
+    builds = [build for build in crd.ALL.values() if build()["metadata"]["name"] not in skip]
+    for build in builds:
         await kube.apply(build())
-    for build in crd.ALL.values():
+    for build in builds:
         name = build()["metadata"]["name"]
         for _ in range(100):
             obj = await kube.get(CUSTOMRESOURCEDEFINITION, name)
@@ -75,17 +89,41 @@ async def run(opts: Options) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        # an upstream LWS controller already owns the LeaderWorkerSet API: leave it (and its objects) to it
+        upstream = await upstream_lws(kube)
+        if upstream:
+            log.warning(
+                "found the LeaderWorkerSet CRD %s installed by someone else (kubernetes-sigs/lws?): not "
+                "installing ours and not running the LeaderWorkerSet controller or its webhooks; "
+                "RoleBasedGroup roles of kind LeaderWorkerSet are run by that controller",
+                LWS_CRD,
+            )
         if opts.install_crds:
-            await install_crds(kube)
+            await install_crds(kube, skip=frozenset({LWS_CRD}) if upstream else frozenset())
         url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
         dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
         cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
         server = AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir)
         server.add(RULE.path, validate_rolebasedgroup)
+        validating = [RULE]
+        if not upstream:
+            server.add(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
+            server.add(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
+            validating.append(lws_admission.RULE)
         await server.start()
         await kube.apply(
-            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, [RULE], cert.ca_pem, url_base=url)
+            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
         )
+        if not upstream:
+            await kube.apply(
+                webhook_configuration(
+                    "Mutating",
+                    MUTATING_WEBHOOK_CONFIGURATION,
+                    [lws_admission.POD_RULE],
+                    cert.ca_pem,
+                    url_base=url,
+                )
+            )
 
         manager = Manager(
             kube,
@@ -99,6 +137,8 @@ async def run(opts: Options) -> None:
         RoleBasedGroupReconciler(
             manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
         )
+        if not upstream:
+            LeaderWorkerSetReconciler(manager, kube, workers=opts.workers)
         task = asyncio.create_task(manager.run())
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

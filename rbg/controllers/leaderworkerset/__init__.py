@@ -1,0 +1,1 @@
+"""LeaderWorkerSet controller and its admission webhooks."""

@@ -1,0 +1,55 @@
+"""Admission for LeaderWorkerSets (validation) and for their pods (identity labels, placement terms and
+LWS_* env vars). The pod webhook is scoped by an objectSelector to pods carrying the LWS name label, so
+when the operator is down nobody else's pods are blocked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from rbg.api.lws_v1 import GROUP, VERSION, LeaderWorkerSet
+from rbg.leaderworker import labels, pods, validation
+from rbg.runtime.webhook import Rule, Verdict
+
+RULE = Rule(
+    path="/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
+    name="vleaderworkerset.leaderworkerset.x-k8s.io",
+    group=GROUP,
+    version=VERSION,
+    resource="leaderworkersets",
+)
+POD_RULE = Rule(
+    path="/mutate--v1-pod",
+    name="mpod.leaderworkerset.x-k8s.io",
+    group="",
+    version="v1",
+    resource="pods",
+    operations=("CREATE",),
+    object_selector={"matchExpressions": [{"key": labels.NAME, "operator": "Exists"}]},
+)
+
+
+def _parse(obj: dict[str, Any]) -> tuple[LeaderWorkerSet | None, str | None]:
+    try:
+        return LeaderWorkerSet.model_validate(obj), None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        return None, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+async def validate_leaderworkerset(request: dict[str, Any]) -> Verdict:
+    lws, error = _parse(request.get("object") or {})
+    if lws is None:
+        return Verdict([error or "cannot read the object"])
+    old = None
+    if request.get("operation") == "UPDATE" and request.get("oldObject"):
+        old, _ = _parse(request["oldObject"])
+    return Verdict(validation.validate(lws, old), validation.warnings(lws))
+
+
+async def mutate_pod(request: dict[str, Any]) -> Verdict:
+    pod = request.get("object") or {}
+    namespace = request.get("namespace") or pod.get("metadata", {}).get("namespace") or ""
+    mutated = pods.mutate(pod, namespace)
+    return Verdict(patch=pods.json_patch(pod, mutated) or None)

@@ -1,0 +1,396 @@
+"""LeaderWorkerSet controller: read the caches, call the pure core (rbg.leaderworker), apply the
+difference.
+
+One reconcile per set covers what upstream splits between its LWS and pod reconcilers: the revision,
+the leader StatefulSet (partition and replicas of the rolling update), the Services, one worker
+StatefulSet per group (owned by the group's leader pod), group restarts, and the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+
+from pydantic import ValidationError
+
+from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet, LeaderWorkerTemplate
+from rbg.leaderworker import desired, labels, restart, rollout, validation
+from rbg.leaderworker import status as lws_status
+from rbg.leaderworker.restart import GonePod
+from rbg.leaderworker.status import Group
+from rbg.runtime.client import Kube
+from rbg.runtime.controller import Controller, Result, not_status_only
+from rbg.runtime.diff import stamp, up_to_date
+from rbg.runtime.errors import ApiError
+from rbg.runtime.events import EventRecorder
+from rbg.runtime.informer import Informer
+from rbg.runtime.manager import Manager
+from rbg.runtime.objects import CONTROLLERREVISION, NODE, POD, SERVICE, STATEFULSET, Key, Kind, Obj
+
+log = logging.getLogger(__name__)
+LWS = Kube.register(Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"))
+MISSING_REVISION_RETRY = 1.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _by_name_label(obj: Obj) -> list[Key]:
+    name = (obj["metadata"].get("labels") or {}).get(labels.NAME)
+    return [Key(obj["metadata"].get("namespace") or "", name)] if name else []
+
+
+def _controller_uid(obj: Obj | None) -> str | None:
+    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def _label(obj: Obj | None, key: str) -> str | None:
+    return ((obj or {}).get("metadata", {}).get("labels") or {}).get(key)
+
+
+class LeaderWorkerSetReconciler:
+    def __init__(self, manager: Manager, kube: Kube, workers: int = 16) -> None:
+        self.kube = kube
+        self.sets = manager.informer(LWS)
+        self.statefulsets = manager.informer(STATEFULSET, label_selector=labels.NAME)
+        self.pods = manager.informer(POD, label_selector=labels.NAME)
+        self.services = manager.informer(SERVICE, label_selector=labels.NAME)
+        self.revisions = manager.informer(CONTROLLERREVISION, label_selector=labels.NAME)
+        self.nodes: Informer = manager.informer(NODE, metadata_only=True)
+        self.recorder: EventRecorder = manager.recorder("leaderworkerset-controller")
+        self._gone: dict[Key, list[GonePod]] = defaultdict(list)
+        self._recreating: set[str] = set()  # leader uids deleted to recreate their group
+        self._written: dict[Key, tuple[str | None, Obj]] = {}
+        self.controller = Controller("leaderworkerset", self.reconcile, workers=workers)
+        self.controller.for_informer(self.sets, predicate=not_status_only)
+        # a worker pod deleted between two reconciles is gone from the cache: remember it for the restart
+        # policy (a pod deleted by kwok or a node failure may never be seen terminating)
+        self.pods.add_handler(self._on_pod)
+        for informer in (self.statefulsets, self.pods, self.services, self.revisions):
+            self.controller.watches(informer, _by_name_label)
+        manager.add(self.controller)
+
+    def _on_pod(self, event: str, obj: Obj, old: Obj | None) -> None:
+        if event != "DELETED":
+            return
+        meta = obj["metadata"]
+        pod_labels = meta.get("labels") or {}
+        index = pod_labels.get(labels.GROUP_INDEX)
+        leader = labels.LEADER_NAME not in (meta.get("annotations") or {})
+        if leader or index is None or not index.isdigit():
+            return
+        for key in _by_name_label(obj):
+            gone = GonePod(
+                meta["name"], int(index), _controller_uid(obj), pod_labels.get(labels.REVISION), leader
+            )
+            self._gone[key].append(gone)
+
+    async def reconcile(self, key: Key) -> Result | None:
+        obj = self.sets.get(key)
+        gone = self._gone.pop(key, [])
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._written.pop(key, None)
+            return None  # garbage collection removes what it owns
+        try:
+            lws = LeaderWorkerSet.model_validate(obj)
+        except ValidationError as exc:
+            self.recorder.event(
+                obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
+            )
+            return None
+        errors = validation.validate(lws)
+        if errors:  # admitted before the webhook ran (or with it off): say so, create nothing
+            await self._write_status(key, obj, self._invalid_status(lws, obj, errors))
+            return None
+        place = validation.placement(lws)
+        uid = lws.metadata.uid
+        ns, name = key
+
+        # the revision of the current template
+        data = desired.revision_data(lws)
+        digest = desired.revision_hash(data)
+        revisions = {
+            _label(r, labels.REVISION): r for r in self.revisions.by_owner(uid) if _controller_uid(r) == uid
+        }
+        if digest not in revisions:
+            number = max((int(r.get("revision", 0)) for r in revisions.values()), default=0) + 1
+            body = desired.controller_revision(lws, data, digest, number)
+            revisions[digest] = await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
+            self.recorder.event(
+                obj,
+                "Normal",
+                "CreatingRevision",
+                f"Creating revision with key {digest} for a template update",
+            )
+
+        # what exists of each group
+        leader_sts = self.statefulsets.get(Key(ns, name))
+        if leader_sts is not None and _controller_uid(leader_sts) != uid:
+            leader_sts = None  # someone else's; the apply below will be refused if it is not ours
+        groups = self._groups(lws, leader_sts)
+        sizes = {h: _size(r, lws) for h, r in revisions.items()}
+        states = [
+            lws_status.state(
+                g,
+                sizes.get(_label(g.leader, labels.REVISION) or "", lws.spec.leader_worker_template.size),
+                digest,
+            )
+            for g in groups
+        ]
+
+        # restarts first: a group being recreated gets no new worker StatefulSet
+        doomed_uids: set[str] = set()
+        for doomed, message in restart.recreate(lws, groups, gone):
+            leader_uid = doomed["metadata"]["uid"]
+            if leader_uid in self._recreating:
+                continue
+            self._recreating.add(leader_uid)
+            if await self.kube.delete(
+                POD, doomed["metadata"]["name"], ns, propagation="Foreground", preconditions_uid=leader_uid
+            ):
+                self.recorder.event(obj, "Normal", "RecreateGroup", message)
+            doomed_uids.add(leader_uid)
+
+        # the leader StatefulSet: partition and replicas of the rolling update
+        ru = lws.spec.rollout_strategy.rolling_update_configuration
+        current = _leader_set(leader_sts, digest)
+        partition, replicas = rollout.parameters(
+            lws.spec.replicas, ru.max_unavailable, ru.max_surge, ru.partition or 0, current, states
+        )
+        unavailable, surge = rollout.limits(ru.max_unavailable, ru.max_surge, lws.spec.replicas)
+        want = desired.leader_statefulset(
+            lws,
+            data,
+            digest,
+            place,
+            replicas=replicas,
+            partition=partition,
+            max_unavailable=unavailable + surge,
+        )
+        writes: list[Obj] = [want, desired.shared_service(lws)]
+        waits = False
+        for group in groups:
+            leader = group.leader
+            if leader is None or leader["metadata"].get("deletionTimestamp"):
+                continue
+            if leader["metadata"]["uid"] in doomed_uids:
+                continue
+            if labels.LEADER_NAME in (leader["metadata"].get("annotations") or {}):
+                continue  # a leader carrying a worker's annotation (Kubernetes < 1.27): never build on it
+            if lws.spec.network_config and lws.spec.network_config.subdomain_policy == "UniquePerReplica":
+                writes.append(desired.group_service(lws, leader))
+            leader_rev = _label(leader, labels.REVISION) or ""
+            revision = revisions.get(leader_rev)
+            if revision is None:
+                waits = True  # created by a revision this cache has not seen yet
+                continue
+            if sizes[leader_rev] == 1:
+                continue
+            if lws.spec.startup_policy == "LeaderReady" and not lws_status.pod_ready(leader):
+                continue
+            selector = self._node_selector(obj, leader)
+            if selector is None:
+                continue
+            writes.append(desired.worker_statefulset(lws, leader, revision["data"], selector))
+        created = await self._apply_all(obj, writes, ns)
+        if current is not None and partition < current.partition:
+            first, last = partition, current.partition - 1
+            msg = (
+                f"Updating replica {first}"
+                if first == last
+                else f"Updating replicas {first} to {last} (inclusive)"
+            )
+            self.recorder.event(obj, "Normal", "GroupsUpdating", msg)
+        for kind, child in created:
+            if kind == "leader":
+                self.recorder.event(obj, "Normal", "GroupsProgressing", f"Created leader statefulset {child}")
+            elif kind == "worker":
+                self.recorder.event(
+                    obj, "Normal", "GroupsProgressing", f"Created worker statefulset for leader pod {child}"
+                )
+
+        before = self._status_now(key, obj)
+        status = lws_status.compute(lws, groups, states, leader_sts, place.key, before, _now())
+        await self._write_status(key, obj, status)
+        done = partition == 0 and replicas == lws.spec.replicas and all(s.ready and s.updated for s in states)
+        if done and len(revisions) > 1:
+            await self._truncate(revisions, digest, groups, ns)
+        return Result(requeue_after=MISSING_REVISION_RETRY) if waits else None
+
+    def _groups(self, lws: LeaderWorkerSet, leader_sts: Obj | None) -> list[Group]:
+        ns, name = lws.metadata.namespace, lws.metadata.name
+        n = ((leader_sts or {}).get("spec") or {}).get("replicas", 0)
+        groups = [Group(i) for i in range(n)]
+        sts_uid = (leader_sts or {}).get("metadata", {}).get("uid")
+        for pod in self.pods.list(ns, {labels.NAME: name}):
+            meta = pod["metadata"]
+            is_leader = labels.LEADER_NAME not in (meta.get("annotations") or {})
+            index = labels.ordinal(meta["name"]) if is_leader else None
+            if is_leader:
+                if index is not None and index < n and _controller_uid(pod) == sts_uid:
+                    groups[index].leader = pod
+                continue
+            g = _label(pod, labels.GROUP_INDEX)
+            if g is not None and g.isdigit() and int(g) < n:
+                groups[int(g)].worker_pods.append(pod)
+        for group in groups:
+            if group.leader is None:
+                continue
+            workers = self.statefulsets.get(Key(ns, group.leader["metadata"]["name"]))
+            if workers is not None and _controller_uid(workers) == group.leader["metadata"]["uid"]:
+                group.workers = workers
+                wuid = workers["metadata"]["uid"]
+                group.worker_pods = [p for p in group.worker_pods if _controller_uid(p) == wuid]
+            else:
+                group.worker_pods = []
+        return groups
+
+    def _node_selector(self, lws_obj: Obj, leader: Obj) -> dict[str, str] | None:
+        """{} without placement; the leader's domain with Exclusive/Colocated; None: not known yet."""
+        annotations = leader["metadata"].get("annotations") or {}
+        key = annotations.get(labels.EXCLUSIVE) or annotations.get(labels.COLOCATED)
+        if not key:
+            return {}
+        node_name = (leader.get("spec") or {}).get("nodeName")
+        if not node_name:
+            return None  # the leader's binding (a pod update) brings the next reconcile
+        node = self.nodes.get(Key("", node_name))
+        value = ((node or {}).get("metadata", {}).get("labels") or {}).get(key)
+        if not value:
+            leader_name = leader["metadata"]["name"]
+            msg = f"node {node_name} of leader pod {leader_name} has no label {key}: workers cannot be placed"
+            self.recorder.event(lws_obj, "Warning", "FailedPlacement", msg)
+            return None
+        return {key: value}
+
+    async def _apply_all(self, owner: Obj, writes: list[Obj], ns: str) -> list[tuple[str, str]]:
+        """Apply what differs from the caches, concurrently; (kind, name) of workloads created."""
+        created: list[tuple[str, str]] = []
+        todo: list[tuple[Obj, Obj | None]] = []
+        for d in writes:
+            body = stamp(d, labels.APPLIED_HASH)
+            cache = self.statefulsets if d["kind"] == "StatefulSet" else self.services
+            observed = cache.get(Key(ns, d["metadata"]["name"]))
+            if not up_to_date(observed, body, labels.APPLIED_HASH):
+                todo.append((body, observed))
+        if not todo:
+            return created
+
+        async def one(body: Obj, observed: Obj | None) -> None:
+            try:
+                await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
+            except ApiError as exc:
+                if exc.not_found or exc.conflict:
+                    return  # the owner (a leader pod) went away meanwhile: the next reconcile sees it
+                if not exc.invalid:
+                    raise
+                self.recorder.event(
+                    owner,
+                    "Warning",
+                    "FailedCreate",
+                    f"{body['kind']} {body['metadata']['name']}: {exc.message}",
+                )
+                return
+            if observed is None and body["kind"] == "StatefulSet":
+                is_worker = labels.LEADER_NAME not in body["spec"]["template"]["metadata"].get(
+                    "annotations", {}
+                )
+                created.append(("leader" if is_worker else "worker", body["metadata"]["name"]))
+
+        async with asyncio.TaskGroup() as tg:
+            for body, observed in todo:
+                tg.create_task(one(body, observed))
+        return created
+
+    async def _truncate(
+        self, revisions: dict[str | None, Obj], digest: str, groups: list[Group], ns: str
+    ) -> None:
+        used = {_label(g.leader, labels.REVISION) for g in groups} | {digest}
+        for h, r in revisions.items():
+            if h not in used:
+                await self.kube.delete(
+                    CONTROLLERREVISION, r["metadata"]["name"], ns, preconditions_uid=r["metadata"]["uid"]
+                )
+
+    def _invalid_status(self, lws: LeaderWorkerSet, obj: Obj, errors: list[str]) -> Obj:
+        prev = obj.get("status") or {}
+        return {
+            **prev,
+            "observedGeneration": lws.metadata.generation,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "InvalidSpec",
+                    "message": "; ".join(errors),
+                    "lastTransitionTime": _now(),
+                    "observedGeneration": lws.metadata.generation,
+                }
+            ],
+        }
+
+    def _status_now(self, key: Key, obj: Obj) -> Obj | None:
+        """The status as it is now: our last write when the cache has not caught up with it yet."""
+        last = self._written.get(key)
+        if last is not None and _older(obj["metadata"].get("resourceVersion"), last[0]):
+            return last[1]
+        status: Obj | None = obj.get("status")
+        return status
+
+    async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
+        before = self._status_now(key, obj)
+        if lws_status.same(before, status):
+            return
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "LeaderWorkerSet",
+            "metadata": {"name": key.name, "namespace": key.namespace},
+            "status": status,
+        }
+        try:
+            written = await self.kube.apply_status(body, field_manager=labels.FIELD_MANAGER)
+        except ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        self._written[key] = (written.get("metadata", {}).get("resourceVersion"), status)
+        old = {c["type"]: c.get("status") for c in (before or {}).get("conditions") or []}
+        for c in status.get("conditions") or []:
+            if c["status"] == "True" and old.get(c["type"]) != "True":
+                self.recorder.event(obj, "Normal", c["reason"], c["message"])
+            elif c.get("reason") == "InvalidSpec" and old.get(c["type"]) is None:
+                self.recorder.event(obj, "Warning", "InvalidSpec", c["message"])
+
+
+def _size(revision: Obj, lws: LeaderWorkerSet) -> int:
+    try:
+        return LeaderWorkerTemplate.model_validate(revision["data"]["leaderWorkerTemplate"]).size
+    except (KeyError, TypeError, ValidationError):
+        return lws.spec.leader_worker_template.size
+
+
+def _leader_set(sts: Obj | None, digest: str) -> rollout.LeaderSet | None:
+    if sts is None:
+        return None
+    spec = sts.get("spec") or {}
+    ru = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+    annotation = (sts["metadata"].get("annotations") or {}).get(labels.REPLICAS)
+    template_rev = ((spec.get("template") or {}).get("metadata", {}).get("labels") or {}).get(labels.REVISION)
+    return rollout.LeaderSet(
+        replicas=int(spec.get("replicas", 0)),
+        partition=int(ru.get("partition", 0) or 0),
+        replicas_annotation=int(annotation) if annotation and annotation.isdigit() else None,
+        template_current=template_rev == digest,
+    )
+
+
+def _older(rv: str | None, than: str | None) -> bool:
+    if not rv or not than or not rv.isdigit() or not than.isdigit():
+        return False
+    return int(rv) < int(than)

@@ -1,0 +1,94 @@
+"""Group restart (upstream's handleRestartPolicy): when a pod of a group restarts or is deleted, the
+whole group is recreated by deleting its leader (the worker StatefulSet goes with it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rbg.api.lws_v1 import LeaderWorkerSet
+from rbg.leaderworker import labels
+from rbg.leaderworker.status import Group
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GonePod:
+    """A pod of a group that was deleted before a reconcile saw it terminating."""
+
+    name: str
+    group_index: int
+    controller_uid: str | None  # uid of the StatefulSet that owned it
+    revision: str | None
+    leader: bool
+
+
+def restarted(pod: Obj) -> bool:
+    """Deleted, or a container (init containers included) restarted while Pending or Running."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return True
+    st = pod.get("status") or {}
+    if st.get("phase") not in ("Running", "Pending"):
+        return False
+    statuses = (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])
+    return any((c.get("restartCount") or 0) > 0 for c in statuses)
+
+
+def _controller_uid(obj: Obj | None) -> str | None:
+    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> list[tuple[Obj, str]]:
+    """Leaders to delete (foreground) and the event message for each."""
+    policy = lws.spec.leader_worker_template.restart_policy
+    if policy in ("None", "Default"):
+        return []
+    after_start = policy == "RecreateGroupAfterStart" or labels.AFTER_START in (
+        lws.metadata.annotations or {}
+    )
+    size = lws.spec.leader_worker_template.size
+    out: list[tuple[Obj, str]] = []
+    gone_by_group: dict[int, list[GonePod]] = {}
+    for g in gone:
+        gone_by_group.setdefault(g.group_index, []).append(g)
+    for group in groups:
+        leader = group.leader
+        if leader is None or leader["metadata"].get("deletionTimestamp"):
+            continue  # no group to recreate, or being recreated already
+        leader_uid = leader["metadata"]["uid"]
+        leader_rev = (leader["metadata"].get("labels") or {}).get(labels.REVISION)
+        workers_uid = (group.workers or {}).get("metadata", {}).get("uid")
+        workers_current = group.workers is not None and _controller_uid(group.workers) == leader_uid
+
+        # (owner uid, revision) of a current worker: a worker of a previous incarnation of the group, or
+        # of an old revision being rolled away, never recreates the current group
+        current = (workers_uid, leader_rev) if workers_current else None
+        culprit: str | None = None
+        if restarted(leader):
+            culprit = leader["metadata"]["name"]
+        for pod in group.worker_pods:
+            pod_labels = pod["metadata"].get("labels") or {}
+            if (
+                culprit is None
+                and restarted(pod)
+                and current == (_controller_uid(pod), pod_labels.get(labels.REVISION))
+            ):
+                culprit = pod["metadata"]["name"]
+        for g in gone_by_group.get(group.index, []):
+            if culprit is None and not g.leader and current == (g.controller_uid, g.revision):
+                culprit = g.name
+        if culprit is None:
+            continue
+        if after_start:
+            pods = [leader, *group.worker_pods]
+            pending = any((p.get("status") or {}).get("phase") == "Pending" for p in pods)
+            if pending or len(pods) != size:
+                continue  # not started yet (image pulls, scheduling): no recreation before the start
+        leader_name = leader["metadata"]["name"]
+        msg = f"Worker pod {culprit} failed, deleted leader pod {leader_name} to recreate group {group.index}"
+        out.append((leader, msg))
+    return out

@@ -1,0 +1,102 @@
+"""Group-wise rolling update: the leader StatefulSet's partition and replicas (upstream's formulas).
+
+Only the leader StatefulSet is partitioned: when it replaces a leader above the partition, the group's
+worker StatefulSet goes with the old leader and is rebuilt from the new revision. With maxSurge, extra
+groups are created above `replicas` for the update and reclaimed as the update completes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rbg.leaderworker.validation import scaled
+
+
+@dataclass(frozen=True)
+class GroupState:
+    ready: bool  # leader Running and Ready, and its worker StatefulSet ready
+    updated: bool  # leader and workers on the current revision
+
+
+@dataclass(frozen=True)
+class LeaderSet:
+    """What the rollout needs of the existing leader StatefulSet."""
+
+    replicas: int
+    partition: int
+    replicas_annotation: int | None  # spec.replicas when it was last written
+    template_current: bool  # its template is of the current revision
+
+
+def limits(max_unavailable: int | str, max_surge: int | str, replicas: int) -> tuple[int, int]:
+    """(maxUnavailable rounded down, maxSurge rounded up and capped at replicas)."""
+    unavailable = scaled(max_unavailable, replicas, round_up=False) or 0
+    surge = min(scaled(max_surge, replicas, round_up=True) or 0, replicas)
+    return unavailable, surge
+
+
+def parameters(
+    replicas: int,
+    max_unavailable: int | str,
+    max_surge: int | str,
+    user_partition: int,
+    sts: LeaderSet | None,
+    states: list[GroupState],
+) -> tuple[int, int]:
+    """(partition, leader StatefulSet replicas). `states[i]` is group i, for i < sts.replicas."""
+    partition, want = _parameters(replicas, max_unavailable, max_surge, sts, states)
+    return max(partition, user_partition), want
+
+
+def _parameters(
+    replicas: int,
+    max_unavailable: int | str,
+    max_surge: int | str,
+    sts: LeaderSet | None,
+    states: list[GroupState],
+) -> tuple[int, int]:
+    if sts is None:
+        return 0, replicas
+    unavailable, surge = limits(max_unavailable, max_surge, replicas)
+    burst = replicas + surge
+
+    def want(unready: int) -> int:
+        if unready <= surge:
+            # as groups of the new revision become ready, the surge groups are given back
+            return replicas + max(0, unready - unavailable)
+        return burst
+
+    if not sts.template_current:  # a new revision: scale first, then roll
+        if replicas > sts.replicas:
+            return min(replicas, sts.replicas), replicas
+        return min(replicas, sts.replicas), want(replicas)
+    if sts.partition == 0 and sts.replicas == replicas:
+        return 0, replicas  # at rest
+    unready = sum(1 for s in states[:replicas] if not (s.ready and s.updated))
+    if sts.replicas_annotation is not None and sts.replicas_annotation != replicas:
+        return min(sts.partition, burst), want(unready)
+    step = unavailable + surge - (burst - sts.replicas)
+    return partition(states, sts.replicas, step, sts.partition), want(unready)
+
+
+def partition(states: list[GroupState], sts_replicas: int, step: int, current: int) -> int:
+    """The next partition of a rolling update in progress; it never goes up.
+
+    1. `tail`: ready and updated groups counted down from the highest ordinal;
+    2. update `step` more groups below them;
+    3. an old group below that is not ready already uses up one unavailable slot: keep one more old;
+    4. then walk down past groups that are not ready (updated or not): replacing a group that is
+       unavailable anyway costs no availability, and an update whose old groups never became ready
+       still completes (upstream's partition can stay above such groups).
+    """
+    tail = 0
+    for s in reversed(states[:sts_replicas]):
+        if not (s.ready and s.updated):
+            break
+        tail += 1
+    p = max(0, sts_replicas - tail - step)
+    p += sum(1 for s in states[:p] if not s.ready)
+    p = min(p, sts_replicas)
+    while p > 0 and p - 1 < len(states) and not states[p - 1].ready:
+        p -= 1
+    return min(p, current)
