@@ -1,0 +1,149 @@
+"""KEP-162 placement of LeaderWorkerSet groups on the real scheduler: Exclusive and Colocated per
+topology key, a group that cannot be placed reported in status, and the annotation/field rules."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.resources.core_v1 import Node, Pod
+from lightkube.types import PatchType
+from lws_helpers import HOST, LWS, RACK, ZONE, P, condition, create, get, lws, pods, wait_available
+
+from rbg.devcluster.wait import wait_until
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def placement(kind: str, key: str) -> dict[str, Any]:
+    return {"topologyPlacementPolicy": {"type": kind, "topologyKey": key}}
+
+
+def domains(kube: Client, ns: str, name: str, key: str) -> dict[str, set[str]]:
+    """group index -> the values of node label `key` its pods run on."""
+    node_labels = {n.metadata.name: n.metadata.labels for n in kube.list(Node)}
+    out: dict[str, set[str]] = defaultdict(set)
+    for pod in pods(kube, ns, name).values():
+        if pod.spec.nodeName:
+            out[pod.metadata.labels[P + "group-index"]].add(node_labels[pod.spec.nodeName][key])
+    return dict(out)
+
+
+def test_exclusive_on_hostname_one_group_per_node_and_the_one_too_many_says_why(
+    kube: Client, namespace: str
+) -> None:
+    doc = lws(
+        "excl", replicas=3, size=4, gpus=1, node_selector={ZONE: "zone-a"}, **placement("Exclusive", HOST)
+    )
+    create(kube, doc, namespace)
+    wait_available(kube, "excl", namespace)
+    hosts = domains(kube, namespace, "excl", HOST)
+    assert all(len(h) == 1 for h in hosts.values()), hosts  # each group on exactly one node
+    assert len(set().union(*hosts.values())) == 3, hosts  # and no node with two groups
+    # the leader's terms refer to the group-key label its group's pods carry
+    terms = kube.get(Pod, "excl-0", namespace=namespace).spec.affinity
+    key = kube.get(Pod, "excl-0", namespace=namespace).metadata.labels[P + "group-key"]
+    aff = terms.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+    assert aff.labelSelector.matchExpressions[0].values == [key]
+    assert aff.topologyKey == HOST
+    anti = terms.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+    assert [e.operator for e in anti.labelSelector.matchExpressions] == ["Exists", "NotIn"]
+
+    # zone-a has 8 nodes: one of 9 groups has nowhere to go (the new leaders race for the 5 free
+    # nodes), and the status says which and why
+    kube.patch(LWS, "excl", {"spec": {"replicas": 9}}, namespace=namespace, patch_type=PatchType.MERGE)
+    pattern = re.compile(r"group (\d): leader pod excl-(\d) cannot be scheduled: .*anti-affinity")
+
+    def reported() -> tuple[bool, Any]:
+        cond = condition(get(kube, "excl", namespace), "Progressing") or {}
+        found = pattern.search(cond.get("message", ""))
+        return found is not None and found.group(1) == found.group(2), cond
+
+    cond = wait_until(reported, 90, "one group reported unschedulable")
+    assert "with 8 groups ready of total 9 groups" in cond["message"]
+    hosts = domains(kube, namespace, "excl", HOST)
+    assert len(hosts) == 8
+    assert all(len(h) == 1 for h in hosts.values())
+    assert len(set().union(*hosts.values())) == 8
+
+
+def test_colocated_on_rack_keeps_each_group_in_one_rack_spanning_nodes(kube: Client, namespace: str) -> None:
+    # 4 GPUs a pod, 8 a node: a group of 4 spans 2 nodes, and must stay inside one rack
+    doc = lws(
+        "col", replicas=2, size=4, gpus=4, node_selector={ZONE: "zone-a"}, **placement("Colocated", RACK)
+    )
+    create(kube, doc, namespace)
+    wait_available(kube, "col", namespace)
+    racks = domains(kube, namespace, "col", RACK)
+    hosts = domains(kube, namespace, "col", HOST)
+    assert all(len(r) == 1 for r in racks.values()), racks
+    assert all(len(h) >= 2 for h in hosts.values()), hosts
+
+
+def test_colocated_groups_share_a_rack_while_exclusive_ones_do_not(kube: Client, namespace: str) -> None:
+    # zone-a has two racks; three small groups
+    col = lws(
+        "share", replicas=3, size=2, gpus=1, node_selector={ZONE: "zone-a"}, **placement("Colocated", RACK)
+    )
+    create(kube, col, namespace)
+    wait_available(kube, "share", namespace)
+    racks = domains(kube, namespace, "share", RACK)
+    assert all(len(r) == 1 for r in racks.values())
+    assert len(set().union(*racks.values())) < 3, racks  # two groups share a rack
+
+    # Exclusive keeps out every other group of the namespace (upstream's semantics), so zone-b here
+    exc = lws(
+        "solo", replicas=3, size=2, gpus=1, node_selector={ZONE: "zone-b"}, **placement("Exclusive", RACK)
+    )
+    create(kube, exc, namespace)
+
+    def two_placed() -> tuple[bool, Any]:
+        placed = domains(kube, namespace, "solo", RACK)
+        cond = condition(get(kube, "solo", namespace), "Progressing") or {}
+        return len(placed) == 2 and "cannot be scheduled" in cond.get("message", ""), (placed, cond)
+
+    placed, _ = wait_until(two_placed, 90, "two exclusive groups placed, the third reported")
+    assert len(set().union(*placed.values())) == 2  # one rack each
+
+
+def test_annotation_and_policy_must_agree(namespace: str, kubectl: Any) -> None:
+    doc = lws("clash", annotations={P + "exclusive-topology": HOST}, **placement("Colocated", RACK))
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode != 0
+    assert f"metadata.annotations[{P}exclusive-topology]='{HOST}'" in r.stderr
+    assert "spec.leaderWorkerTemplate.topologyPlacementPolicy (type Colocated, topologyKey" in r.stderr
+    assert RACK in r.stderr
+
+    same = lws("agree", annotations={P + "exclusive-topology": HOST}, **placement("Exclusive", HOST))
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(same))
+    assert r.returncode == 0, r.stderr
+
+    doc = lws("nokey", **{"topologyPlacementPolicy": {"type": "Exclusive"}})
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode != 0
+    assert "topologyPlacementPolicy.topologyKey: required for type Exclusive" in r.stderr
+
+    doc = lws("nosub", annotations={P + "subgroup-exclusive-topology": HOST})
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode != 0
+    assert "requires spec.leaderWorkerTemplate.subGroupPolicy.subGroupSize" in r.stderr
+
+
+def test_annotation_alone_means_exclusive(kube: Client, namespace: str) -> None:
+    doc = lws(
+        "annot",
+        replicas=2,
+        size=2,
+        gpus=1,
+        node_selector={ZONE: "zone-b"},
+        annotations={P + "exclusive-topology": HOST},
+    )
+    create(kube, doc, namespace)
+    wait_available(kube, "annot", namespace)
+    hosts = domains(kube, namespace, "annot", HOST)
+    assert all(len(h) == 1 for h in hosts.values())
+    assert len(set().union(*hosts.values())) == 2

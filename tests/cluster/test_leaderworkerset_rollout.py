@@ -1,0 +1,150 @@
+"""Group-wise rolling update of a LeaderWorkerSet: maxUnavailable steps, maxSurge, partition, and the
+ControllerRevisions that record it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from lightkube import Client
+from lightkube.resources.apps_v1 import ControllerRevision, StatefulSet
+from lightkube.resources.core_v1 import Event
+from lightkube.types import PatchType
+from lws_helpers import LWS, P, condition, create, get, lws, pods, wait_available
+
+from rbg.devcluster.wait import wait_until
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def change_template(kube: Client, name: str, ns: str, value: str, **spec: Any) -> None:
+    env = [{"name": "VERSION", "value": value}]
+    containers = [{"name": "main", "image": "registry.local/engine:1", "env": env}]
+    body = {
+        "spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {"containers": containers}}}, **spec}
+    }
+    kube.patch(LWS, name, body, namespace=ns, patch_type=PatchType.MERGE)
+
+
+def revisions(kube: Client, ns: str, name: str) -> list[str]:
+    found = kube.list(ControllerRevision, namespace=ns, labels={P + "name": name})
+    return sorted(
+        r.metadata.labels[P + "template-revision-hash"]
+        for r in found
+        if r.metadata.ownerReferences[0].kind == "LeaderWorkerSet"
+    )
+
+
+def group_revisions(kube: Client, ns: str, name: str) -> dict[str, str]:
+    """pod name -> the revision it runs."""
+    return {n: p.metadata.labels[P + "template-revision-hash"] for n, p in pods(kube, ns, name).items()}
+
+
+class LeaderSetRecorder:
+    """Every (replicas, partition) the leader StatefulSet goes through, polled often."""
+
+    def __init__(self, kube: Client, ns: str, name: str) -> None:
+        self.seen: list[tuple[int, int]] = []
+        self._stop = threading.Event()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    sts = kube.get(StatefulSet, name, namespace=ns)
+                    now = (sts.spec.replicas, sts.spec.updateStrategy.rollingUpdate.partition or 0)
+                    if not self.seen or self.seen[-1] != now:
+                        self.seen.append(now)
+                except Exception:  # noqa: S110 - a missed poll is just a missed sample
+                    pass
+                time.sleep(0.05)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[tuple[int, int]]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.seen
+
+
+def test_template_change_rolls_one_group_at_a_time(kube: Client, namespace: str) -> None:
+    create(kube, lws("roll", replicas=4, size=2), namespace)
+    wait_available(kube, "roll", namespace)
+    old = revisions(kube, namespace, "roll")
+    assert len(old) == 1
+    recorder = LeaderSetRecorder(kube, namespace, "roll")
+    change_template(kube, "roll", namespace, "2")
+
+    def in_progress() -> tuple[bool, Any]:
+        cond = condition(get(kube, "roll", namespace), "UpdateInProgress") or {}
+        return cond.get("status") == "True", cond
+
+    wait_until(in_progress, 30, "UpdateInProgress")
+    status = wait_available(kube, "roll", namespace, timeout=180)
+    seen = recorder.stop()
+    assert status["updatedReplicas"] == 4
+    new = revisions(kube, namespace, "roll")
+    assert len(new) == 1
+    assert new != old
+    assert set(group_revisions(kube, namespace, "roll").values()) == set(new)
+    partitions = [p for _, p in seen[1:]]  # seen[0]: before the change
+    assert partitions == sorted(partitions, reverse=True), seen  # the partition only goes down
+    assert all(r == 4 for r, _ in seen), seen  # no surge by default
+    steps = [e.message for e in kube.list(Event, namespace=namespace) if e.reason == "GroupsUpdating"]
+    # maxUnavailable 1: one group at a time, from the highest
+    assert {f"Updating replica {g}" for g in (3, 2, 1, 0)} <= set(steps), steps
+
+
+def test_max_surge_adds_groups_during_the_update_and_gives_them_back(kube: Client, namespace: str) -> None:
+    doc = lws("surge", replicas=2, size=2)
+    doc["spec"]["rolloutStrategy"] = {"rollingUpdateConfiguration": {"maxUnavailable": 0, "maxSurge": 1}}
+    create(kube, doc, namespace)
+    wait_available(kube, "surge", namespace)
+    recorder = LeaderSetRecorder(kube, namespace, "surge")
+    change_template(kube, "surge", namespace, "2")
+    time.sleep(1)
+    status = wait_available(kube, "surge", namespace, timeout=180)
+    seen = recorder.stop()
+    assert max(r for r, _ in seen) == 3, seen  # one surge group
+    assert seen[-1] == (2, 0), seen
+    assert status["replicas"] == 2
+    assert status["updatedReplicas"] == 2
+
+
+def test_partition_holds_the_lower_groups_and_revisions_record_both(kube: Client, namespace: str) -> None:
+    doc = lws("part", replicas=4, size=2)
+    doc["spec"]["rolloutStrategy"] = {"rollingUpdateConfiguration": {"partition": 2}}
+    create(kube, doc, namespace)
+    wait_available(kube, "part", namespace)
+    (old,) = revisions(kube, namespace, "part")
+    change_template(kube, "part", namespace, "2")
+
+    def upper_done() -> tuple[bool, Any]:
+        st = get(kube, "part", namespace).get("status") or {}
+        return st.get("updatedReplicas") == 2 and st.get("readyReplicas") == 4, st
+
+    wait_until(upper_done, 120, "groups 2 and 3 updated")
+    wait_available(kube, "part", namespace)  # partition reached: Available again
+    time.sleep(2)  # and it stays there
+    revs = revisions(kube, namespace, "part")
+    assert len(revs) == 2
+    assert old in revs
+    (new,) = [r for r in revs if r != old]
+    by_pod = group_revisions(kube, namespace, "part")
+    for pod, rev in by_pod.items():
+        group = int(pod.split("-")[1])
+        assert rev == (old if group < 2 else new), by_pod
+
+    kube.patch(
+        LWS, "part", {"spec": {"rolloutStrategy": {"rollingUpdateConfiguration": {"partition": 0}}}},
+        namespace=namespace, patch_type=PatchType.MERGE,
+    )  # fmt: skip
+
+    def all_done() -> tuple[bool, Any]:
+        st = get(kube, "part", namespace).get("status") or {}
+        return st.get("updatedReplicas") == 4 and revisions(kube, namespace, "part") == [new], st
+
+    wait_until(all_done, 120, "every group updated, the old revision dropped")
+    assert set(group_revisions(kube, namespace, "part").values()) == {new}
