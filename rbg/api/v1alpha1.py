@@ -48,9 +48,10 @@ class WorkloadSpec(ApiModel):
         "apps/v1",
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/v[0-9]+((alpha|beta)[0-9]+)?$",
     )
-    """API version of the workload that runs the role's pods: apps/v1."""
+    """API version of the workload that runs the role's pods: apps/v1, or leaderworkerset.x-k8s.io/v1."""
     kind: str = Field("StatefulSet", min_length=1, max_length=63)
-    """Kind of the workload: StatefulSet (stable names, the default) or Deployment."""
+    """Kind of the workload: StatefulSet (stable names, the default), Deployment, or LeaderWorkerSet (each
+    replica is a group: a leader pod and size - 1 workers)."""
 
     @property
     def ref(self) -> str:
@@ -71,8 +72,8 @@ class RollingUpdate(ApiModel):
     """How a pod is updated (accepted for upstream compatibility; StatefulSets and Deployments roll pods by
     recreating them)."""
     partition: IntOrString | None = 0
-    """StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template.
-    StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template."""
+    """StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template;
+    LeaderWorkerSet roles: groups below it do."""
     max_unavailable: IntOrString | None = 1
     """How many pods (a number or a percentage) may be unavailable during an update."""
     max_surge: IntOrString | None = 0
@@ -151,9 +152,11 @@ class RoleSpec(ApiModel):
                 ),
                 cel(
                     "!has(self.workload) || (self.workload.apiVersion == 'apps/v1'"
-                    " && self.workload.kind in ['StatefulSet', 'Deployment'])",
-                    "workload must be apps/v1 StatefulSet or apps/v1 Deployment"
-                    " (LeaderWorkerSet and InstanceSet are not supported by this operator yet)",
+                    " && self.workload.kind in ['StatefulSet', 'Deployment'])"
+                    " || (self.workload.apiVersion == 'leaderworkerset.x-k8s.io/v1'"
+                    " && self.workload.kind == 'LeaderWorkerSet')",
+                    "workload must be apps/v1 StatefulSet or Deployment, or leaderworkerset.x-k8s.io/v1"
+                    " LeaderWorkerSet (InstanceSet is not supported by this operator yet)",
                     ".workload",
                 ),
             ]
@@ -161,8 +164,8 @@ class RoleSpec(ApiModel):
     )
 
     name: RoleName
-    """Name of the role, unique in the group; names its workload {group}-{role} and Service s-{group}-{role}.
-    Name of the role, unique in the group; names its workload {group}-{role} and Service s-{group}-{role}."""
+    """Name of the role, unique in the group; names its workload {group}-{role} and its Service
+    s-{group}-{role}."""
     labels: dict[str, str] | None = None
     """Labels added to the role's workload."""
     annotations: dict[str, str] | None = None
@@ -174,24 +177,26 @@ class RoleSpec(ApiModel):
     restart_policy: Literal["None", "RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart"] | None = (
         None
     )
-    """What else restarts when a pod of the role restarts: None, the whole group, or the role instance
-    (accepted, not acted on yet)."""
+    """What else restarts when a pod of the role restarts: None, the whole group (accepted, not acted on yet),
+    or the role instance (LeaderWorkerSet roles: the pod's whole leader/worker group is recreated)."""
     dependencies: list[Annotated[str, Field(max_length=63)]] | None = Field(None, max_length=MAX_ROLES)
     """Roles that must be Ready before this role's workload is created."""
     workload: WorkloadSpec = Field(
         default_factory=WorkloadSpec,
         json_schema_extra={"default": {"apiVersion": "apps/v1", "kind": "StatefulSet"}},
     )
-    """The workload kind that runs the role: apps/v1 StatefulSet (default) or Deployment."""
+    """The workload kind that runs the role: apps/v1 StatefulSet (default) or Deployment, or
+    leaderworkerset.x-k8s.io/v1 LeaderWorkerSet."""
     template: PodTemplateSpec | None = None
     """The role's pod template (exclusive with templateRef)."""
     template_ref: TemplateRef | None = None
     """Start from a template of spec.roleTemplates instead of an inline template."""
     template_patch: FreeForm | None = None
-    """Strategic-merge patch applied to the referenced template (required with templateRef; {} for no change).
-    Strategic-merge patch applied to the referenced template (required with templateRef; {} for no change)."""
+    """Strategic-merge patch applied to the referenced template (required with templateRef; {} for no
+    change)."""
     leader_worker_set: LeaderWorkerTemplate | None = None
-    """Leader/worker settings for LeaderWorkerSet roles (not supported by this operator yet)."""
+    """Leader/worker settings for LeaderWorkerSet roles: each of the role's replicas is a group of `size`
+    pods."""
     components: list[FreeForm] | None = None
     """Components of an InstanceSet role (accepted, not acted on yet)."""
     service_ports: list[ServicePort] | None = None
@@ -273,8 +278,8 @@ class RoleBasedGroupSpec(ApiModel):
         max_length=MAX_ROLES,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    """The roles of the group (router, prefill, decode, ...); each becomes a workload and a headless Service.
-    The roles of the group (router, prefill, decode, ...); each becomes a workload and a headless Service."""
+    """The roles of the group (router, prefill, decode, ...); each becomes a workload and a headless
+    Service."""
     role_templates: list[RoleTemplate] | None = Field(
         None,
         max_length=MAX_ROLES,

@@ -15,7 +15,7 @@ from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
 from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
-from rbg.group.workloads import strategy_of
+from rbg.group.workloads import Workload, strategy_of
 
 Obj = dict[str, Any]
 # libyaml's emitter writes the same text as the pure-Python one at a tenth of the CPU
@@ -79,11 +79,13 @@ def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
         {"name": "RBG_GROUP_NAME", "value": rbg.metadata.name},
         {"name": "RBG_ROLE_NAME", "value": role.name},
     ]
-    if is_stateful(role):
+    strategy = strategy_of(role)
+    if strategy is not None and strategy.index_label:
+        # the instance's index: the pod's ordinal, or its group's index for leader/worker roles
         env.append(
             {
                 "name": "RBG_ROLE_INDEX",
-                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{names.POD_INDEX}']"}},
+                "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{strategy.index_label}']"}},
             }
         )
     return env
@@ -126,20 +128,24 @@ def workload(
     group = rbg.metadata.name
     labels = {**(role.labels or {}), **common_labels(rbg, role.name)}
     annotations = {**(role.annotations or {}), names.ROLE_SIZE: str(role.replicas)}
-    spec: Obj = {
-        "replicas": role.replicas if replicas is None else replicas,
-        "selector": {"matchLabels": names.selector(group, role.name)},
-        "template": pod_template(rbg, index, template),
-        "minReadySeconds": role.min_ready_seconds,
-    }
     strategy = strategy_of(role)
     if strategy is None:  # validate() refuses such roles before anything is built
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
-    spec.update(strategy.rollout(role, names.service_name(group, role.name)))
+    name = names.workload_name(group, role.name)
+    spec = strategy.spec(
+        Workload(
+            role=role,
+            name=name,
+            replicas=role.replicas if replicas is None else replicas,
+            selector=names.selector(group, role.name),
+            template=pod_template(rbg, index, template),
+            service=names.service_name(group, role.name),
+        )
+    )
     return {
         "apiVersion": strategy.api_version,
         "kind": strategy.kind,
-        "metadata": _meta(rbg, names.workload_name(group, role.name), labels, annotations),
+        "metadata": _meta(rbg, name, labels, annotations),
         "spec": spec,
     }
 
@@ -175,7 +181,10 @@ def discovery_config(rbg: RoleBasedGroup) -> Obj:
         svc = names.service_name(group, role.name)
         ports = {_port_key(p): p.get("port") for p in role.service_ports or []}
         entry: Obj = {"size": role.replicas, "service": f"{svc}.{ns}"}
-        if is_stateful(role):
+        strategy = strategy_of(role)
+        if strategy is not None and strategy.instances is not None:
+            entry["instances"] = strategy.instances(names.workload_name(group, role.name), ns, role, ports)
+        elif is_stateful(role):
             wl = names.workload_name(group, role.name)
             entry["instances"] = [
                 {"address": f"{wl}-{i}.{svc}.{ns}", **({"ports": ports} if ports else {})}

@@ -99,7 +99,7 @@ def plan(
     out.delete = [
         o
         for o in owned
-        if o.get("kind") in ("StatefulSet", "Deployment", "Service")
+        if o.get("kind") in ("StatefulSet", "Deployment", "LeaderWorkerSet", "Service")
         and (o["kind"], o["metadata"]["name"]) not in wanted
         and (o.get("metadata", {}).get("labels") or {}).get(names.GROUP_NAME) == group
     ]

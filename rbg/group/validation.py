@@ -110,12 +110,21 @@ def validate(
                 FieldError(
                     f"{where}.workload",
                     f"{role.workload.ref} is not supported by this operator"
-                    " (apps/v1 StatefulSet or Deployment)",
+                    " (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)",
                 )
             )
             continue
         if name:
             errors += _name_length_errors(name, role.name, strategy, where)
+            if strategy.dns1035 and not name[0].isalpha():
+                errors.append(
+                    FieldError(
+                        f"{where}.workload",
+                        f"a {strategy.kind} is also a Service: its name "
+                        f'"{names.workload_name(name, role.name)}" must start with a letter '
+                        "(rename the group)",
+                    )
+                )
         template = resolved[i]
         if isinstance(template, TemplateError):
             errors.append(FieldError(template.field, template.message))
@@ -169,7 +178,10 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         )
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
-        if role.restart_policy not in (None, "None"):
+        group_restart = role.restart_policy == "RecreateRoleInstanceOnPodRestart" and role.workload.kind == (
+            "LeaderWorkerSet"
+        )
+        if role.restart_policy not in (None, "None") and not group_restart:
             out.append(FieldError(f"{where}.restartPolicy", f"{_LATER}: pods are not recreated together"))
         if role.scaling_adapter is not None and role.scaling_adapter.enable:
             out.append(FieldError(f"{where}.scalingAdapter", f"{_LATER}: no scaling adapter is created"))

@@ -1,8 +1,8 @@
 """One strategy per workload kind a role can run as: everything that differs between the kinds.
 
-The kind is decided here and nowhere else: the desired-state builders, validation and the controller ask
-`strategy_of(role)`; a kind without a strategy is refused (validation), never run as another kind.
-A new kind (LeaderWorkerSet) is one more strategy.
+The kind is decided here and nowhere else: the desired-state builders, validation, status and the
+controller ask `strategy_of(role)`; a kind without a strategy is refused (validation), never run as
+another kind.
 """
 
 from __future__ import annotations
@@ -13,41 +13,125 @@ from typing import Any
 
 from rbg.api.v1alpha1 import RoleSpec
 from rbg.group import names
+from rbg.group.strategicmerge import clone, merge
 
 Obj = dict[str, Any]
+LWS_GROUP_INDEX = "leaderworkerset.sigs.k8s.io/group-index"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every kind's spec is built from."""
+
+    role: RoleSpec
+    name: str  # the workload's name, {group}-{role}
+    replicas: int
+    selector: dict[str, str]
+    template: Obj  # the role's pod template, RBG labels, env and config volume included
+    service: str  # the role's headless Service
 
 
 @dataclass(frozen=True)
 class WorkloadStrategy:
     api_version: str
     kind: str
-    stateful: bool  # pods have ordinals and stable DNS names ({workload}-{i}.{service})
+    stateful: bool  # instances have ordinals and stable DNS names
     max_name: int  # longest workload name that still works
     max_name_why: str
-    rollout: Callable[[RoleSpec, str], Obj]  # (role, its Service name) -> the kind's own spec fields
+    spec: Callable[[Workload], Obj]  # the workload's whole spec
+    #: label of a pod holding its instance index (RBG_ROLE_INDEX), for stateful kinds
+    index_label: str | None = None
+    dns1035: bool = False  # the workload name is also a Service name
+    #: discovery entries of the role's instances: (workload, namespace, role) -> instances
+    instances: Callable[[str, str, RoleSpec, Obj], list[Obj]] | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.api_version}/{self.kind}"
 
 
-def _statefulset_rollout(role: RoleSpec, service: str) -> Obj:
-    ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
+def _rolling(role: RoleSpec) -> Any:
+    return role.rollout_strategy.rolling_update if role.rollout_strategy else None
+
+
+def _statefulset_spec(w: Workload) -> Obj:
+    ru = _rolling(w.role)
     update: Obj = {"type": "RollingUpdate"}
-    partition = _partition(ru.partition if ru else None, role.replicas)
+    partition = _partition(ru.partition if ru else None, w.role.replicas)
     if partition > 0:
         update["rollingUpdate"] = {"partition": partition}
-    return {"serviceName": service, "podManagementPolicy": "Parallel", "updateStrategy": update}
+    return {
+        "replicas": w.replicas,
+        "selector": {"matchLabels": w.selector},
+        "template": w.template,
+        "minReadySeconds": w.role.min_ready_seconds,
+        "serviceName": w.service,
+        "podManagementPolicy": "Parallel",
+        "updateStrategy": update,
+    }
 
 
-def _deployment_rollout(role: RoleSpec, service: str) -> Obj:
-    ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
+def _deployment_spec(w: Workload) -> Obj:
+    ru = _rolling(w.role)
     strategy: Obj = {"type": "RollingUpdate"}
     if ru is not None:
         strategy["rollingUpdate"] = {"maxSurge": ru.max_surge or 0, "maxUnavailable": ru.max_unavailable or 0}
         if _zero(ru.max_surge) and _zero(ru.max_unavailable):
             strategy["rollingUpdate"]["maxUnavailable"] = 1
-    return {"strategy": strategy}
+    return {
+        "replicas": w.replicas,
+        "selector": {"matchLabels": w.selector},
+        "template": w.template,
+        "minReadySeconds": w.role.min_ready_seconds,
+        "strategy": strategy,
+    }
+
+
+def _lws_spec(w: Workload) -> Obj:
+    """A LeaderWorkerSet of `replicas` groups: the role's template, patched for leader and workers."""
+    lw = w.role.leader_worker_set
+    size = (lw.size if lw else None) or 1
+    leader = (
+        merge(clone(w.template), clone(lw.patch_leader_template)) if lw and lw.patch_leader_template else None
+    )
+    worker = (
+        merge(clone(w.template), clone(lw.patch_worker_template))
+        if lw and lw.patch_worker_template
+        else w.template
+    )
+    restart = (
+        "RecreateGroupOnPodRestart" if w.role.restart_policy == "RecreateRoleInstanceOnPodRestart" else "None"
+    )
+    lwt: Obj = {"size": size, "restartPolicy": restart, "workerTemplate": worker}
+    if leader is not None:
+        lwt["leaderTemplate"] = leader
+    spec: Obj = {"replicas": w.replicas, "leaderWorkerTemplate": lwt, "startupPolicy": "LeaderCreated"}
+    ru = _rolling(w.role)
+    if ru is not None:
+        config: Obj = {
+            "maxUnavailable": ru.max_unavailable if ru.max_unavailable is not None else 1,
+            "maxSurge": ru.max_surge if ru.max_surge is not None else 0,
+        }
+        partition = _partition(ru.partition, w.role.replicas)
+        if partition:
+            config["partition"] = partition
+        spec["rolloutStrategy"] = {"type": "RollingUpdate", "rollingUpdateConfiguration": config}
+    return spec
+
+
+def _lws_instances(workload: str, namespace: str, role: RoleSpec, ports: Obj) -> list[Obj]:
+    """Each group: its leader's and its workers' DNS names under the LeaderWorkerSet's own headless
+    Service `{workload}` (the pods' subdomain)."""
+    size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
+    out = []
+    for g in range(role.replicas):
+        entry: Obj = {"address": f"{workload}-{g}.{workload}.{namespace}"}
+        if size > 1:
+            entry["workers"] = [f"{workload}-{g}-{w}.{workload}.{namespace}" for w in range(1, size)]
+        if ports:
+            entry["ports"] = ports
+        out.append(entry)
+    return out
 
 
 def _partition(value: int | str | None, replicas: int) -> int:
@@ -69,7 +153,8 @@ STATEFULSET = WorkloadStrategy(
     max_name_why=(
         f"at most {names.MAX_STATEFULSET_NAME} (its pods' controller-revision-hash label must fit in 63)"
     ),
-    rollout=_statefulset_rollout,
+    spec=_statefulset_spec,
+    index_label=names.POD_INDEX,
 )
 DEPLOYMENT = WorkloadStrategy(
     "apps/v1",
@@ -77,9 +162,23 @@ DEPLOYMENT = WorkloadStrategy(
     stateful=False,
     max_name=names.MAX_NAME,
     max_name_why=f"at most {names.MAX_NAME}",
-    rollout=_deployment_rollout,
+    spec=_deployment_spec,
 )
-STRATEGIES: dict[str, WorkloadStrategy] = {s.ref: s for s in (STATEFULSET, DEPLOYMENT)}
+#: a LeaderWorkerSet {name} has worker StatefulSets {name}-{group}: their pods' controller-revision-hash
+#: label ({name}-{group}-{10 chars}) must fit in 63, for up to 99999 groups
+MAX_LWS_NAME = names.MAX_STATEFULSET_NAME - 6
+LEADERWORKERSET = WorkloadStrategy(
+    "leaderworkerset.x-k8s.io/v1",
+    "LeaderWorkerSet",
+    stateful=True,
+    max_name=MAX_LWS_NAME,
+    max_name_why=f"at most {MAX_LWS_NAME} (its worker StatefulSets are named {{name}}-{{group index}})",
+    spec=_lws_spec,
+    index_label=LWS_GROUP_INDEX,
+    dns1035=True,
+    instances=_lws_instances,
+)
+STRATEGIES: dict[str, WorkloadStrategy] = {s.ref: s for s in (STATEFULSET, DEPLOYMENT, LEADERWORKERSET)}
 KINDS = frozenset(s.kind for s in STRATEGIES.values())
 
 

@@ -292,3 +292,115 @@ def test_scale_down_removes_the_highest_groups(kube: Client, namespace: str) -> 
         return set(pods(kube, namespace, "sd")) == {"sd-0", "sd-0-1"}, sorted(pods(kube, namespace, "sd"))
 
     wait_until(gone, 60, "groups 1 and 2 removed")
+
+
+def test_rbg_with_a_leaderworkerset_role_reaches_ready_with_real_addresses(
+    kube: Client, namespace: str, kubectl: Any
+) -> None:
+    import yaml
+    from lightkube.resources.core_v1 import ConfigMap
+    from tests_rbg_helpers import wait_rbg_ready
+
+    r = kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples/pd-lws.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr  # restartPolicy is acted on for LeaderWorkerSet roles
+    status = wait_rbg_ready(kube, "pd-lws", namespace)
+    assert {s["name"]: s["readyReplicas"] for s in status["roleStatuses"]} == {"prefill": 2, "decode": 1}
+
+    prefill = get(kube, "pd-lws-prefill", namespace)
+    lwt = prefill["spec"]["leaderWorkerTemplate"]
+    assert (lwt["size"], lwt["restartPolicy"]) == (2, "RecreateGroupOnPodRestart")
+    assert prefill["metadata"]["ownerReferences"][0]["kind"] == "RoleBasedGroup"
+
+    found = pods(kube, namespace, "pd-lws-prefill")
+    assert set(found) == {"pd-lws-prefill-0", "pd-lws-prefill-0-1", "pd-lws-prefill-1", "pd-lws-prefill-1-1"}
+    for name, pod in found.items():
+        leader = name.count("-") == 3
+        assert pod.metadata.labels["tier"] == ("leader" if leader else "worker")
+        assert pod.metadata.labels["rbg.workloads.x-k8s.io/role-name"] == "prefill"
+        engine = pod.spec.containers[0]
+        assert engine.args == (["--role", "prefill", "--leader"] if leader else ["--role", "prefill"])
+        env = {e.name: e for e in engine.env}
+        assert [e.name for e in engine.env[:3]] == ENV
+        assert env["RBG_ROLE_NAME"].value == "prefill"
+        # the group's index, for leaders and workers alike (not the worker's ordinal)
+        assert env["RBG_ROLE_INDEX"].valueFrom.fieldRef.fieldPath == f"metadata.labels['{P}group-index']"
+        assert pod.metadata.labels[P + "group-index"] == name.split("-")[3]
+
+    cfg = yaml.safe_load(kube.get(ConfigMap, "pd-lws", namespace=namespace).data["config.yaml"])
+    assert cfg["roles"]["prefill"]["instances"] == [
+        {
+            "address": f"pd-lws-prefill-{g}.pd-lws-prefill.{namespace}",
+            "workers": [f"pd-lws-prefill-{g}-1.pd-lws-prefill.{namespace}"],
+            "ports": {"http": 8000},
+        }
+        for g in (0, 1)
+    ]
+    # those names are the pods' real DNS names: hostname.subdomain with a headless Service of that name
+    worker = found["pd-lws-prefill-1-1"]
+    assert (worker.spec.hostname, worker.spec.subdomain) == ("pd-lws-prefill-1-1", "pd-lws-prefill")
+    assert kube.get(Service, "pd-lws-prefill", namespace=namespace).spec.clusterIP == "None"
+    assert cfg["roles"]["decode"]["instances"] == [
+        {"address": f"pd-lws-decode-0.s-pd-lws-decode.{namespace}", "ports": {"http": 8000}}
+    ]
+
+
+UPSTREAM_KINDS = {
+    # the shapes of upstream's v1alpha1 examples refused before LeaderWorkerSet roles existed
+    "exclusive-topology": {
+        "metadata": {
+            "annotations": {"rolebasedgroup.workloads.x-k8s.io/exclusive-topology": "kubernetes.io/hostname"}
+        },
+        "role": {"leaderWorkerSet": {"size": 1}},
+    },
+    "rbg-with-lws-workload": {"role": {"leaderWorkerSet": {"size": 2}}},
+    "restart-policy": {
+        "role": {
+            "restartPolicy": "None",
+            "leaderWorkerSet": {
+                "size": 2,
+                "patchLeaderTemplate": {"metadata": {"labels": {"role": "leader"}}},
+                "patchWorkerTemplate": {"metadata": {"labels": {"role": "worker"}}},
+            },
+        }
+    },
+    "rolling-update": {
+        "role": {
+            "leaderWorkerSet": {"size": 2},
+            "rolloutStrategy": {"rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}},
+        }
+    },
+    "rolling-update-with-partition": {
+        "role": {
+            "replicas": 3,
+            "leaderWorkerSet": {"size": 2},
+            "rolloutStrategy": {"rollingUpdate": {"partition": 1, "maxUnavailable": 1}},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UPSTREAM_KINDS))
+def test_upstream_example_kinds_with_leaderworkerset_roles_are_accepted(
+    kube: Client, namespace: str, kubectl: Any, kind: str
+) -> None:
+    import yaml
+    from tests_rbg_helpers import wait_rbg_ready
+
+    shape = UPSTREAM_KINDS[kind]
+    role = {
+        "name": "lws",
+        "replicas": 2,
+        "workload": {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"},
+        "template": {"spec": {"containers": [container()]}},
+        **shape["role"],
+    }
+    doc = {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroup",
+        "metadata": {"name": kind, **shape.get("metadata", {})},
+        "spec": {"roles": [role, {"name": "sts", "template": {"spec": {"containers": [container()]}}}]},
+    }
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode == 0, r.stderr
+    wait_rbg_ready(kube, kind, namespace)

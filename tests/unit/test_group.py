@@ -478,12 +478,12 @@ def test_rolling_update_values_are_checked_at_zero_replicas_too() -> None:
 def test_a_role_of_an_unsupported_kind_is_refused_never_run_as_another_kind() -> None:
     # stored before the CRD's CEL rule existed, or with the CRD edited by hand
     rbg = rbg_of(
-        [{"name": "a", "workload": {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"}}]
+        [{"name": "a", "workload": {"apiVersion": "workloads.x-k8s.io/v1alpha1", "kind": "InstanceSet"}}]
     )
     result = plan(rbg, [], "2026-01-01T00:00:00Z")
     assert result.apply == []
     assert result.invalid == [
-        "spec.roles[0].workload: leaderworkerset.x-k8s.io/v1/LeaderWorkerSet is not supported by this "
-        "operator (apps/v1 StatefulSet or Deployment)"
+        "spec.roles[0].workload: workloads.x-k8s.io/v1alpha1/InstanceSet is not supported by this "
+        "operator (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)"
     ]
     assert result.status["conditions"][0]["reason"] == "InvalidSpec"

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pydantic import ValidationError
 
 from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet, LeaderWorkerTemplate
+from rbg.controllers.kinds import LWS
 from rbg.leaderworker import desired, labels, restart, rollout, validation
 from rbg.leaderworker import status as lws_status
 from rbg.leaderworker.restart import GonePod
@@ -27,10 +28,9 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONTROLLERREVISION, NODE, POD, SERVICE, STATEFULSET, Key, Kind, Obj
+from rbg.runtime.objects import CONTROLLERREVISION, NODE, POD, SERVICE, STATEFULSET, Key, Obj
 
 log = logging.getLogger(__name__)
-LWS = Kube.register(Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"))
 MISSING_REVISION_RETRY = 1.0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.controllers.kinds import LWS, RBG
 from rbg.group import names, workloads
 from rbg.group.plan import plan
 from rbg.group.status import progress_only, same_status
@@ -25,11 +26,12 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Kind, Obj
+from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj
 
 log = logging.getLogger(__name__)
-RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
-CHILD_KINDS = (STATEFULSET, DEPLOYMENT, SERVICE, CONFIGMAP)
+CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP)
+#: kinds whose CRD may be absent (installed later, or by an upstream controller)
+OPTIONAL_KINDS = (LWS,)
 CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
 WORKLOAD_KINDS = workloads.KINDS
 TAKEN_RECHECK_SECONDS = 30.0
@@ -49,12 +51,15 @@ class RoleBasedGroupReconciler:
         self.rbgs = manager.informer(RBG)
         # only children carrying the group label are cached: our objects, not the whole cluster
         self.children: dict[str, Informer] = {
-            k.kind: manager.informer(k, label_selector=names.GROUP_NAME) for k in CHILD_KINDS
+            k.kind: manager.informer(k, label_selector=names.GROUP_NAME, optional=k in OPTIONAL_KINDS)
+            for k in CHILD_KINDS
         }
         # and the names of everyone else's objects of those kinds (metadata only), so that a group never
         # takes over a user's ConfigMap or Service of the same name, without a GET before each create
         self.others: dict[str, Informer] = {
-            k.kind: manager.informer(k, label_selector=f"!{names.GROUP_NAME}", metadata_only=True)
+            k.kind: manager.informer(
+                k, label_selector=f"!{names.GROUP_NAME}", metadata_only=True, optional=k in OPTIONAL_KINDS
+            )
             for k in CHILD_KINDS
         }
         self.recorder: EventRecorder = manager.recorder("rolebasedgroup-controller")

@@ -1,0 +1,9 @@
+"""The custom kinds the controllers read and write, registered with the client once."""
+
+from __future__ import annotations
+
+from rbg.runtime.client import Kube
+from rbg.runtime.objects import Kind
+
+RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
+LWS = Kube.register(Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"))
