@@ -20,7 +20,7 @@ from rbg.runtime import certs
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION
+from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION, MUTATINGWEBHOOKCONFIGURATION
 from rbg.runtime.webhook import AdmissionServer, webhook_configuration
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,29 @@ def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
     return sorted(set(dns)), sorted(set(ips))
 
 
+def ours(crd_obj: dict[str, object]) -> bool:
+    """A LeaderWorkerSet CRD this operator installed: labelled so, or (installed by a version before the
+    label) with the KEP-162 field that upstream's schema lacks."""
+    meta = crd_obj.get("metadata") or {}
+    assert isinstance(meta, dict)
+    if (meta.get("labels") or {}).get(crd.MANAGED_BY) == crd.MANAGER:
+        return True
+    spec = crd_obj.get("spec") or {}
+    assert isinstance(spec, dict)
+    for version in spec.get("versions") or []:
+        root = ((version.get("schema") or {}).get("openAPIV3Schema") or {}).get("properties") or {}
+        lwt = (((root.get("spec") or {}).get("properties") or {}).get("leaderWorkerTemplate") or {}).get(
+            "properties"
+        ) or {}
+        if "topologyPlacementPolicy" in lwt:
+            return True
+    return False
+
+
 async def upstream_lws(kube: Kube) -> bool:
     """True when a LeaderWorkerSet CRD that is not ours is installed (kubernetes-sigs/lws runs here)."""
     obj = await kube.get(CUSTOMRESOURCEDEFINITION, LWS_CRD)
-    if obj is None:
-        return False
-    managed_by = (obj["metadata"].get("labels") or {}).get(crd.MANAGED_BY)
-    return managed_by != crd.MANAGER
+    return obj is not None and not ours(obj)
 
 
 async def install_crds(kube: Kube, *, skip: frozenset[str] = frozenset()) -> None:
@@ -124,6 +140,8 @@ async def run(opts: Options) -> None:
                     url_base=url,
                 )
             )
+        else:  # ours from an earlier start would mutate the upstream controller's pods
+            await kube.delete(MUTATINGWEBHOOKCONFIGURATION, MUTATING_WEBHOOK_CONFIGURATION)
 
         manager = Manager(
             kube,

@@ -43,7 +43,10 @@ class ApiError(Exception):
     @property
     def namespace_terminating(self) -> bool:
         """403 because the namespace is being deleted: nothing more may be created in it."""
-        return self.status == 403 and "NamespaceTerminating" in self.causes
+        # a create carries the NamespaceTerminating cause; a server-side apply only the message
+        return self.status == 403 and (
+            "NamespaceTerminating" in self.causes or "because it is being terminated" in self.message
+        )
 
     @property
     def invalid(self) -> bool:

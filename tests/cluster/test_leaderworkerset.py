@@ -404,3 +404,59 @@ def test_upstream_example_kinds_with_leaderworkerset_roles_are_accepted(
     r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
     assert r.returncode == 0, r.stderr
     wait_rbg_ready(kube, kind, namespace)
+
+
+def test_with_an_upstream_lws_installed_the_operator_leaves_leaderworkersets_to_it(
+    kube: Client, namespace: str, kubectl: Any, local_cluster: LocalCluster
+) -> None:
+    """A LeaderWorkerSet CRD that is not ours stands for kubernetes-sigs/lws: the operator then runs no
+    LWS controller and no LWS webhooks, and RBG roles of that kind only create the LWS object."""
+    import time
+
+    import yaml
+
+    ours = ROOT / "config/crd/leaderworkerset.x-k8s.io_leaderworkersets.yaml"
+    theirs = yaml.safe_load(ours.read_text())  # upstream's: no KEP-162 field, not labelled by us
+    del theirs["metadata"]["labels"]
+    lwt = theirs["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    del lwt["leaderWorkerTemplate"]["properties"]["topologyPlacementPolicy"]
+    op.stop(local_cluster)
+    try:
+        r = kubectl("replace", "-f", "-", stdin=yaml.safe_dump(theirs))
+        assert r.returncode == 0, r.stderr
+        log_file = local_cluster.logs / f"{op.COMPONENT}.log"
+        seen = log_file.stat().st_size if log_file.exists() else 0
+        op.start(local_cluster)
+        log = log_file.read_text()[seen:]
+        assert "installed by someone else (kubernetes-sigs/lws?)" in log
+        r = kubectl("get", "mutatingwebhookconfiguration", "rbg-mutating-webhook-configuration")
+        assert r.returncode != 0
+        assert "NotFound" in r.stderr
+        r = kubectl(
+            "get", "validatingwebhookconfiguration", "rbg-validating-webhook-configuration", "-o", "yaml"
+        )
+        assert [w["name"] for w in yaml.safe_load(r.stdout)["webhooks"]] == [
+            "vrolebasedgroup.workloads.x-k8s.io"
+        ]
+
+        doc = yaml.safe_load((ROOT / "examples/pd-lws.yaml").read_text())
+        r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+        assert r.returncode == 0, r.stderr
+
+        def handed_over() -> tuple[bool, Any]:
+            try:
+                return True, get(kube, "pd-lws-prefill", namespace)
+            except ApiError as exc:
+                return False, str(exc)
+
+        lws_obj = wait_until(handed_over, 30, "the RBG to create its LeaderWorkerSet")
+        assert lws_obj["spec"]["leaderWorkerTemplate"]["size"] == 2
+        time.sleep(3)  # nobody here runs it: no leader StatefulSet appears
+        assert "pd-lws-prefill" not in statefulsets(kube, namespace)
+        assert "pd-lws-decode" in statefulsets(kube, namespace)
+    finally:
+        op.stop(local_cluster)
+        r = kubectl("replace", "-f", str(ours))
+        op.start(local_cluster)
+    assert r.returncode == 0, r.stderr
+    wait_available(kube, "pd-lws-prefill", namespace)  # and ours picks the LWS up

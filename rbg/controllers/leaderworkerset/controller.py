@@ -65,7 +65,7 @@ class LeaderWorkerSetReconciler:
         self.nodes: Informer = manager.informer(NODE, metadata_only=True)
         self.recorder: EventRecorder = manager.recorder("leaderworkerset-controller")
         self._gone: dict[Key, list[GonePod]] = defaultdict(list)
-        self._recreating: set[str] = set()  # leader uids deleted to recreate their group
+        self._recreating: dict[Key, set[str]] = defaultdict(set)  # leaders deleted to recreate their group
         self._written: dict[Key, tuple[str | None, Obj]] = {}
         self.controller = Controller("leaderworkerset", self.reconcile, workers=workers)
         self.controller.for_informer(self.sets, predicate=not_status_only)
@@ -92,10 +92,19 @@ class LeaderWorkerSetReconciler:
             self._gone[key].append(gone)
 
     async def reconcile(self, key: Key) -> Result | None:
+        try:
+            return await self._reconcile(key)
+        except ApiError as exc:
+            if exc.namespace_terminating:
+                return None  # the set goes with its namespace: nothing more to create
+            raise
+
+    async def _reconcile(self, key: Key) -> Result | None:
         obj = self.sets.get(key)
         gone = self._gone.pop(key, [])
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self._written.pop(key, None)
+            self._recreating.pop(key, None)
             return None  # garbage collection removes what it owns
         try:
             lws = LeaderWorkerSet.model_validate(obj)
@@ -146,11 +155,13 @@ class LeaderWorkerSetReconciler:
 
         # restarts first: a group being recreated gets no new worker StatefulSet
         doomed_uids: set[str] = set()
+        recreating = self._recreating[key]
+        recreating &= {g.leader["metadata"]["uid"] for g in groups if g.leader is not None}
         for doomed, message in restart.recreate(lws, groups, gone):
             leader_uid = doomed["metadata"]["uid"]
-            if leader_uid in self._recreating:
+            if leader_uid in recreating:
                 continue
-            self._recreating.add(leader_uid)
+            recreating.add(leader_uid)
             if await self.kube.delete(
                 POD, doomed["metadata"]["name"], ns, propagation="Foreground", preconditions_uid=leader_uid
             ):
@@ -286,7 +297,7 @@ class LeaderWorkerSetReconciler:
             try:
                 await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
             except ApiError as exc:
-                if exc.not_found or exc.conflict:
+                if exc.not_found or exc.conflict or exc.namespace_terminating:
                     return  # the owner (a leader pod) went away meanwhile: the next reconcile sees it
                 if not exc.invalid:
                     raise
