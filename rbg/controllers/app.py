@@ -156,7 +156,9 @@ async def run(opts: Options) -> None:
             manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
         )
         if not upstream:
-            LeaderWorkerSetReconciler(manager, kube, workers=opts.workers)
+            LeaderWorkerSetReconciler(
+                manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
+            )
         task = asyncio.create_task(manager.run())
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -6,7 +6,10 @@ One run measures, each on a fresh local cluster (same topology, same machine, on
 - `rbg`: this project's operator (its ServiceAccount, leader election on);
 - `upstream`: the Go upstream at v0.8.0-alpha.5 with a tuned client (QPS 1000), when its binary is
   available (`RBG_UPSTREAM_DIR` or ../shared/bench/upstream-rbg); `--upstream-default-qps` adds a run
-  with its default client throttling.
+  with its default client throttling;
+- `lws`: N LeaderWorkerSets of one group of 4 pods, run by this operator ("Ready" = Available);
+- `rbg-lws`: N groups whose prefill role is a LeaderWorkerSet (one group of 2) instead of a StatefulSet.
+  Upstream runs such roles with kubernetes-sigs/lws, which is not available here: no upstream column.
 Figures per contender: time from the first create until all N groups are Ready; create -> Ready per
 group (p50/p95); the operator's CPU seconds (utime+stime from /proc) during convergence and during the
 idle window; its API requests from the API server's audit log (writes, reads, by verb and resource);
@@ -49,7 +52,9 @@ from rbg.group import desired, names
 
 RBG_V1A1 = create_namespaced_resource("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups")
 RBG_V1A2 = create_namespaced_resource("workloads.x-k8s.io", "v1alpha2", "RoleBasedGroup", "rolebasedgroups")
+LWS_V1 = create_namespaced_resource("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets")
 ROLES = (("router", 1, "Deployment"), ("prefill", 2, "StatefulSet"), ("decode", 1, "StatefulSet"))
+LWS_SIZE = 4  # the `lws` contender: one group of 4 pods per LeaderWorkerSet (as many pods as a group)
 IMAGE = "registry.local/engine:1"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 READS = {"get", "list"}
@@ -100,6 +105,29 @@ def upstream_group(name: str) -> Obj:
     )
 
 
+def lws_group(name: str) -> Obj:
+    """The `rbg-lws` contender's group: prefill is one LeaderWorkerSet group of 2 (4 pods in all)."""
+    doc = group(name)
+    prefill = doc["spec"]["roles"][1]
+    prefill.update(
+        replicas=1,
+        workload={"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"},
+        leaderWorkerSet={"size": 2},
+    )
+    return doc
+
+
+def leaderworkerset(name: str) -> Obj:
+    """The `lws` contender: one LeaderWorkerSet of one group of LWS_SIZE pods."""
+    template = {"spec": {"containers": [{"name": "engine", "image": IMAGE}]}}
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": {"name": name},
+        "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": LWS_SIZE, "workerTemplate": template}},
+    }
+
+
 def direct_children(name: str, namespace: str) -> list[Obj]:
     """What our operator would create for `group(name)`, without owner (nothing would own them)."""
     doc = group(name)
@@ -122,6 +150,7 @@ class Contender:
     start: Callable[[LocalCluster], int | None]  # starts the operator; its pid (None: no operator)
     objects: Callable[[str, str], list[Obj]]  # (group name, namespace) -> what to create for it
     group_kind: Any | None  # the RoleBasedGroup resource to watch for Ready (None: workloads only)
+    ready_condition: str = "Ready"  # the condition of a group_kind object that means done
 
 
 def contenders(
@@ -137,6 +166,10 @@ def contenders(
     out = [
         Contender("floor", lambda _lc: None, direct_children, None),
         Contender("rbg", ours, lambda n, _ns: [group(n)], RBG_V1A1),
+        # this operator's LeaderWorkerSet controller (upstream RBG runs LWS roles with kubernetes-sigs/lws,
+        # which is not available here: these two have no upstream column)
+        Contender("lws", ours, lambda n, _ns: [leaderworkerset(n)], LWS_V1, "Available"),
+        Contender("rbg-lws", ours, lambda n, _ns: [lws_group(n)], RBG_V1A1),
     ]
     if upstream_dir is not None:
         out.append(Contender("upstream", theirs(1000), lambda n, _ns: [upstream_group(n)], RBG_V1A2))
@@ -313,7 +346,7 @@ async def measure(
 
     def group_seen(obj: Any) -> None:
         conds = (obj.get("status") or {}).get("conditions") or []
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+        if any(c["type"] == who.ready_condition and c["status"] == "True" for c in conds):
             note_ready(obj["metadata"]["name"], time.monotonic())
 
     async def watch_groups(kind: Any) -> None:
@@ -332,7 +365,7 @@ async def measure(
         watches += [watch_groups(who.group_kind), poll_groups(who.group_kind)]
     watchers = [asyncio.create_task(_logged(w)) for w in watches]
     await asyncio.sleep(1)
-    spy = _profiler(pid, profile) if profile and pid and who.name == "rbg" else None
+    spy = _profiler(pid, profile) if profile and pid and who.name in ("rbg", "lws") else None
     components = [p for c, p in state.pids.items() if c in COMPONENTS]
     cluster0 = sum(cpu_seconds(p) for p in components)
     cpu0 = cpu_seconds(pid) if pid else 0.0
@@ -390,11 +423,12 @@ async def measure(
     }
     if pid is None:
         return result
-    to_children = [max(wl_added[g].values()) - created[g] for g in groups if len(wl_added.get(g, {})) == 3]
+    # (a LeaderWorkerSet role adds its leader and worker StatefulSets to the group's workloads)
+    to_children = [max(wl_added[g].values()) - created[g] for g in groups if len(wl_added.get(g, {})) >= 3]
     to_group_ready = [
         group_ready[g] - max(wl_ready[g].values())
         for g in groups
-        if g in group_ready and len(wl_ready.get(g, {})) == 3
+        if g in group_ready and len(wl_ready.get(g, {})) >= 3
     ]
     result.update(
         {
@@ -472,7 +506,9 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=30, help="seconds to watch for writes after convergence")
     ap.add_argument("--cluster", default="rbg-bench")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds to wait for convergence")
-    ap.add_argument("--only", help="comma-separated contenders (floor,rbg,upstream,upstream-qps20)")
+    ap.add_argument(
+        "--only", help="comma-separated contenders (floor,rbg,upstream,upstream-qps20,lws,rbg-lws)"
+    )
     ap.add_argument("--upstream-default-qps", action="store_true", help="also run upstream at QPS 20")
     ap.add_argument("--no-micro", action="store_true", help="skip the plan() micro-benchmark")
     ap.add_argument("--operator-arg", action="append", default=[], help="extra flag for our operator")
@@ -503,8 +539,8 @@ def main() -> int:
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    ours = next((r for r in results if r["contender"] == "rbg"), None)
-    ok = ours is None or (ours["converged"] == args.n and ours["idle_writes"] == 0)
+    ours = [r for r in results if r["contender"] in ("rbg", "lws", "rbg-lws")]
+    ok = all(r["converged"] == args.n and r["idle_writes"] == 0 for r in ours)
     return 0 if ok else 1
 
 

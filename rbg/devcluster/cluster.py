@@ -44,6 +44,12 @@ def default_dir(name: str) -> Path:
     return Path(os.environ.get("RBG_CLUSTER_DIR") or cache_root() / "clusters" / name)
 
 
+#: StatefulSet spec.updateStrategy.rollingUpdate.maxUnavailable (KEP-961), which LeaderWorkerSet rolling
+#: updates use for their leader StatefulSet; off by default in this Kubernetes version (the API server
+#: drops the field)
+FEATURE_GATES = "--feature-gates=MaxUnavailableStatefulSet=true"
+
+
 @dataclass
 class State:
     """What `up` started; persisted as state.json in the cluster directory."""
@@ -239,6 +245,7 @@ class LocalCluster:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--profiling=false",
+                FEATURE_GATES,
                 # the operator's requests, as the API server saw them (the benchmark counts them here)
                 f"--audit-policy-file={self._write_audit_policy()}",
                 f"--audit-log-path={self.logs / 'audit.log'}",
@@ -279,6 +286,7 @@ class LocalCluster:
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
                 "--concurrent-gc-syncs=40",
+                FEATURE_GATES,
                 *busy_client,
             ],
         )

@@ -198,3 +198,15 @@ def same(a: Obj | None, b: Obj | None) -> bool:
         return s
 
     return norm(a) == norm(b)
+
+
+def progress_only(old: Obj | None, new: Obj) -> bool:
+    """`new` differs from `old` only in counts and messages: the same generation, and every condition
+    keeps its status and reason (nothing a user or a tool waits on has flipped)."""
+    if not old or old.get("observedGeneration") != new.get("observedGeneration"):
+        return False
+
+    def flags(s: Obj) -> list[tuple[Any, Any, Any]]:
+        return sorted((c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or [])
+
+    return flags(old) == flags(new)

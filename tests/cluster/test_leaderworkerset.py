@@ -151,9 +151,12 @@ def test_leader_ready_creates_workers_only_for_groups_whose_leader_is_ready(
 
     wait_until(leaders_pending, 30, "two Pending leaders")
     assert set(statefulsets(kube, namespace)) == {"ready"}  # no worker StatefulSet yet
-    message = condition(get(kube, "ready", namespace), "Progressing")
-    assert message is not None
-    assert "cannot be scheduled" in message["message"]
+
+    def says_why() -> tuple[bool, Any]:
+        cond = condition(get(kube, "ready", namespace), "Progressing") or {}
+        return "leader pod ready-0 cannot be scheduled" in cond.get("message", ""), cond
+
+    wait_until(says_why, 30, "the status to say why the leaders wait")  # progress is written every 5 s
 
     node_label("node-b2-3")
 
@@ -285,8 +288,13 @@ def test_scale_down_removes_the_highest_groups(kube: Client, namespace: str) -> 
     create(kube, lws("sd", replicas=3, size=2), namespace)
     wait_available(kube, "sd", namespace)
     kube.patch(LWS, "sd", {"spec": {"replicas": 1}}, namespace=namespace, patch_type=PatchType.MERGE)
-    status = wait_available(kube, "sd", namespace)
-    assert status["replicas"] == 1
+    wait_available(kube, "sd", namespace)
+
+    def one_group() -> tuple[bool, Any]:
+        st = get(kube, "sd", namespace).get("status") or {}
+        return st.get("replicas") == 1, st
+
+    wait_until(one_group, 30, "status replicas 1")  # counts are written at most every 5 s (D19)
 
     def gone() -> tuple[bool, Any]:
         return set(pods(kube, namespace, "sd")) == {"sd-0", "sd-0-1"}, sorted(pods(kube, namespace, "sd"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 
 from pydantic import ValidationError
@@ -23,7 +24,7 @@ from rbg.leaderworker.restart import GonePod
 from rbg.leaderworker.status import Group
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
-from rbg.runtime.diff import stamp, up_to_date
+from rbg.runtime.diff import contains, stamp, up_to_date
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
@@ -55,8 +56,12 @@ def _label(obj: Obj | None, key: str) -> str | None:
 
 
 class LeaderWorkerSetReconciler:
-    def __init__(self, manager: Manager, kube: Kube, workers: int = 16) -> None:
+    def __init__(
+        self, manager: Manager, kube: Kube, workers: int = 16, status_progress_interval: float = 5.0
+    ) -> None:
+        """`status_progress_interval`: seconds between status writes that only update counts (D19)."""
         self.kube = kube
+        self.status_progress_interval = status_progress_interval
         self.sets = manager.informer(LWS)
         self.statefulsets = manager.informer(STATEFULSET, label_selector=labels.NAME)
         self.pods = manager.informer(POD, label_selector=labels.NAME)
@@ -66,7 +71,10 @@ class LeaderWorkerSetReconciler:
         self.recorder: EventRecorder = manager.recorder("leaderworkerset-controller")
         self._gone: dict[Key, list[GonePod]] = defaultdict(list)
         self._recreating: dict[Key, set[str]] = defaultdict(set)  # leaders deleted to recreate their group
-        self._written: dict[Key, tuple[str | None, Obj]] = {}
+        self._written: dict[Key, tuple[str | None, Obj, float]] = {}  # (resourceVersion, status, when)
+        # digests of bodies the API server stored without some of their fields (a field behind a feature
+        # gate that is off): what it kept counts as up to date, so the body is not applied again and again
+        self._lossy: set[str] = set()
         self.controller = Controller("leaderworkerset", self.reconcile, workers=workers)
         self.controller.for_informer(self.sets, predicate=not_status_only)
         # a worker pod deleted between two reconciles is gone from the cache: remember it for the restart
@@ -228,11 +236,13 @@ class LeaderWorkerSetReconciler:
 
         before = self._status_now(key, obj)
         status = lws_status.compute(lws, groups, states, leader_sts, place.key, before, _now())
-        await self._write_status(key, obj, status)
+        wait = await self._write_status(key, obj, status)
         done = partition == 0 and replicas == lws.spec.replicas and all(s.ready and s.updated for s in states)
         if done and len(revisions) > 1:
             await self._truncate(revisions, digest, groups, ns)
-        return Result(requeue_after=MISSING_REVISION_RETRY) if waits else None
+        if waits:
+            return Result(requeue_after=MISSING_REVISION_RETRY)
+        return Result(requeue_after=wait) if wait > 0 else None
 
     def _groups(self, lws: LeaderWorkerSet, leader_sts: Obj | None) -> list[Group]:
         ns, name = lws.metadata.namespace, lws.metadata.name
@@ -288,14 +298,14 @@ class LeaderWorkerSetReconciler:
             body = stamp(d, labels.APPLIED_HASH)
             cache = self.statefulsets if d["kind"] == "StatefulSet" else self.services
             observed = cache.get(Key(ns, d["metadata"]["name"]))
-            if not up_to_date(observed, body, labels.APPLIED_HASH):
+            if not up_to_date(observed, body, labels.APPLIED_HASH) and not self._kept(observed, body):
                 todo.append((body, observed))
         if not todo:
             return created
 
         async def one(body: Obj, observed: Obj | None) -> None:
             try:
-                await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
+                stored = await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
             except ApiError as exc:
                 if exc.not_found or exc.conflict or exc.namespace_terminating:
                     return  # the owner (a leader pod) went away meanwhile: the next reconcile sees it
@@ -308,6 +318,15 @@ class LeaderWorkerSetReconciler:
                     f"{body['kind']} {body['metadata']['name']}: {exc.message}",
                 )
                 return
+            if not contains(stored, body):
+                digest = body["metadata"]["annotations"][labels.APPLIED_HASH]
+                if digest not in self._lossy:
+                    self._lossy.add(digest)
+                    log.warning(
+                        "the API server dropped fields of %s %s (a feature gate off?); what it kept is final",
+                        body["kind"],
+                        body["metadata"]["name"],
+                    )
             if observed is None and body["kind"] == "StatefulSet":
                 is_worker = labels.LEADER_NAME not in body["spec"]["template"]["metadata"].get(
                     "annotations", {}
@@ -318,6 +337,12 @@ class LeaderWorkerSetReconciler:
             for body, observed in todo:
                 tg.create_task(one(body, observed))
         return created
+
+    def _kept(self, observed: Obj | None, body: Obj) -> bool:
+        """`observed` is what the API server kept of this very body, applied before (see `_lossy`)."""
+        digest = body["metadata"]["annotations"][labels.APPLIED_HASH]
+        have = ((observed or {}).get("metadata", {}).get("annotations") or {}).get(labels.APPLIED_HASH)
+        return digest in self._lossy and have == digest
 
     async def _truncate(
         self, revisions: dict[str | None, Obj], digest: str, groups: list[Group], ns: str
@@ -354,10 +379,17 @@ class LeaderWorkerSetReconciler:
         status: Obj | None = obj.get("status")
         return status
 
-    async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
+    async def _write_status(self, key: Key, obj: Obj, status: Obj) -> float:
+        """Write the status if it changed. A change of counts and messages only (no condition flips) is
+        written at most every `status_progress_interval` seconds (D19): the seconds left are returned."""
         before = self._status_now(key, obj)
         if lws_status.same(before, status):
-            return
+            return 0.0
+        last = self._written.get(key)
+        if last is not None and lws_status.progress_only(before, status):
+            since = time.monotonic() - last[2]
+            if since < self.status_progress_interval:
+                return self.status_progress_interval - since
         body = {
             "apiVersion": API_VERSION,
             "kind": "LeaderWorkerSet",
@@ -368,15 +400,16 @@ class LeaderWorkerSetReconciler:
             written = await self.kube.apply_status(body, field_manager=labels.FIELD_MANAGER)
         except ApiError as exc:
             if exc.not_found:
-                return
+                return 0.0
             raise
-        self._written[key] = (written.get("metadata", {}).get("resourceVersion"), status)
+        self._written[key] = (written.get("metadata", {}).get("resourceVersion"), status, time.monotonic())
         old = {c["type"]: c.get("status") for c in (before or {}).get("conditions") or []}
         for c in status.get("conditions") or []:
             if c["status"] == "True" and old.get(c["type"]) != "True":
                 self.recorder.event(obj, "Normal", c["reason"], c["message"])
             elif c.get("reason") == "InvalidSpec" and old.get(c["type"]) is None:
                 self.recorder.event(obj, "Warning", "InvalidSpec", c["message"])
+        return 0.0
 
 
 def _size(revision: Obj, lws: LeaderWorkerSet) -> int:
