@@ -32,10 +32,11 @@ test: venv controlplane ## the whole suite: unit tests, then behaviour tests on 
 unit: venv ## unit and property tests only (no cluster)
 	$(PY) -m pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff, ruff format --check, mypy --strict, shellcheck-free bash -n
+lint: venv ## ruff, ruff format --check, mypy --strict, import-linter layer contracts, bash -n, gofmt
 	$(VENV)/bin/ruff check rbg tests
 	$(VENV)/bin/ruff format --check rbg tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	bash -n hack/*.sh .ci/run
 	cd hack/controlplane && gofmt -l cmd | (! grep .)
 	cd hack/scheduler-plugins && gofmt -l cmd | (! grep .)

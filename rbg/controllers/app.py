@@ -116,33 +116,6 @@ async def run(opts: Options) -> None:
             )
         if opts.install_crds:
             await install_crds(kube, skip=frozenset({LWS_CRD}) if upstream else frozenset())
-        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
-        dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
-        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
-        server = AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir)
-        server.add(RULE.path, validate_rolebasedgroup)
-        validating = [RULE]
-        if not upstream:
-            server.add(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
-            server.add(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
-            validating.append(lws_admission.RULE)
-        await server.start()
-        await kube.apply(
-            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
-        )
-        if not upstream:
-            await kube.apply(
-                webhook_configuration(
-                    "Mutating",
-                    MUTATING_WEBHOOK_CONFIGURATION,
-                    [lws_admission.POD_RULE],
-                    cert.ca_pem,
-                    url_base=url,
-                )
-            )
-        else:  # ours from an earlier start would mutate the upstream controller's pods
-            await kube.delete(MUTATINGWEBHOOKCONFIGURATION, MUTATING_WEBHOOK_CONFIGURATION)
-
         manager = Manager(
             kube,
             name="rbg-controller",
@@ -159,6 +132,35 @@ async def run(opts: Options) -> None:
             LeaderWorkerSetReconciler(
                 manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
             )
+
+        # admission: served by the manager (handlers see synced caches), on every replica
+        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
+        dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
+        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
+        manager.serve_webhooks(AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir))
+        manager.webhook(RULE.path, validate_rolebasedgroup)
+        validating = [RULE]
+        if not upstream:
+            manager.webhook(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
+            manager.webhook(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
+            validating.append(lws_admission.RULE)
+        await manager.start_webhooks()  # before the configurations point the API server at them
+        await kube.apply(
+            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
+        )
+        if not upstream:
+            await kube.apply(
+                webhook_configuration(
+                    "Mutating",
+                    MUTATING_WEBHOOK_CONFIGURATION,
+                    [lws_admission.POD_RULE],
+                    cert.ca_pem,
+                    url_base=url,
+                )
+            )
+        else:  # ours from an earlier start would mutate the upstream controller's pods
+            await kube.delete(MUTATINGWEBHOOKCONFIGURATION, MUTATING_WEBHOOK_CONFIGURATION)
+
         task = asyncio.create_task(manager.run())
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -167,7 +169,6 @@ async def run(opts: Options) -> None:
         await manager.stop()  # releases the Lease so a successor takes over at once
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await server.stop()
     except ApiError as exc:
         log.error("API error: %s", exc)
         raise

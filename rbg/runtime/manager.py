@@ -22,6 +22,7 @@ from rbg.runtime.health import HealthServer
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
 from rbg.runtime.objects import Kind
+from rbg.runtime.webhook import AdmissionServer, Request, Validator, Verdict
 
 if TYPE_CHECKING:
     from rbg.runtime.client import Kube
@@ -76,6 +77,8 @@ class Manager:
         self._started = False
         self._running = False
         self._late_tasks: list[asyncio.Task[None]] = []
+        self._webhooks: AdmissionServer | None = None
+        self._run_called = asyncio.Event()
         self.leading = asyncio.Event()
 
     # -- wiring ---------------------------------------------------------------------------------------
@@ -114,6 +117,38 @@ class Manager:
                 self._late_tasks.append(asyncio.create_task(recorder.run(), name=f"events {controller_name}"))
         return self._recorders[controller_name]
 
+    def serve_webhooks(self, server: AdmissionServer) -> None:
+        """Admission handlers registered with `webhook()` are served by `server`; the manager stops it."""
+        self._webhooks = server
+
+    def webhook(self, path: str, handler: Validator, *, cache_wait: float = 10.0) -> None:
+        """Serve `handler` at `path`. A request that arrives before the caches are synced waits for them
+        (at most `cache_wait` seconds, then it is denied with a reason), so handlers read synced caches."""
+        if self._webhooks is None:
+            raise RuntimeError("serve_webhooks() first")
+
+        async def gated(request: Request) -> Verdict:
+            if not self.caches_synced():
+                try:
+                    await asyncio.wait_for(self.wait_for_caches(), cache_wait)
+                except TimeoutError:
+                    return Verdict([f"the operator is starting (caches not synced after {cache_wait:.0f}s)"])
+            return await handler(request)
+
+        self._webhooks.add(path, gated)
+
+    async def start_webhooks(self) -> None:
+        """Start serving admission (before run(): the API server may call as soon as it is registered)."""
+        if self._webhooks is not None:
+            await self._webhooks.start()
+
+    def caches_synced(self) -> bool:
+        return self._started and all(inf.synced.is_set() for inf in self._informers.values())
+
+    async def wait_for_caches(self) -> None:
+        await self._run_called.wait()  # informers are created before run(); run() starts them
+        await asyncio.gather(*(inf.synced.wait() for inf in self._informers.values()))
+
     @property
     def informers(self) -> list[Informer]:
         return list(self._informers.values())
@@ -137,6 +172,7 @@ class Manager:
     async def run(self) -> None:
         """Run until `stop()` (or cancellation); raises LeaderElectionLost if the lease was lost."""
         self._started = True
+        self._run_called.set()
         await self.server.start()
         log.info(
             "manager started",
@@ -162,6 +198,8 @@ class Manager:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.server.stop()
+            if self._webhooks is not None:
+                await self._webhooks.stop()
             log.info("manager stopped")
         for task in (main, *tasks):
             error = task.exception() if task.done() and not task.cancelled() else None

@@ -4,7 +4,7 @@ import datetime as dt
 import json
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx2 as httpx
 import pytest
@@ -158,3 +158,34 @@ async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
         "spec.coordination: accepted, but this operator does not act on it yet: "
         "roles are not placed, updated or scaled together"
     )
+
+
+async def test_manager_served_handlers_wait_for_synced_caches(tmp_path: Path) -> None:
+    """A request before the caches are synced waits for them, and is denied with a reason if they do
+    not sync in time; afterwards handlers run at once."""
+    from rbg.runtime.manager import Manager
+    from rbg.runtime.objects import CONFIGMAP
+
+    manager = Manager(cast(Any, None), name="t", metrics_port=None)
+    informer = manager.informer(CONFIGMAP)
+    server = AdmissionServer("127.0.0.1", 0, certs.generate("w", ["localhost"], []), tmp_path)
+    manager.serve_webhooks(server)
+    seen: list[str] = []
+
+    async def handler(req: dict[str, Any]) -> Verdict:
+        seen.append(str(req["uid"]))
+        return Verdict()
+
+    manager.webhook("/h", handler, cache_wait=0.05)
+    gated = server._validators["/h"]
+    early = await gated({"uid": "1"})
+    assert early.errors == ["the operator is starting (caches not synced after 0s)"]
+    assert seen == []
+
+    manager._started = True
+    manager._run_called.set()
+    pending = asyncio.create_task(gated({"uid": "2"}))
+    await asyncio.sleep(0.01)
+    informer.synced.set()
+    assert (await pending).errors == []
+    assert seen == ["2"]
