@@ -468,3 +468,24 @@ def test_with_an_upstream_lws_installed_the_operator_leaves_leaderworkersets_to_
         op.start(local_cluster)
     assert r.returncode == 0, r.stderr
     wait_available(kube, "pd-lws-prefill", namespace)  # and ours picks the LWS up
+
+
+def test_volume_claim_templates_give_every_pod_of_a_group_its_claim(kube: Client, namespace: str) -> None:
+    from lightkube.resources.core_v1 import PersistentVolumeClaim
+
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    doc = lws("vct", replicas=1, size=2, volumeClaimTemplates=[claim])
+    doc["spec"]["leaderWorkerTemplate"]["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete"}
+    create(kube, doc, namespace)
+
+    def claims() -> tuple[bool, Any]:
+        names = {c.metadata.name for c in kube.list(PersistentVolumeClaim, namespace=namespace)}
+        return names == {"data-vct-0", "data-vct-0-1"}, names
+
+    wait_until(claims, 60, "a claim for the leader and for the worker")  # (no provisioner: they stay Pending)
+    for sts in statefulsets(kube, namespace).values():
+        assert [t.metadata.name for t in sts.spec.volumeClaimTemplates] == ["data"]
+        assert sts.spec.persistentVolumeClaimRetentionPolicy.whenDeleted == "Delete"
