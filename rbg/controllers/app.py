@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
 MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
 
 
 @dataclass
@@ -79,9 +80,12 @@ def ours(crd_obj: dict[str, object]) -> bool:
 
 
 async def upstream_lws(kube: Kube) -> bool:
-    """True when a LeaderWorkerSet CRD that is not ours is installed (kubernetes-sigs/lws runs here)."""
+    """True when kubernetes-sigs/lws is installed: a LeaderWorkerSet CRD that is not ours, or upstream's
+    webhook configuration (its CRD may carry our label when it was applied over ours server-side)."""
     obj = await kube.get(CUSTOMRESOURCEDEFINITION, LWS_CRD)
-    return obj is not None and not ours(obj)
+    if obj is not None and not ours(obj):
+        return True
+    return await kube.get(MUTATINGWEBHOOKCONFIGURATION, UPSTREAM_LWS_WEBHOOKS) is not None
 
 
 async def install_crds(kube: Kube, *, skip: frozenset[str] = frozenset()) -> None:

@@ -99,9 +99,8 @@ def _lws_spec(w: Workload) -> Obj:
         if lw and lw.patch_worker_template
         else w.template
     )
-    restart = (
-        "RecreateGroupOnPodRestart" if w.role.restart_policy == "RecreateRoleInstanceOnPodRestart" else "None"
-    )
+    # as upstream RBG: every policy but None recreates the pod's group (an unset one included)
+    restart = "None" if w.role.restart_policy == "None" else "RecreateGroupOnPodRestart"
     lwt: Obj = {"size": size, "restartPolicy": restart, "workerTemplate": worker}
     if leader is not None:
         lwt["leaderTemplate"] = leader

@@ -50,7 +50,6 @@ def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> 
     after_start = policy == "RecreateGroupAfterStart" or labels.AFTER_START in (
         lws.metadata.annotations or {}
     )
-    size = lws.spec.leader_worker_template.size
     out: list[tuple[Obj, str]] = []
     gone_by_group: dict[int, list[GonePod]] = {}
     for g in gone:
@@ -68,6 +67,11 @@ def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> 
         # of an old revision being rolled away, never recreates the current group
         current = (workers_uid, leader_rev) if workers_current else None
         culprit: str | None = None
+        gone_workers = [
+            g
+            for g in gone_by_group.get(group.index, [])
+            if not g.leader and current == (g.controller_uid, g.revision)
+        ]
         if restarted(leader):
             culprit = leader["metadata"]["name"]
         for pod in group.worker_pods:
@@ -78,15 +82,17 @@ def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> 
                 and current == (_controller_uid(pod), pod_labels.get(labels.REVISION))
             ):
                 culprit = pod["metadata"]["name"]
-        for g in gone_by_group.get(group.index, []):
-            if culprit is None and not g.leader and current == (g.controller_uid, g.revision):
-                culprit = g.name
+        if culprit is None and gone_workers:
+            culprit = gone_workers[0].name
         if culprit is None:
             continue
         if after_start:
             pods = [leader, *group.worker_pods]
             pending = any((p.get("status") or {}).get("phase") == "Pending" for p in pods)
-            if pending or len(pods) != size:
+            # a worker deleted outright counts as one of the group's (it had started)
+            started = len(pods) + len({g.name for g in gone_workers} - {p["metadata"]["name"] for p in pods})
+            size = group.size or lws.spec.leader_worker_template.size
+            if pending or started != size:
                 continue  # not started yet (image pulls, scheduling): no recreation before the start
         leader_name = leader["metadata"]["name"]
         msg = f"Worker pod {culprit} failed, deleted leader pod {leader_name} to recreate group {group.index}"

@@ -22,6 +22,7 @@ class Group:
     leader: Obj | None = None
     workers: Obj | None = None  # the worker StatefulSet
     worker_pods: list[Obj] = field(default_factory=list)
+    size: int | None = None  # the group size of the leader's revision (None: the set's current size)
 
 
 def pod_ready(pod: Obj | None) -> bool:
@@ -125,8 +126,13 @@ def compute(
     base = states[:replicas] + [GroupState(False, False)] * max(0, replicas - len(states))
     ready_base = sum(1 for s in base if s.ready)
     in_range = base[min(partition, replicas) :]
-    # a rolling update: some group exists on an older revision (a new set is not "updating")
-    updating = any(gr.leader is not None and not s.updated for gr, s in zip(groups, states, strict=False))
+    # a rolling update: a group the update covers ([partition, replicas)) exists on an older revision (a
+    # new set is not "updating", nor is an old group held below the partition)
+    first = min(partition, replicas)
+    updating = any(
+        gr.leader is not None and not s.updated
+        for gr, s in zip(groups[first:replicas], states[first:replicas], strict=False)
+    )
     available = ready_base == replicas and all(s.ready and s.updated for s in in_range)
     summary = f"with {ready_base} groups ready of total {replicas} groups"
     reasons = [

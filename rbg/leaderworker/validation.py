@@ -59,8 +59,13 @@ def _int_or_percent(path: str, value: int | str) -> list[str]:
     return []
 
 
-def validate(lws: LeaderWorkerSet, old: LeaderWorkerSet | None = None) -> list[str]:
-    """Errors of a create (old None) or update; empty when admissible."""
+def validate(
+    lws: LeaderWorkerSet, old: LeaderWorkerSet | None = None, *, replicas_dependent: bool = True
+) -> list[str]:
+    """Errors of a create (old None) or update; empty when admissible.
+
+    `replicas_dependent=False` leaves out what depends on spec.replicas alone (the controller's re-check:
+    a scale through /scale, e.g. by an HPA, never meets the webhook and must not stop the set)."""
     errors: list[str] = []
     name = lws.metadata.name
     if name and (len(name) > 63 or not _DNS1035.match(name)):
@@ -71,7 +76,7 @@ def validate(lws: LeaderWorkerSet, old: LeaderWorkerSet | None = None) -> list[s
     spec = lws.spec
     lwt = spec.leader_worker_template
     size = lwt.size
-    if spec.replicas * size > MAX_INT32:
+    if replicas_dependent and spec.replicas * size > MAX_INT32:
         errors.append(f"spec.replicas: replicas x size = {spec.replicas} x {size} exceeds {MAX_INT32} pods")
     sgp = lwt.sub_group_policy
     sgs = sgp.sub_group_size if sgp else None
@@ -99,7 +104,7 @@ def validate(lws: LeaderWorkerSet, old: LeaderWorkerSet | None = None) -> list[s
     bad = _int_or_percent(f"{base}.maxUnavailable", ru.max_unavailable)
     bad += _int_or_percent(f"{base}.maxSurge", ru.max_surge)
     errors += bad
-    if not bad and spec.replicas > 0:
+    if not bad and spec.replicas > 0 and replicas_dependent:
         unavailable = scaled(ru.max_unavailable, spec.replicas, round_up=False)
         surge = scaled(ru.max_surge, spec.replicas, round_up=True)
         if unavailable == 0 and surge == 0:

@@ -487,3 +487,51 @@ def test_a_role_of_an_unsupported_kind_is_refused_never_run_as_another_kind() ->
         "operator (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)"
     ]
     assert result.status["conditions"][0]["reason"] == "InvalidSpec"
+
+
+LWS_WORKLOAD = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (None, "RecreateGroupOnPodRestart"),
+        ("RecreateRoleInstanceOnPodRestart", "RecreateGroupOnPodRestart"),
+        ("None", "None"),
+    ],
+)
+def test_a_leaderworkerset_role_becomes_an_lws_with_upstreams_restart_mapping(
+    policy: str | None, expected: str
+) -> None:
+    role: dict[str, Any] = {
+        "name": "prefill",
+        "replicas": 3,
+        "workload": LWS_WORKLOAD,
+        "leaderWorkerSet": {"size": 2, "patchLeaderTemplate": {"metadata": {"labels": {"tier": "leader"}}}},
+        "rolloutStrategy": {"rollingUpdate": {"maxSurge": 1, "partition": 1}},
+    }
+    if policy:
+        role["restartPolicy"] = policy
+    rbg = rbg_of([role])
+    lws = desired.workload(rbg, 0)
+    assert (lws["apiVersion"], lws["kind"], lws["metadata"]["name"]) == (
+        "leaderworkerset.x-k8s.io/v1",
+        "LeaderWorkerSet",
+        "g-prefill",
+    )
+    lwt = lws["spec"]["leaderWorkerTemplate"]
+    assert (lws["spec"]["replicas"], lwt["size"], lwt["restartPolicy"]) == (3, 2, expected)
+    assert lwt["leaderTemplate"]["metadata"]["labels"]["tier"] == "leader"
+    assert "tier" not in lwt["workerTemplate"]["metadata"]["labels"]
+    assert lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"] == {
+        "maxUnavailable": 1,
+        "maxSurge": 1,
+        "partition": 1,
+    }
+    env = {e["name"]: e for e in lwt["workerTemplate"]["spec"]["containers"][0]["env"]}
+    assert (
+        env["RBG_ROLE_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+        == "metadata.labels['leaderworkerset.sigs.k8s.io/group-index']"
+    )
+    instances = desired.discovery_config(rbg)["roles"]["prefill"]["instances"]
+    assert instances[2] == {"address": "g-prefill-2.g-prefill.ns", "workers": ["g-prefill-2-1.g-prefill.ns"]}

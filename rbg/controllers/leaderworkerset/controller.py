@@ -75,6 +75,7 @@ class LeaderWorkerSetReconciler:
         # digests of bodies the API server stored without some of their fields (a field behind a feature
         # gate that is off): what it kept counts as up to date, so the body is not applied again and again
         self._lossy: set[str] = set()
+        self._unplaced: set[str] = set()  # leaders whose node's domain was unknown (reported once)
         self.controller = Controller("leaderworkerset", self.reconcile, workers=workers)
         self.controller.for_informer(self.sets, predicate=not_status_only)
         # a worker pod deleted between two reconciles is gone from the cache: remember it for the restart
@@ -100,16 +101,20 @@ class LeaderWorkerSetReconciler:
             self._gone[key].append(gone)
 
     async def reconcile(self, key: Key) -> Result | None:
+        gone = self._gone.pop(key, [])
         try:
-            return await self._reconcile(key)
+            return await self._reconcile(key, gone)
         except ApiError as exc:
             if exc.namespace_terminating:
                 return None  # the set goes with its namespace: nothing more to create
+            self._gone[key] = gone + self._gone.get(key, [])  # the retry still sees those deletions
+            raise
+        except Exception:
+            self._gone[key] = gone + self._gone.get(key, [])
             raise
 
-    async def _reconcile(self, key: Key) -> Result | None:
+    async def _reconcile(self, key: Key, gone: list[GonePod]) -> Result | None:
         obj = self.sets.get(key)
-        gone = self._gone.pop(key, [])
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self._written.pop(key, None)
             self._recreating.pop(key, None)
@@ -121,7 +126,9 @@ class LeaderWorkerSetReconciler:
                 obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
             )
             return None
-        errors = validation.validate(lws)
+        # (a replicas change through /scale never meets the webhook: what depends on replicas alone, like
+        # maxUnavailable and maxSurge both rounding to 0, must not stop the set)
+        errors = validation.validate(lws, replicas_dependent=False)
         if errors:  # admitted before the webhook ran (or with it off): say so, create nothing
             await self._write_status(key, obj, self._invalid_status(lws, obj, errors))
             return None
@@ -149,17 +156,12 @@ class LeaderWorkerSetReconciler:
         # what exists of each group
         leader_sts = self.statefulsets.get(Key(ns, name))
         if leader_sts is not None and _controller_uid(leader_sts) != uid:
-            leader_sts = None  # someone else's; the apply below will be refused if it is not ours
+            leader_sts = None  # an earlier set's of the same name, going away: not written (see _free)
         groups = self._groups(lws, leader_sts)
         sizes = {h: _size(r, lws) for h, r in revisions.items()}
-        states = [
-            lws_status.state(
-                g,
-                sizes.get(_label(g.leader, labels.REVISION) or "", lws.spec.leader_worker_template.size),
-                digest,
-            )
-            for g in groups
-        ]
+        for g in groups:
+            g.size = sizes.get(_label(g.leader, labels.REVISION) or "", lws.spec.leader_worker_template.size)
+        states = [lws_status.state(g, g.size or 1, digest) for g in groups]
 
         # restarts first: a group being recreated gets no new worker StatefulSet
         doomed_uids: set[str] = set()
@@ -192,7 +194,15 @@ class LeaderWorkerSetReconciler:
             partition=partition,
             max_unavailable=unavailable + surge,
         )
-        writes: list[Obj] = [want, desired.shared_service(lws)]
+        unique = (
+            lws.spec.network_config is not None
+            and lws.spec.network_config.subdomain_policy == "UniquePerReplica"
+        )
+        writes: list[Obj] = []
+        if self._free(Key(ns, name), self.statefulsets, obj):  # not an earlier set's of the same name
+            writes.append(want)
+        if not unique and self._free(Key(ns, name), self.services, obj):
+            writes.append(desired.shared_service(lws))
         waits = False
         for group in groups:
             leader = group.leader
@@ -202,7 +212,7 @@ class LeaderWorkerSetReconciler:
                 continue
             if labels.LEADER_NAME in (leader["metadata"].get("annotations") or {}):
                 continue  # a leader carrying a worker's annotation (Kubernetes < 1.27): never build on it
-            if lws.spec.network_config and lws.spec.network_config.subdomain_policy == "UniquePerReplica":
+            if unique and self._free(Key(ns, leader["metadata"]["name"]), self.services, leader):
                 writes.append(desired.group_service(lws, leader))
             leader_rev = _label(leader, labels.REVISION) or ""
             revision = revisions.get(leader_rev)
@@ -213,8 +223,15 @@ class LeaderWorkerSetReconciler:
                 continue
             if lws.spec.startup_policy == "LeaderReady" and not lws_status.pod_ready(leader):
                 continue
+            workers_key = Key(ns, leader["metadata"]["name"])
+            if self.statefulsets.get(workers_key) is not None:
+                # created once from the leader's revision and never changed (as upstream), so a change of
+                # node labels or annotations never rolls running workers; one of a previous leader of
+                # the same name is left to the garbage collector (its deletion requeues the set)
+                continue
             selector = self._node_selector(obj, leader)
             if selector is None:
+                waits = waits or self._placement_pending(leader)
                 continue
             writes.append(desired.worker_statefulset(lws, leader, revision["data"], selector))
         created = await self._apply_all(obj, writes, ns)
@@ -284,11 +301,27 @@ class LeaderWorkerSetReconciler:
         node = self.nodes.get(Key("", node_name))
         value = ((node or {}).get("metadata", {}).get("labels") or {}).get(key)
         if not value:
-            leader_name = leader["metadata"]["name"]
-            msg = f"node {node_name} of leader pod {leader_name} has no label {key}: workers cannot be placed"
-            self.recorder.event(lws_obj, "Warning", "FailedPlacement", msg)
+            uid = leader["metadata"]["uid"]
+            if uid not in self._unplaced:  # said once per leader; retried until the label is there
+                self._unplaced.add(uid)
+                leader_name = leader["metadata"]["name"]
+                what = "is not known yet" if node is None else f"has no label {key}"
+                msg = f"node {node_name} of leader pod {leader_name} {what}: its workers cannot be placed yet"
+                self.recorder.event(lws_obj, "Warning", "FailedPlacement", msg)
             return None
+        self._unplaced.discard(leader["metadata"]["uid"])
         return {key: value}
+
+    def _placement_pending(self, leader: Obj) -> bool:
+        """True when the leader is bound but its node's domain is not known: look again later (nodes are
+        not watched). A leader that is not bound yet brings the next reconcile itself."""
+        return bool((leader.get("spec") or {}).get("nodeName"))
+
+    @staticmethod
+    def _free(key: Key, cache: Informer, owner: Obj) -> bool:
+        """No object of that name, or one controlled by `owner` (never take a previous leader's)."""
+        existing = cache.get(key)
+        return existing is None or _controller_uid(existing) == owner["metadata"]["uid"]
 
     async def _apply_all(self, owner: Obj, writes: list[Obj], ns: str) -> list[tuple[str, str]]:
         """Apply what differs from the caches, concurrently; (kind, name) of workloads created."""

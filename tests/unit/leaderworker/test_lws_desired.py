@@ -115,3 +115,14 @@ def test_status_reports_a_rolling_update() -> None:
     )
     flags = {c["type"]: c["status"] for c in st["conditions"]}
     assert flags == {"Progressing": "True", "UpdateInProgress": "True"}
+
+
+def test_no_update_in_progress_for_an_old_group_held_below_the_partition() -> None:
+    s = lws(replicas=2)
+    s.spec.rollout_strategy.rolling_update_configuration.partition = 1
+    groups = [Group(0, pod(False)), Group(1, pod(True))]
+    st = lws_status.compute(
+        s, groups, [GroupState(False, False), GroupState(True, True)], None, None, None, "t"
+    )
+    flags = {c["type"]: c["status"] for c in st["conditions"]}
+    assert "UpdateInProgress" not in flags

@@ -73,3 +73,12 @@ def test_a_leader_already_terminating_is_left_alone() -> None:
     assert g.leader is not None
     g.leader["metadata"]["deletionTimestamp"] = "now"
     assert recreate(lws(), [g], []) == []
+
+
+def test_after_start_counts_a_worker_deleted_outright_and_uses_the_groups_own_size() -> None:
+    policy = lws(size=5, restartPolicy="RecreateGroupAfterStart")  # the set was resized 3 -> 5
+    g = group()
+    g.size = 3  # this group was made with size 3
+    g.worker_pods = g.worker_pods[1:]  # test-0-1 is gone from the cache
+    gone = [GonePod("test-0-1", 0, "wsts", "r1", leader=False)]
+    assert len(recreate(policy, [g], gone)) == 1

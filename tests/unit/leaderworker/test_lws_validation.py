@@ -62,3 +62,11 @@ def test_annotation_and_field_must_agree_and_the_message_names_both() -> None:
 
 def test_deprecated_default_restart_policy_warns() -> None:
     assert "deprecated" in warnings(lws(restartPolicy="Default"))[0]
+
+
+def test_the_controller_does_not_stop_a_set_scaled_through_the_scale_subresource() -> None:
+    # an HPA scales 4 -> 3: 25% of 3 rounds down to 0, with maxSurge 0 (never seen by the webhook)
+    scaled = lws(replicas=3)
+    scaled.spec.rollout_strategy.rolling_update_configuration.max_unavailable = "25%"
+    assert validate(scaled) != []
+    assert validate(scaled, replicas_dependent=False) == []
