@@ -24,6 +24,18 @@ class ApiModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+class ObjectMeta(ApiModel):
+    """What the controllers read of an object's metadata."""
+
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
 def embedded(definition: str) -> Any:
     """Annotation for a field holding a core Kubernetes object (kept as a plain dict in Python)."""
     return Annotated[dict[str, Any], WithJsonSchema({"type": "object", EMBED: definition})]

@@ -70,109 +70,107 @@ def openapi_schema(model: type[BaseModel]) -> Schema:
     return schema
 
 
-def rolebasedgroup_crd() -> Schema:
+def _crd(
+    *,
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    short: str,
+    description: str,
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    subresources: Schema,
+    columns: list[Schema],
+) -> Schema:
+    """A namespaced CRD with one served and stored version, labelled as ours."""
     root = {
         "type": "object",
-        "description": "RoleBasedGroup runs the roles of one inference service (router, prefill, decode, "
-        "...) as one unit: a workload and a headless Service per role, a discovery ConfigMap, roles started "
-        "in dependency order.",
+        "description": description,
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": openapi_schema(v1alpha1.RoleBasedGroupSpec),
-            "status": openapi_schema(v1alpha1.RoleBasedGroupStatus),
+            "spec": openapi_schema(spec),
+            "status": openapi_schema(status),
         },
         "required": ["spec"],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"rolebasedgroups.{v1alpha1.GROUP}", "labels": {MANAGED_BY: MANAGER}},
+        "metadata": {"name": f"{plural}.{group}", "labels": {MANAGED_BY: MANAGER}},
         "spec": {
-            "group": v1alpha1.GROUP,
+            "group": group,
             "names": {
-                "kind": "RoleBasedGroup",
-                "listKind": "RoleBasedGroupList",
-                "plural": "rolebasedgroups",
-                "singular": "rolebasedgroup",
-                "shortNames": ["rbg"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short],
             },
             "scope": "Namespaced",
             "versions": [
                 {
-                    "name": v1alpha1.VERSION,
+                    "name": version,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {
-                            "name": "READY",
-                            "type": "string",
-                            "jsonPath": ".status.conditions[?(@.type=='Ready')].status",
-                        },
-                        {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
+                    "subresources": subresources,
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
+
+
+def rolebasedgroup_crd() -> Schema:
+    return _crd(
+        group=v1alpha1.GROUP,
+        version=v1alpha1.VERSION,
+        kind="RoleBasedGroup",
+        plural="rolebasedgroups",
+        short="rbg",
+        description="RoleBasedGroup runs the roles of one inference service (router, prefill, decode, "
+        "...) as one unit: a workload and a headless Service per role, a discovery ConfigMap, roles started "
+        "in dependency order.",
+        spec=v1alpha1.RoleBasedGroupSpec,
+        status=v1alpha1.RoleBasedGroupStatus,
+        subresources={"status": {}},
+        columns=[
+            {"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
 
 
 def leaderworkerset_crd() -> Schema:
-    root = {
-        "type": "object",
-        "description": "LeaderWorkerSet runs groups of pods (a leader and its workers, e.g. one model served "
+    return _crd(
+        group=lws_v1.GROUP,
+        version=lws_v1.VERSION,
+        kind="LeaderWorkerSet",
+        plural="leaderworkersets",
+        short="lws",
+        description="LeaderWorkerSet runs groups of pods (a leader and its workers, e.g. one model served "
         "across several nodes) that are created, placed, restarted and updated as one; compatible with "
         "kubernetes-sigs/lws, plus the KEP-162 topologyPlacementPolicy.",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": openapi_schema(lws_v1.LeaderWorkerSetSpec),
-            "status": openapi_schema(lws_v1.LeaderWorkerSetStatus),
-        },
-        "required": ["spec"],
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"leaderworkersets.{lws_v1.GROUP}", "labels": {MANAGED_BY: MANAGER}},
-        "spec": {
-            "group": lws_v1.GROUP,
-            "names": {
-                "kind": "LeaderWorkerSet",
-                "listKind": "LeaderWorkerSetList",
-                "plural": "leaderworkersets",
-                "singular": "leaderworkerset",
-                "shortNames": ["lws"],
+        spec=lws_v1.LeaderWorkerSetSpec,
+        status=lws_v1.LeaderWorkerSetStatus,
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.hpaPodSelector",
             },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": lws_v1.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.hpaPodSelector",
-                        },
-                    },
-                    "additionalPrinterColumns": [
-                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
-                        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
-                        {"name": "Up-to-date", "type": "integer", "jsonPath": ".status.updatedReplicas"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
         },
-    }
+        columns=[
+            {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+            {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Up-to-date", "type": "integer", "jsonPath": ".status.updatedReplicas"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
 
 
 ALL = {

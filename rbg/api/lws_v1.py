@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from rbg.api.base import ApiModel, PersistentVolumeClaimTemplate, PodTemplateSpec
+from rbg.api.base import ApiModel, ObjectMeta, PersistentVolumeClaimTemplate, PodTemplateSpec
 
 GROUP = "leaderworkerset.x-k8s.io"
 VERSION = "v1"
@@ -155,16 +155,6 @@ class LeaderWorkerSetStatus(ApiModel):
     """Label selector of the leaders, for the scale subresource (HPA)."""
     observed_generation: int | None = None
     """The metadata.generation the status describes."""
-
-
-class ObjectMeta(ApiModel):
-    name: str = ""
-    namespace: str = ""
-    uid: str = ""
-    generation: int = 0
-    resource_version: str = ""
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
 
 
 class LeaderWorkerSet(ApiModel):

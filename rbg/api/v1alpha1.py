@@ -17,6 +17,7 @@ from rbg.api.base import (
     ApiModel,
     Container,
     FreeForm,
+    ObjectMeta,
     PodTemplateSpec,
     ServicePort,
     cel,
@@ -335,16 +336,6 @@ class RoleBasedGroupStatus(ApiModel):
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
     )
     """Per role: desired, ready and updated pods (counts are written at most every few seconds)."""
-
-
-class ObjectMeta(ApiModel):
-    name: str = ""
-    namespace: str = ""
-    uid: str = ""
-    generation: int = 0
-    resource_version: str = ""
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
 
 
 class RoleBasedGroup(ApiModel):
