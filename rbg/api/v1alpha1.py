@@ -246,6 +246,9 @@ class CoordinationRollingUpdate(ApiModel):
     """Percentage of each role's pods kept on the old template."""
     max_unavailable: str | None = Field(None, pattern=PERCENT)
     """Percentage of each role's pods that may be unavailable at once."""
+    max_unavailable_ratio: str | None = Field(None, pattern=PERCENT)
+    """Alias of maxUnavailable (the name the coordination design uses); maxUnavailable wins when both are
+    set."""
 
 
 class CoordinationScaling(ApiModel):
@@ -255,20 +258,56 @@ class CoordinationScaling(ApiModel):
     """When the next step starts: once pods are scheduled (OrderScheduled) or Ready (OrderReady)."""
 
 
+class AffinityScheduling(ApiModel):
+    """Pods of several roles placed together, batch by batch, each batch in one topology domain."""
+
+    topology_key: str = Field("", max_length=316)
+    """Node label whose values are the domains a batch must stay inside, e.g. kubernetes.io/hostname."""
+    ratios: dict[str, int] = Field(default_factory=dict)
+    """Pods of each coordinated role per batch, e.g. {prefill: 2, decode: 1}: batch k holds that role's
+    pods with ordinals k*ratio .. k*ratio+ratio-1."""
+    batch_mode: Literal["Sequential", "Parallel"] = "Sequential"
+    """Sequential: batch k+1 is released once every pod of batch k is bound. Parallel: every batch is
+    planned at once (without counting free capacity twice)."""
+    batch_timeout_seconds: int = Field(300, ge=1)
+    """Seconds a batch may wait for a domain before it is reported Stuck (it keeps being re-planned)."""
+
+
 class CoordinationStrategy(ApiModel):
     rolling_update: CoordinationRollingUpdate | None = None
     """Coordinated rolling update of the roles."""
     scaling: CoordinationScaling | None = None
     """Coordinated scaling of the roles."""
+    affinity_scheduling: AffinityScheduling | None = None
+    """Ratio placement of the roles' pods per topology domain."""
 
 
 class Coordination(ApiModel):
     name: RoleName
     """Name of the coordination, unique in the group."""
+    type: Literal["AffinityScheduling", "RollingUpdate", "Scaling"] | None = None
+    """What is coordinated; may be left out when exactly one strategy is set."""
     roles: list[Annotated[str, Field(max_length=63)]] = Field(min_length=1, max_length=MAX_ROLES)
     """Roles of the group that move together."""
     strategy: CoordinationStrategy | None = None
     """How they move together."""
+
+    @property
+    def kind(self) -> str | None:
+        """The type, or the one strategy set when the type is left out."""
+        if self.type is not None:
+            return self.type
+        st = self.strategy
+        set_ = [
+            t
+            for t, v in (
+                ("AffinityScheduling", st.affinity_scheduling if st else None),
+                ("RollingUpdate", st.rolling_update if st else None),
+                ("Scaling", st.scaling if st else None),
+            )
+            if v is not None
+        ]
+        return set_[0] if len(set_) == 1 else None
 
 
 class RoleBasedGroupSpec(ApiModel):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.workloads import WorkloadStrategy, strategy_of
@@ -99,6 +100,7 @@ def validate(
         for j, role_name in enumerate(coord.roles):
             if role_name not in seen:
                 errors.append(FieldError(f"spec.coordination[{i}].roles[{j}]", f'unknown role "{role_name}"'))
+    errors += [FieldError(path, msg) for path, msg in coordination_errors(spec)]
 
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"

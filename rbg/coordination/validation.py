@@ -1,0 +1,80 @@
+"""Checks of spec.coordination that the CRD schema cannot express; each message names the coordination
+and the role it is about."""
+
+from __future__ import annotations
+
+from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
+
+
+def coordination_errors(spec: RoleBasedGroupSpec) -> list[tuple[str, str]]:
+    """(field path, message) per problem, for every coordination of the group."""
+    replicas = {r.name: r.replicas for r in spec.roles}
+    out: list[tuple[str, str]] = []
+    for i, coord in enumerate(spec.coordination or []):
+        out += [(f"spec.coordination[{i}]{path}", msg) for path, msg in _one(coord, replicas)]
+    return out
+
+
+def _one(coord: Coordination, replicas: dict[str, int]) -> list[tuple[str, str]]:
+    who = f'coordination "{coord.name}"'
+    st = coord.strategy
+    wanted = {
+        "AffinityScheduling": st.affinity_scheduling if st else None,
+        "RollingUpdate": st.rolling_update if st else None,
+        "Scaling": st.scaling if st else None,
+    }
+    if coord.type is not None and wanted[coord.type] is None:
+        field = {
+            "AffinityScheduling": "affinityScheduling",
+            "RollingUpdate": "rollingUpdate",
+            "Scaling": "scaling",
+        }
+        return [
+            (f".strategy.{field[coord.type]}", f"{who}: type {coord.type} needs strategy.{field[coord.type]}")
+        ]
+    aff = st.affinity_scheduling if st else None
+    if aff is None or coord.kind not in (None, "AffinityScheduling"):
+        return []
+    out: list[tuple[str, str]] = []
+    base = ".strategy.affinityScheduling"
+    if len(set(coord.roles)) < 2:
+        out.append((".roles", f"{who}: AffinityScheduling places at least two roles together"))
+    if not aff.topology_key:
+        out.append((f"{base}.topologyKey", f"{who}: topologyKey is required (the node label of the domains)"))
+    for name in sorted(set(aff.ratios) - set(coord.roles)):
+        out.append(
+            (f"{base}.ratios", f'{who}: ratio for role "{name}", which the coordination does not list')
+        )
+    batches: dict[str, int] = {}
+    for name in coord.roles:
+        if name not in aff.ratios:
+            out.append((f"{base}.ratios", f'{who}: role "{name}" has no ratio'))
+            continue
+        ratio = aff.ratios[name]
+        if ratio <= 0:
+            out.append(
+                (f"{base}.ratios.{name}", f'{who}: role "{name}" has ratio {ratio}; ratios are positive')
+            )
+            continue
+        if name not in replicas:
+            continue  # unknown roles are reported with the roles list
+        if replicas[name] % ratio != 0:
+            # the design's exact wording
+            msg = f'role "{name}" has {replicas[name]} replicas which is not divisible by ratio {ratio}'
+            out.append((f"{base}.ratios.{name}", f"{who}: {msg}"))
+            continue
+        batches[name] = replicas[name] // ratio
+    if len(set(batches.values())) > 1:
+        detail = ", ".join(f"{n} {replicas[n]}/{aff.ratios[n]} = {b}" for n, b in sorted(batches.items()))
+        out.append(
+            (
+                f"{base}.ratios",
+                f"{who}: every role needs the same number of batches (replicas / ratio): {detail}",
+            )
+        )
+    return out
+
+
+def batch_of(ordinal: int, ratio: int) -> int:
+    """Batch k of a role holds its pods with ordinals k*ratio .. k*ratio + ratio - 1."""
+    return ordinal // ratio
