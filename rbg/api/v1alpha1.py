@@ -362,6 +362,35 @@ class RoleStatus(ApiModel):
     """Pods of the role on its current template."""
 
 
+class BatchStatus(ApiModel):
+    index: int
+    """The batch: role pods with ordinals index*ratio .. index*ratio + ratio - 1."""
+    domain: str | None = None
+    """The value of the topology key its pods are pinned to."""
+    phase: Literal["Pending", "Planned", "Bound", "Stuck"] = "Pending"
+    """Pending (waiting for its turn or a domain), Planned (released into its domain), Bound (every pod
+    scheduled), Stuck (no domain for longer than batchTimeoutSeconds)."""
+
+
+class CoordinationStatus(ApiModel):
+    name: str
+    """The coordination."""
+    type: str
+    """AffinityScheduling."""
+    phase: Literal["Pending", "InProgress", "Completed", "Stuck"]
+    """Completed when every batch is bound; Stuck when a batch found no domain in time."""
+    total_batches: int = 0
+    """Batches of the coordination (replicas / ratio)."""
+    placed_batches: int = 0
+    """Batches released into a domain (planned or bound)."""
+    batches: list[BatchStatus] | None = None
+    """Per batch: its domain and phase."""
+    message: str = ""
+    """Why the coordination waits, e.g. the planner's reason for a batch without a domain."""
+    last_transition_time: str | None = None
+    """When the phase last changed."""
+
+
 class RoleBasedGroupStatus(ApiModel):
     """What the operator observed, written by it."""
 
@@ -375,6 +404,10 @@ class RoleBasedGroupStatus(ApiModel):
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
     )
     """Per role: desired, ready and updated pods (counts are written at most every few seconds)."""
+    coordination_status: list[CoordinationStatus] | None = Field(
+        None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+    )
+    """Per AffinityScheduling coordination: its batches, where they are and whether they are bound."""
 
 
 class RoleBasedGroup(ApiModel):

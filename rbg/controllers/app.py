@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from rbg.api import crd
+from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
+from rbg.controllers.coordination.controller import CoordinationReconciler
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
@@ -132,6 +134,7 @@ async def run(opts: Options) -> None:
         RoleBasedGroupReconciler(
             manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
         )
+        coordination = CoordinationReconciler(manager, kube)
         if not upstream:
             LeaderWorkerSetReconciler(
                 manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
@@ -143,27 +146,24 @@ async def run(opts: Options) -> None:
         cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
         manager.serve_webhooks(AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir))
         manager.webhook(RULE.path, validate_rolebasedgroup)
+        manager.webhook(RBG_POD_RULE.path, coordination.mutate_pod)
         validating = [RULE]
+        mutating = [RBG_POD_RULE]
         if not upstream:
             manager.webhook(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
             manager.webhook(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
             validating.append(lws_admission.RULE)
+            mutating.insert(0, lws_admission.POD_RULE)
         await manager.start_webhooks()  # before the configurations point the API server at them
         await kube.apply(
             webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
         )
-        if not upstream:
-            await kube.apply(
-                webhook_configuration(
-                    "Mutating",
-                    MUTATING_WEBHOOK_CONFIGURATION,
-                    [lws_admission.POD_RULE],
-                    cert.ca_pem,
-                    url_base=url,
-                )
+        # LWS pods get their identity first, then (for RBG roles) their batch
+        await kube.apply(
+            webhook_configuration(
+                "Mutating", MUTATING_WEBHOOK_CONFIGURATION, mutating, cert.ca_pem, url_base=url
             )
-        else:  # ours from an earlier start would mutate the upstream controller's pods
-            await kube.delete(MUTATINGWEBHOOKCONFIGURATION, MUTATING_WEBHOOK_CONFIGURATION)
+        )
 
         task = asyncio.create_task(manager.run())
         waiter = asyncio.create_task(stop.wait())

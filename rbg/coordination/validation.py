@@ -9,13 +9,14 @@ from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
 def coordination_errors(spec: RoleBasedGroupSpec) -> list[tuple[str, str]]:
     """(field path, message) per problem, for every coordination of the group."""
     replicas = {r.name: r.replicas for r in spec.roles}
+    kinds = {r.name: r.workload.kind for r in spec.roles}
     out: list[tuple[str, str]] = []
     for i, coord in enumerate(spec.coordination or []):
-        out += [(f"spec.coordination[{i}]{path}", msg) for path, msg in _one(coord, replicas)]
+        out += [(f"spec.coordination[{i}]{path}", msg) for path, msg in _one(coord, replicas, kinds)]
     return out
 
 
-def _one(coord: Coordination, replicas: dict[str, int]) -> list[tuple[str, str]]:
+def _one(coord: Coordination, replicas: dict[str, int], kinds: dict[str, str]) -> list[tuple[str, str]]:
     who = f'coordination "{coord.name}"'
     st = coord.strategy
     wanted = {
@@ -58,6 +59,15 @@ def _one(coord: Coordination, replicas: dict[str, int]) -> list[tuple[str, str]]
             continue
         if name not in replicas:
             continue  # unknown roles are reported with the roles list
+        if kinds[name] != "StatefulSet":
+            out.append(
+                (
+                    ".roles",
+                    f'{who}: role "{name}" is a {kinds[name]}; AffinityScheduling places StatefulSet roles '
+                    "(a batch is made of pod ordinals)",
+                )
+            )
+            continue
         if replicas[name] % ratio != 0:
             # the design's exact wording
             msg = f'role "{name}" has {replicas[name]} replicas which is not divisible by ratio {ratio}'

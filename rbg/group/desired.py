@@ -91,6 +91,14 @@ def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
     return env
 
 
+def _coordinated(rbg: RoleBasedGroup, role: str) -> bool:
+    for c in rbg.spec.coordination or []:
+        aff = c.strategy.affinity_scheduling if c.strategy else None
+        if aff is not None and c.kind in (None, "AffinityScheduling") and role in c.roles:
+            return True
+    return False
+
+
 def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -> Obj:
     """The role's template with group labels, RBG_* env vars and the discovery config mounted.
 
@@ -101,6 +109,8 @@ def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -
         template = resolve(rbg.spec, index)  # a fresh copy
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **common_labels(rbg, role.name)}
+    if _coordinated(rbg, role.name):  # its pods go through the batch webhook (and only they)
+        meta["labels"][names.COORDINATED] = "true"
     spec = template.setdefault("spec", {})
     injected = _env(rbg, role)
     mount = {"name": names.CONFIG_VOLUME, "mountPath": names.CONFIG_MOUNT, "readOnly": True}

@@ -12,6 +12,8 @@ ROLE_SIZE = PREFIX + "role-size"
 #: digest of the body last applied to a child; a different digest means "apply again"
 APPLIED_HASH = PREFIX + "applied-hash"
 POD_INDEX = "apps.kubernetes.io/pod-index"
+#: on the pods of roles placed by an AffinityScheduling coordination: the pod webhook's objectSelector
+COORDINATED = PREFIX + "coordinated"
 FIELD_MANAGER = "rbg"
 CONFIG_VOLUME = "rbg-cluster-config"
 CONFIG_MOUNT = "/etc/rbg"

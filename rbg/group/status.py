@@ -104,11 +104,16 @@ def group_status(
     return {"observedGeneration": generation, "conditions": [ready, progressing], "roleStatuses": statuses}
 
 
+#: status fields another controller of the operator writes (with its own field manager)
+NOT_OURS = ("coordinationStatus",)
+
+
 def same_status(a: Obj | None, b: Obj | None) -> bool:
-    """Equal but for condition timestamps (those alone never justify a write)."""
+    """Equal but for condition timestamps (those alone never justify a write) and the fields the
+    coordination controller writes."""
 
     def strip(s: Obj | None) -> Obj:
-        s = dict(s or {})
+        s = {k: v for k, v in (s or {}).items() if k not in NOT_OURS}
         s["conditions"] = [
             {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in s.get("conditions", [])
         ]

@@ -170,10 +170,11 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
             out.append(
                 FieldError(f"metadata.annotations[{key}]", f"{_LATER}: pods are not confined to one domain")
             )
-    if spec.coordination:
-        out.append(
-            FieldError("spec.coordination", f"{_LATER}: roles are not placed, updated or scaled together")
-        )
+    for i, c in enumerate(spec.coordination or []):
+        if c.kind != "AffinityScheduling":  # ratio placement is acted on; coordinated updates not yet
+            out.append(
+                FieldError(f"spec.coordination[{i}]", f"{_LATER}: roles are not updated or scaled together")
+            )
     if spec.pod_group_policy is not None:
         out.append(
             FieldError("spec.podGroupPolicy", f"{_LATER}: no PodGroup is created (no gang scheduling)")

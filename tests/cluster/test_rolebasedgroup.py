@@ -200,8 +200,8 @@ def test_fields_not_acted_on_yet_are_accepted_with_a_warning(namespace: str, kub
     result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
     assert result.returncode == 0, result.stderr
     assert (
-        "Warning: spec.coordination: accepted, but this operator does not act on it yet: "
-        "roles are not placed, updated or scaled together"
+        "Warning: spec.coordination[0]: accepted, but this operator does not act on it yet: "
+        "roles are not updated or scaled together"
     ) in result.stderr
     assert (
         kubectl("get", "rbg", "-n", namespace, "-o", "name").stdout.strip()

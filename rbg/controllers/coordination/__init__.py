@@ -1,0 +1,1 @@
+"""Coordination of roles: batch placement (AffinityScheduling) and its pod webhook."""

@@ -1,0 +1,239 @@
+"""Batch placement of coordinated roles: release gated pods batch by batch into planned domains.
+
+Thin: reads the group, its pods, all bound pods and the nodes from caches, asks the pure core
+(rbg.coordination.batches.decide, which asks the planner) and patches the released pods: a nodeSelector
+on the batch's domain and the gate removed, in one update (allowed while gated). Groups with a batch
+still waiting are re-planned on any node or pod change (capacity freed, node added), with no restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.controllers.kinds import RBG
+from rbg.coordination import batches
+from rbg.runtime.client import Kube
+from rbg.runtime.controller import Controller, Result, not_status_only
+from rbg.runtime.errors import ApiError
+from rbg.runtime.events import EventRecorder
+from rbg.runtime.manager import Manager
+from rbg.runtime.objects import NODE, POD, Key, Obj
+from rbg.runtime.webhook import Rule, Verdict
+
+log = logging.getLogger(__name__)
+FIELD_MANAGER = "rbg-coordination"
+POD_RULE = Rule(
+    path="/mutate-rbg-pod",
+    name="mpod.workloads.x-k8s.io",
+    group="",
+    version="v1",
+    resource="pods",
+    operations=("CREATE",),
+    # only pods of coordinated roles: nobody else's pods, nor other RBG pods, wait for this webhook
+    object_selector={"matchExpressions": [{"key": batches.COORDINATED, "operator": "Exists"}]},
+)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CoordinationReconciler:
+    def __init__(self, manager: Manager, kube: Kube, workers: int = 4) -> None:
+        self.kube = kube
+        self.rbgs = manager.informer(RBG)
+        self.pods = manager.informer(POD)  # every pod: the capacity in use, and the coordinated ones
+        self.nodes = manager.informer(NODE)
+        self.recorder: EventRecorder = manager.recorder("coordination-controller")
+        self._assumed: dict[str, tuple[str, dict[str, Decimal]]] = {}  # released, not bound: uid -> node
+        self._waiting: set[Key] = set()  # groups with a batch not placed yet
+        self._unplaced_since: dict[tuple[Key, str, int], float] = {}
+        self._phases: dict[tuple[Key, str, int], str] = {}
+        self.controller = Controller("coordination", self.reconcile, workers=workers)
+        self.controller.for_informer(self.rbgs, predicate=not_status_only)
+        self.controller.watches(self.pods, self._pod_keys)
+        self.controller.watches(self.nodes, lambda _node: list(self._waiting))
+        manager.add(self.controller)
+
+    def _pod_keys(self, pod: Obj) -> Iterable[Key]:
+        labels = pod["metadata"].get("labels") or {}
+        keys = list(self._waiting)  # capacity may have changed for every group still waiting
+        group = labels.get(batches.GROUP_NAME)
+        if group and any(k.startswith(batches.LABEL_PREFIX) for k in labels):
+            keys.append(Key(pod["metadata"].get("namespace") or "", group))
+        return keys
+
+    # -- admission --------------------------------------------------------------------------------
+
+    async def mutate_pod(self, request: dict[str, Any]) -> Verdict:
+        """Gate a coordinated pod at creation and label it with its batch (reads the group's cache)."""
+        pod = request.get("object") or {}
+        ns = request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or ""
+        group = ((pod.get("metadata") or {}).get("labels") or {}).get(batches.GROUP_NAME)
+        obj = self.rbgs.get(Key(ns, group)) if group else None
+        if obj is None:
+            return Verdict()
+        try:
+            rbg = RoleBasedGroup.model_validate(obj)
+        except ValidationError:
+            return Verdict()
+        mutated = batches.mutate(pod, rbg)
+        if mutated is None:
+            return Verdict()
+        return Verdict(patch=_json_patch(pod, mutated))
+
+    # -- reconcile --------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> Result | None:
+        obj = self.rbgs.get(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._forget(key)
+            return None
+        try:
+            rbg = RoleBasedGroup.model_validate(obj)
+        except ValidationError:
+            return None
+        coords = batches.affinity_coordinations(rbg)
+        if not coords:
+            self._forget(key)
+            return None
+        pods = self.pods.list(key.namespace, {batches.GROUP_NAME: key.name})
+        everyone = self.pods.list()
+        bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
+        live = {p["metadata"].get("uid") for p in everyone}
+        for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
+            del self._assumed[uid]
+        used = batches.usage(everyone, self._assumed)
+        nodes = self.nodes.list()
+        statuses: list[Obj] = []
+        waiting = False
+        wake: float | None = None
+        for coord, aff in coords:
+            d = batches.decide(rbg, coord, aff, pods, nodes, used)
+            for pod, domain in d.release:
+                await self._release(pod, aff.topology_key, domain, d.assigned)
+            for index, domain in d.planned:
+                msg = f"batch {index} of coordination {coord.name} planned on {aff.topology_key}={domain}"
+                self.recorder.event(obj, "Normal", "BatchPlanned", msg)
+            now = time.monotonic()
+            for b in d.batches:
+                ref = (key, coord.name, b.index)
+                if b.index in d.unplaced:
+                    since = self._unplaced_since.setdefault(ref, now)
+                    if now - since >= aff.batch_timeout_seconds:
+                        b.phase = "Stuck"
+                    else:
+                        left = aff.batch_timeout_seconds - (now - since)
+                        wake = left if wake is None else min(wake, left)
+                else:
+                    self._unplaced_since.pop(ref, None)
+                before = self._phases.get(ref)
+                if b.phase != before:
+                    self._phases[ref] = b.phase
+                    if b.phase == "Bound":
+                        msg = f"batch {b.index} of coordination {coord.name}: every pod bound in {b.domain}"
+                        self.recorder.event(obj, "Normal", "BatchBound", msg)
+                    elif b.phase == "Stuck":
+                        msg = f"batch {b.index} of coordination {coord.name} has no domain: {b.message}"
+                        self.recorder.event(obj, "Warning", "BatchStuck", msg)
+            waiting = waiting or any(b.phase in ("Pending", "Stuck") for b in d.batches)
+            statuses.append(self._status(coord.name, d, obj))
+        if waiting:
+            self._waiting.add(key)
+        else:
+            self._waiting.discard(key)
+        await self._write_status(key, obj, statuses)
+        return Result(requeue_after=wake + 0.1) if wake is not None else None
+
+    def _forget(self, key: Key) -> None:
+        self._waiting.discard(key)
+        for ref in [r for r in self._phases if r[0] == key]:
+            self._phases.pop(ref, None)
+            self._unplaced_since.pop(ref, None)
+
+    async def _release(self, pod: Obj, topology_key: str, domain: str, assigned: dict[str, str]) -> None:
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != batches.GATE]
+        # one update: pin to the domain (an addition, allowed while gated) and remove our gate
+        patch = {
+            "metadata": {"resourceVersion": meta.get("resourceVersion")},
+            "spec": {"nodeSelector": {topology_key: domain}, "schedulingGates": gates},
+        }
+        try:
+            await self.kube.patch(
+                POD, meta["name"], meta.get("namespace"), patch, field_manager=FIELD_MANAGER
+            )
+        except ApiError as exc:
+            if exc.not_found or exc.conflict:
+                return  # gone or changed meanwhile: the next pass sees it
+            raise
+        node = assigned.get(meta["name"])
+        if node is not None:
+            self._assumed[meta.get("uid", "")] = (node, batches.pod_requests(pod))
+
+    def _status(self, name: str, d: batches.Decision, obj: Obj) -> Obj:
+        phases = [b.phase for b in d.batches]
+        if phases and all(p == "Bound" for p in phases):
+            phase = "Completed"
+        elif "Stuck" in phases:
+            phase = "Stuck"
+        elif any(p in ("Planned", "Bound") for p in phases):
+            phase = "InProgress"
+        else:
+            phase = "Pending"
+        message = next((f"batch {b.index}: {b.message}" for b in d.batches if b.message), "")
+        previous: Obj = next(
+            (c for c in (obj.get("status") or {}).get("coordinationStatus") or [] if c.get("name") == name),
+            {},
+        )
+        since = previous.get("lastTransitionTime") if previous.get("phase") == phase else _now()
+        return {
+            "name": name,
+            "type": "AffinityScheduling",
+            "phase": phase,
+            "totalBatches": len(d.batches),
+            "placedBatches": sum(1 for p in phases if p in ("Planned", "Bound")),
+            "batches": [
+                {"index": b.index, "phase": b.phase, **({"domain": b.domain} if b.domain else {})}
+                for b in d.batches
+            ],
+            "message": message,
+            "lastTransitionTime": since or _now(),
+        }
+
+    async def _write_status(self, key: Key, obj: Obj, statuses: list[Obj]) -> None:
+        def strip(items: list[Obj]) -> list[Obj]:
+            return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
+
+        if strip((obj.get("status") or {}).get("coordinationStatus") or []) == strip(statuses):
+            return
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "RoleBasedGroup",
+            "metadata": {"name": key.name, "namespace": key.namespace},
+            "status": {"coordinationStatus": statuses},
+        }
+        try:
+            await self.kube.apply_status(body, field_manager=FIELD_MANAGER)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+
+def _json_patch(before: Obj, after: Obj) -> list[Obj]:
+    ops: list[Obj] = []
+    for section in ("metadata", "spec"):
+        old, new = before.get(section) or {}, after.get(section) or {}
+        for field, value in new.items():
+            if old.get(field) != value:
+                path = field.replace("~", "~0").replace("/", "~1")
+                ops.append({"op": "add", "path": f"/{section}/{path}", "value": value})
+    return ops

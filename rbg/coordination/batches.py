@@ -1,0 +1,268 @@
+"""Batches of coordinated pods: what the pod webhook adds at creation, and which batches to release
+where. Pure functions of the group, its pods, the nodes and the pods bound on them.
+
+A coordinated pod (a StatefulSet pod of a role in an AffinityScheduling coordination) is created
+gated (`rbg.workloads.x-k8s.io/coordination`) with its batch in the label
+`coordination.workloads.x-k8s.io/<coordination>: "<k>"` (k = ordinal // ratio) and a required podAffinity
+on the batch's own labels (group and batch) as a second guard. The controller asks the planner for a
+domain that holds the whole batch, pins every member there with a nodeSelector (allowed while gated)
+and removes the gate in the same update. A member recreated later rejoins its batch's domain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup
+from rbg.coordination.planner import NodeInfo, Placed, PodNeeds, place
+from rbg.quantity import quantity
+
+Obj = dict[str, Any]
+GATE = "rbg.workloads.x-k8s.io/coordination"
+LABEL_PREFIX = "coordination.workloads.x-k8s.io/"
+GROUP_NAME = "rbg.workloads.x-k8s.io/group-name"
+ROLE_NAME = "rbg.workloads.x-k8s.io/role-name"
+POD_INDEX = "apps.kubernetes.io/pod-index"
+COORDINATED = "rbg.workloads.x-k8s.io/coordinated"
+
+
+def affinity_coordinations(rbg: RoleBasedGroup) -> list[tuple[Coordination, AffinityScheduling]]:
+    out = []
+    for c in rbg.spec.coordination or []:
+        aff = c.strategy.affinity_scheduling if c.strategy else None
+        if aff is not None and c.kind in (None, "AffinityScheduling"):
+            out.append((c, aff))
+    return out
+
+
+def batch_label(coordination: str) -> str:
+    return LABEL_PREFIX + coordination
+
+
+# -- admission ---------------------------------------------------------------------------------------
+
+
+def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
+    """The pod as it must be created, or None when no coordination covers it."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    role = labels.get(ROLE_NAME)
+    index = labels.get(POD_INDEX) or meta.get("name", "").rpartition("-")[2]
+    if not role or not str(index).isdigit():
+        return None
+    mine = [(c, a) for c, a in affinity_coordinations(rbg) if role in c.roles and a.ratios.get(role, 0) > 0]
+    if not mine:
+        return None
+    out: Obj = json.loads(json.dumps(pod))
+    out_labels = out["metadata"].setdefault("labels", {})
+    spec = out.setdefault("spec", {})
+    gates = spec.setdefault("schedulingGates", [])
+    if not any(g.get("name") == GATE for g in gates):
+        gates.append({"name": GATE})
+    for coord, aff in mine:
+        k = int(index) // aff.ratios[role]
+        out_labels[batch_label(coord.name)] = str(k)
+        term = {
+            "labelSelector": {
+                "matchExpressions": [
+                    {"key": GROUP_NAME, "operator": "In", "values": [rbg.metadata.name]},
+                    {"key": batch_label(coord.name), "operator": "In", "values": [str(k)]},
+                ]
+            },
+            "topologyKey": aff.topology_key,
+        }
+        required = (
+            spec.setdefault("affinity", {})
+            .setdefault("podAffinity", {})
+            .setdefault("requiredDuringSchedulingIgnoredDuringExecution", [])
+        )
+        if term not in required:
+            required.append(term)
+    return out
+
+
+# -- release -----------------------------------------------------------------------------------------
+
+
+def gated(pod: Obj) -> bool:
+    return any(g.get("name") == GATE for g in (pod.get("spec") or {}).get("schedulingGates") or [])
+
+
+def pod_requests(pod: Obj) -> dict[str, Decimal]:
+    """Effective requests: the larger of the containers' sum and any init container (+ overhead)."""
+    spec = pod.get("spec") or {}
+
+    def of(container: Obj) -> dict[str, Decimal]:
+        res = container.get("resources") or {}
+        merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}  # limits default requests
+        return {k: q for k, v in merged.items() if (q := quantity(v)) is not None}
+
+    total: dict[str, Decimal] = {}
+    for c in spec.get("containers") or []:
+        for k, v in of(c).items():
+            total[k] = total.get(k, Decimal(0)) + v
+    for c in spec.get("initContainers") or []:
+        for k, v in of(c).items():
+            total[k] = max(total.get(k, Decimal(0)), v)
+    for k, v in (spec.get("overhead") or {}).items():
+        q = quantity(v)
+        if q is not None:
+            total[k] = total.get(k, Decimal(0)) + q
+    return total
+
+
+def node_info(node: Obj) -> NodeInfo:
+    meta, spec, st = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+    alloc = {k: q for k, v in (st.get("allocatable") or {}).items() if (q := quantity(v)) is not None}
+    return NodeInfo(
+        meta.get("name", ""),
+        dict(meta.get("labels") or {}),
+        alloc,
+        tuple(spec.get("taints") or ()),
+        schedulable=ready and not spec.get("unschedulable"),
+    )
+
+
+def pod_needs(pod: Obj) -> PodNeeds:
+    spec = pod.get("spec") or {}
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = tuple(tuple(t.get("matchExpressions") or ()) for t in required.get("nodeSelectorTerms") or ())
+    return PodNeeds(
+        pod["metadata"]["name"],
+        pod_requests(pod),
+        tuple(spec.get("tolerations") or ()),
+        dict(spec.get("nodeSelector") or {}),
+        terms,
+    )
+
+
+def usage(
+    bound: Iterable[Obj], assumed: Mapping[str, tuple[str, Mapping[str, Decimal]]]
+) -> dict[str, dict[str, Decimal]]:
+    """Requests per node of the pods bound there (not finished), plus pods released to a node by an
+    earlier plan and not bound yet (`assumed`: pod uid -> (node, requests))."""
+    out: dict[str, dict[str, Decimal]] = {}
+    seen: set[str] = set()
+
+    def add(node: str, req: Mapping[str, Decimal]) -> None:
+        have = out.setdefault(node, {})
+        for k, v in {**req, "pods": req.get("pods", Decimal(0)) + 1}.items():
+            have[k] = have.get(k, Decimal(0)) + v
+
+    for pod in bound:
+        node = (pod.get("spec") or {}).get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        if not node or phase in ("Succeeded", "Failed"):
+            continue
+        seen.add(pod["metadata"].get("uid", ""))
+        add(node, pod_requests(pod))
+    for uid, (node, req) in assumed.items():
+        if uid not in seen:
+            add(node, req)
+    return out
+
+
+@dataclass
+class BatchState:
+    index: int
+    members: list[Obj] = field(default_factory=list)
+    domain: str | None = None  # where its released members are pinned or bound
+    phase: str = "Pending"  # Pending | Planned | Bound | Stuck
+    message: str = ""
+
+
+@dataclass
+class Decision:
+    """What one pass does for one coordination."""
+
+    release: list[tuple[Obj, str]] = field(default_factory=list)  # (gated pod, domain)
+    assigned: dict[str, str] = field(default_factory=dict)  # pod name -> node (the planner's binding)
+    batches: list[BatchState] = field(default_factory=list)
+    planned: list[tuple[int, str]] = field(default_factory=list)  # newly planned (batch, domain)
+    unplaced: dict[int, str] = field(default_factory=dict)  # batch -> the planner's reason
+
+
+def decide(
+    rbg: RoleBasedGroup,
+    coord: Coordination,
+    aff: AffinityScheduling,
+    pods: Sequence[Obj],
+    nodes: Sequence[Obj],
+    used: Mapping[str, Mapping[str, Decimal]],
+) -> Decision:
+    """Which gated pods of the coordination to release into which domain this pass."""
+    key = batch_label(coord.name)
+    replicas = {r.name: r.replicas for r in rbg.spec.roles}
+    per_batch = sum(aff.ratios.get(r, 0) for r in coord.roles)
+    total = min((replicas.get(r, 0) // aff.ratios[r] for r in coord.roles if aff.ratios.get(r)), default=0)
+    node_labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in nodes}
+    batches = [BatchState(k) for k in range(total)]
+    for pod in pods:
+        value = (pod["metadata"].get("labels") or {}).get(key)
+        if (
+            value is not None
+            and value.isdigit()
+            and int(value) < total
+            and not pod["metadata"].get("deletionTimestamp")
+        ):
+            batches[int(value)].members.append(pod)
+    for b in batches:
+        for pod in b.members:
+            spec = pod.get("spec") or {}
+            node = spec.get("nodeName")
+            pinned = (spec.get("nodeSelector") or {}).get(aff.topology_key)
+            if node and node_labels.get(node, {}).get(aff.topology_key):
+                b.domain = node_labels[node][aff.topology_key]
+                break
+            if pinned and not gated(pod):
+                b.domain = pinned
+        bound = [p for p in b.members if (p.get("spec") or {}).get("nodeName")]
+        if len(b.members) == per_batch and len(bound) == per_batch:
+            b.phase = "Bound"
+        elif b.domain is not None:
+            b.phase = "Planned"
+    out = Decision(batches=batches)
+    node_infos = [node_info(n) for n in nodes]
+    assumed_used: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in used.items()}
+    taken = {b.domain for b in batches if b.domain is not None}
+    for b in batches:
+        waiting = [p for p in b.members if gated(p)]
+        if not waiting:
+            continue
+        if b.domain is not None:  # a member recreated later rejoins its batch
+            out.release += [(p, b.domain) for p in waiting]
+            continue
+        if len(b.members) < per_batch:
+            b.message = f"waiting for {per_batch - len(b.members)} more pods of the batch to be created"
+            if aff.batch_mode == "Sequential":
+                break
+            continue
+        if aff.batch_mode == "Sequential" and any(x.phase != "Bound" for x in batches[: b.index]):
+            break  # the next batch waits until every pod of the previous ones is bound
+        result = place(
+            node_infos, assumed_used, [pod_needs(p) for p in waiting], aff.topology_key, b.index, taken
+        )
+        if isinstance(result, Placed):
+            b.domain, b.phase = result.domain, "Planned"
+            taken.add(result.domain)
+            out.planned.append((b.index, result.domain))
+            out.release += [(p, result.domain) for p in waiting]
+            out.assigned.update(result.nodes)
+            for p in waiting:  # Parallel: the next batch must not count this capacity again
+                node = result.nodes[p["metadata"]["name"]]
+                have = assumed_used.setdefault(node, {})
+                for k, v in {**pod_requests(p), "pods": Decimal(1)}.items():
+                    have[k] = have.get(k, Decimal(0)) + v
+        else:
+            b.message = result.reason
+            out.unplaced[b.index] = result.reason
+            if aff.batch_mode == "Sequential":
+                break
+    return out
