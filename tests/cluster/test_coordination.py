@@ -3,6 +3,7 @@ the capacity-aware planner, released by removing a scheduling gate, each batch i
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import defaultdict
 from typing import Any
@@ -10,8 +11,11 @@ from typing import Any
 import pytest
 import yaml
 from lightkube import Client
+from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Event, Node, Pod
 from tests_rbg_helpers import RBG, wait_rbg_ready
+
+from rbg.devcluster.wait import wait_until
 
 pytestmark = pytest.mark.usefixtures("operator")
 HOST = "kubernetes.io/hostname"
@@ -142,3 +146,88 @@ def test_replicas_not_divisible_by_the_ratio_is_rejected_at_apply_and_on_scale(
     r = kubectl("patch", "-n", namespace, "rbg", "even", "--type=json", "-p", scale)
     assert r.returncode != 0
     assert 'role "prefill" has 7 replicas which is not divisible by ratio 2' in r.stderr
+
+
+@pytest.fixture
+def pool(kube: Client, namespace: str) -> Any:
+    """Fake nodes of this test only (label pool=<tag>), removed afterwards."""
+    from lightkube import codecs
+
+    from rbg.devcluster.cluster import K8S_VERSION
+    from rbg.devcluster.topology import Topology, node_manifests
+
+    tag = namespace[-6:]
+    made: list[str] = []
+
+    def add(count: int, gpus: int) -> list[str]:
+        topo = Topology.model_validate(
+            {
+                "zones": 1,
+                "racksPerZone": 1,
+                "nodesPerRack": count,
+                "nodesPerNVLinkDomain": 1,
+                "node": {"gpus": gpus},
+            }
+        )
+        names = []
+        for n in node_manifests(topo, K8S_VERSION):
+            name = f"pool-{tag}-{len(made)}"
+            labels = n["metadata"]["labels"]
+            labels.update(
+                {HOST: name, "pool": tag, "topology.kubernetes.io/zone": f"zone-{tag}", RACK: f"rack-{tag}"}
+            )
+            n["metadata"]["name"] = name
+            kube.create(codecs.from_dict(n))
+            made.append(name)
+            names.append(name)
+        return names
+
+    yield tag, add
+    for name in made:
+        with contextlib.suppress(ApiError):
+            kube.delete(Node, name)
+
+
+def test_every_batch_is_placed_where_room_is_exact_and_a_stuck_one_is_placed_once_a_node_is_added(
+    kube: Client, namespace: str, kubectl: Any, pool: Any
+) -> None:
+    tag, add = pool
+    add(4, 3)  # four nodes, each with room for exactly one batch (2 prefill + 1 decode, 1 GPU each)
+    doc = pd_group("exact", 8, 4, batchTimeoutSeconds=2)
+    for role in doc["spec"]["roles"]:
+        role["template"]["spec"]["nodeSelector"] = {"pool": tag}
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode == 0, r.stderr
+    wait_rbg_ready(kube, "exact", namespace)
+    placed = batches_by_domain(kube, namespace, HOST)
+    assert sorted(placed) == ["0", "1", "2", "3"]
+    assert all(len(nodes) == 1 for nodes in placed.values())
+    assert len(set().union(*placed.values())) == 4  # all four batches placed, one per node
+
+    # a fifth batch fits nowhere: Stuck, with the planner's reason, after the (short) batch timeout
+    scale = (
+        '[{"op": "replace", "path": "/spec/roles/0/replicas", "value": 10},'
+        ' {"op": "replace", "path": "/spec/roles/1/replicas", "value": 5}]'
+    )
+    r = kubectl("patch", "-n", namespace, "rbg", "exact", "--type=json", "-p", scale)
+    assert r.returncode == 0, r.stderr
+
+    def stuck() -> tuple[bool, Any]:
+        st = (kube.get(RBG, "exact", namespace=namespace).to_dict().get("status") or {}).get(
+            "coordinationStatus"
+        ) or [{}]
+        return st[0].get("phase") == "Stuck", st[0]
+
+    status = wait_until(stuck, 60, "batch 4 Stuck")
+    assert status["batches"][4]["phase"] == "Stuck"
+    assert status["message"].startswith("batch 4: ")
+    assert "kubernetes.io/hostname" in status["message"]
+    events = [e.message for e in kube.list(Event, namespace=namespace) if e.reason == "BatchStuck"]
+    assert any("batch 4 of coordination pd has no domain" in m for m in events)
+    gated = [p.metadata.name for p in kube.list(Pod, namespace=namespace) if p.spec.schedulingGates]
+    assert sorted(gated) == ["exact-decode-4", "exact-prefill-8", "exact-prefill-9"]  # no GPU held by them
+
+    (new,) = add(1, 3)  # capacity arrives: re-planned at once, no restart
+    wait_rbg_ready(kube, "exact", namespace, timeout=60)
+    placed = batches_by_domain(kube, namespace, HOST)
+    assert placed["4"] == {new}
