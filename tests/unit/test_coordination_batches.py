@@ -1,0 +1,138 @@
+"""Batches: the pod mutation at creation and the release decisions (Sequential, Parallel, rejoin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.coordination import batches
+
+HOST = "kubernetes.io/hostname"
+BATCH = "coordination.workloads.x-k8s.io/pd"
+
+
+def group(mode: str = "Sequential", prefill: int = 4, decode: int = 2) -> RoleBasedGroup:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    aff = {"topologyKey": HOST, "ratios": {"prefill": 2, "decode": 1}, "batchMode": mode}
+    return RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "roles": [
+                    {"name": "prefill", "replicas": prefill, "template": tpl},
+                    {"name": "decode", "replicas": decode, "template": tpl},
+                ],
+                "coordination": [
+                    {"name": "pd", "roles": ["prefill", "decode"], "strategy": {"affinityScheduling": aff}}
+                ],
+            },
+        }
+    )
+
+
+def created(role: str, i: int, gpus: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"g-{role}-{i}",
+            "uid": f"{role}{i}",
+            "labels": {batches.GROUP_NAME: "g", batches.ROLE_NAME: role, batches.POD_INDEX: str(i)},
+        },
+        "spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpus}}}]},
+    }
+
+
+def admitted(role: str, i: int, rbg: RoleBasedGroup) -> dict[str, Any]:
+    pod = batches.mutate(created(role, i), rbg)
+    assert pod is not None
+    return pod
+
+
+def node(name: str, gpus: int = 8) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {HOST: name}},
+        "spec": {},
+        "status": {
+            "allocatable": {"nvidia.com/gpu": str(gpus), "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+def test_a_coordinated_pod_is_created_gated_in_its_batch_with_a_guard_on_its_own_batch() -> None:
+    rbg = group()
+    pod = admitted("prefill", 3, rbg)
+    assert pod["metadata"]["labels"][BATCH] == "1"  # 3 // 2
+    assert pod["spec"]["schedulingGates"] == [{"name": batches.GATE}]
+    (term,) = pod["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == HOST
+    assert term["labelSelector"]["matchExpressions"] == [
+        {"key": batches.GROUP_NAME, "operator": "In", "values": ["g"]},
+        {"key": BATCH, "operator": "In", "values": ["1"]},
+    ]
+    assert batches.mutate(created("router", 0), rbg) is None  # not coordinated: untouched
+
+
+def pods_of(rbg: RoleBasedGroup) -> list[dict[str, Any]]:
+    return [admitted("prefill", i, rbg) for i in range(4)] + [admitted("decode", i, rbg) for i in range(2)]
+
+
+def test_sequential_releases_the_next_batch_only_once_the_previous_is_bound() -> None:
+    rbg = group()
+    coord, aff = batches.affinity_coordinations(rbg)[0]
+    pods = pods_of(rbg)
+    nodes = [node("a"), node("b")]
+    d = batches.decide(rbg, coord, aff, pods, nodes, {})
+    assert {p["metadata"]["name"] for p, _ in d.release} == {"g-prefill-0", "g-prefill-1", "g-decode-0"}
+    assert [x for x in d.planned] == [(0, "a")]
+    # batch 0 released (pinned, ungated) but not bound yet: batch 1 still waits
+    for p in pods:
+        if p["metadata"]["labels"][BATCH] == "0":
+            p["spec"]["schedulingGates"] = []
+            p["spec"]["nodeSelector"] = {HOST: "a"}
+    d = batches.decide(rbg, coord, aff, pods, nodes, {})
+    assert d.release == []
+    for p in pods:
+        if p["metadata"]["labels"][BATCH] == "0":
+            p["spec"]["nodeName"] = "a"
+    d = batches.decide(rbg, coord, aff, pods, nodes, batches.usage(pods, {}))
+    assert d.planned == [(1, "b")]  # another domain than batch 0's
+    assert d.batches[0].phase == "Bound"
+
+
+def test_parallel_plans_every_batch_without_counting_capacity_twice() -> None:
+    rbg = group("Parallel", prefill=6, decode=3)
+    coord, aff = batches.affinity_coordinations(rbg)[0]
+    pods = [admitted("prefill", i, rbg) for i in range(6)] + [admitted("decode", i, rbg) for i in range(3)]
+    d = batches.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3), node("c", 3)], {})
+    assert sorted(d.planned) == [(0, "a"), (1, "b"), (2, "c")]
+    d = batches.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3)], {})
+    assert len(d.planned) == 2
+    assert "every kubernetes.io/hostname domain is taken by another batch" in d.unplaced[2]
+
+
+def test_a_recreated_member_rejoins_its_batchs_domain() -> None:
+    rbg = group()
+    coord, aff = batches.affinity_coordinations(rbg)[0]
+    pods = pods_of(rbg)
+    for p in pods:
+        if p["metadata"]["labels"][BATCH] == "0":
+            p["spec"].update(schedulingGates=[], nodeSelector={HOST: "b"}, nodeName="b")
+    pods[0] = admitted("prefill", 0, rbg)  # prefill-0 recreated: gated again
+    d = batches.decide(rbg, coord, aff, pods, [node("a"), node("b")], batches.usage(pods, {}))
+    assert [(p["metadata"]["name"], dom) for p, dom in d.release] == [("g-prefill-0", "b")]
+
+
+def test_a_batch_waits_until_all_its_pods_exist() -> None:
+    rbg = group()
+    coord, aff = batches.affinity_coordinations(rbg)[0]
+    d = batches.decide(rbg, coord, aff, [admitted("prefill", 0, rbg)], [node("a")], {})
+    assert d.release == []
+    assert d.batches[0].message == "waiting for 2 more pods of the batch to be created"
+
+
+def test_usage_counts_bound_and_assumed_pods() -> None:
+    bound = created("prefill", 0, gpus=2)
+    bound["spec"]["nodeName"] = "a"
+    used = batches.usage([bound], {"other": ("b", {"nvidia.com/gpu": batches.Decimal(1)})})
+    assert used["a"]["nvidia.com/gpu"] == 2
+    assert used["b"]["pods"] == 1
