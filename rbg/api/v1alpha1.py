@@ -234,9 +234,12 @@ class PodGroupPolicy(ApiModel):
         }
     )
     kube_scheduling: KubeSchedulingPolicy | None = None
-    """Gang scheduling with the scheduler-plugins coscheduling PodGroup (accepted, not acted on yet)."""
+    """Gang scheduling by the scheduler-plugins coscheduling scheduler: a PodGroup {group} with minMember =
+    every pod of the group and its summed requests; the pods are labelled for it and sent to that
+    scheduler (scheduler-plugins-scheduler), which binds none of them until all of them fit."""
     volcano_scheduling: VolcanoSchedulingPolicy | None = None
-    """Gang scheduling with a Volcano PodGroup (accepted, not acted on yet)."""
+    """Gang scheduling by Volcano: a scheduling.volcano.sh PodGroup {group} (queue, priorityClassName) and
+    the pods annotated with it; reported in status when Volcano is not installed."""
 
 
 class CoordinationRollingUpdate(ApiModel):
@@ -327,7 +330,7 @@ class RoleBasedGroupSpec(ApiModel):
     )
     """Pod templates roles can share through templateRef."""
     pod_group_policy: PodGroupPolicy | None = None
-    """Gang scheduling of all the group's pods (accepted, not acted on yet)."""
+    """Gang scheduling of all the group's pods: all of them are scheduled, or none."""
     coordination: list[Coordination] | None = Field(
         None,
         max_length=MAX_ROLES,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -16,6 +17,7 @@ from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
 from rbg.group.workloads import Workload, strategy_of
+from rbg.quantity import quantity
 
 Obj = dict[str, Any]
 # libyaml's emitter writes the same text as the pure-Python one at a tenth of the CPU
@@ -29,6 +31,8 @@ def child_refs(rbg: RoleBasedGroup) -> list[tuple[str, str, str]]:
     for i, role in enumerate(rbg.spec.roles):
         refs.append((workload_kind(role), names.workload_name(group, role.name), f"spec.roles[{i}].name"))
         refs.append(("Service", names.service_name(group, role.name), f"spec.roles[{i}].name"))
+    if rbg.spec.pod_group_policy is not None:
+        refs.append(("PodGroup", group, "spec.podGroupPolicy"))
     return refs
 
 
@@ -111,6 +115,16 @@ def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -
     meta["labels"] = {**(meta.get("labels") or {}), **common_labels(rbg, role.name)}
     if _coordinated(rbg, role.name):  # its pods go through the batch webhook (and only they)
         meta["labels"][names.COORDINATED] = "true"
+    gang = rbg.spec.pod_group_policy
+    if gang is not None and gang.kube_scheduling is not None:
+        # the coscheduling plugin schedules none of the group's pods until all of them can be
+        meta["labels"][names.POD_GROUP_LABEL] = rbg.metadata.name
+        template.setdefault("spec", {})["schedulerName"] = names.COSCHEDULER
+    elif gang is not None and gang.volcano_scheduling is not None:
+        meta["annotations"] = {
+            **(meta.get("annotations") or {}),
+            names.VOLCANO_GROUP_ANNOTATION: rbg.metadata.name,
+        }
     spec = template.setdefault("spec", {})
     injected = _env(rbg, role)
     mount = {"name": names.CONFIG_VOLUME, "mountPath": names.CONFIG_MOUNT, "readOnly": True}
@@ -158,6 +172,50 @@ def workload(
         "metadata": _meta(rbg, name, labels, annotations),
         "spec": spec,
     }
+
+
+def _pods_and_requests(rbg: RoleBasedGroup, templates: list[Obj]) -> tuple[int, dict[str, Decimal]]:
+    """All pods of the group, and the sum of their requests (a LeaderWorkerSet replica is `size` pods)."""
+    count = 0
+    total: dict[str, Decimal] = {}
+    for role, template in zip(rbg.spec.roles, templates, strict=True):
+        size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
+        pods = role.replicas * (size if role.workload.kind == "LeaderWorkerSet" else 1)
+        count += pods
+        for c in (template.get("spec") or {}).get("containers") or []:
+            res = c.get("resources") or {}
+            for k, v in {**(res.get("limits") or {}), **(res.get("requests") or {})}.items():
+                q = quantity(v)
+                if q is not None:
+                    total[k] = total.get(k, Decimal(0)) + q * pods
+    return count, total
+
+
+def pod_group(rbg: RoleBasedGroup, templates: list[Obj]) -> Obj | None:
+    """The group's PodGroup for spec.podGroupPolicy: scheduler-plugins (kubeScheduling) or Volcano."""
+    gang = rbg.spec.pod_group_policy
+    if gang is None or (gang.kube_scheduling is None and gang.volcano_scheduling is None):
+        return None
+    members, requests = _pods_and_requests(rbg, templates)
+    min_resources = {k: format(v.normalize(), "f") for k, v in sorted(requests.items())}
+    meta = _meta(rbg, rbg.metadata.name, {names.GROUP_NAME: rbg.metadata.name})
+    if gang.kube_scheduling is not None:
+        spec: Obj = {"minMember": members, "minResources": min_resources}
+        if gang.kube_scheduling.schedule_timeout_seconds is not None:
+            spec["scheduleTimeoutSeconds"] = gang.kube_scheduling.schedule_timeout_seconds
+        return {
+            "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+            "kind": "PodGroup",
+            "metadata": meta,
+            "spec": spec,
+        }
+    assert gang.volcano_scheduling is not None
+    spec = {"minMember": members, "minResources": min_resources}
+    if gang.volcano_scheduling.queue:
+        spec["queue"] = gang.volcano_scheduling.queue
+    if gang.volcano_scheduling.priority_class_name:
+        spec["priorityClassName"] = gang.volcano_scheduling.priority_class_name
+    return {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup", "metadata": meta, "spec": spec}
 
 
 def service(rbg: RoleBasedGroup, index: int) -> Obj:

@@ -12,6 +12,11 @@ ROLE_SIZE = PREFIX + "role-size"
 #: digest of the body last applied to a child; a different digest means "apply again"
 APPLIED_HASH = PREFIX + "applied-hash"
 POD_INDEX = "apps.kubernetes.io/pod-index"
+#: gang scheduling (spec.podGroupPolicy): the scheduler-plugins coscheduling label and scheduler, and the
+#: Volcano annotation
+POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+COSCHEDULER = "scheduler-plugins-scheduler"
+VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 #: on the pods of roles placed by an AffinityScheduling coordination: the pod webhook's objectSelector
 COORDINATED = PREFIX + "coordinated"
 FIELD_MANAGER = "rbg"

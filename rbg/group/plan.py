@@ -76,6 +76,10 @@ def plan(
 
     out.apply.append(desired.config_map(rbg))
     out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]
+    resolved = [t for t in templates if not isinstance(t, TemplateError)]
+    gang = desired.pod_group(rbg, resolved)  # before the workloads, which take the templates over
+    if gang is not None:
+        out.apply.append(gang)
 
     index = {r.name: i for i, r in enumerate(rbg.spec.roles)}
     deps = {r.name: list(r.dependencies or []) for r in rbg.spec.roles}
@@ -95,12 +99,12 @@ def plan(
             assert not isinstance(template, TemplateError)  # validate() reported those above
             out.apply.append(desired.workload(rbg, index[role_name], template=template))
 
-    wanted = {(o["kind"], o["metadata"]["name"]) for o in out.apply}
+    wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in out.apply}
     out.delete = [
         o
         for o in owned
-        if o.get("kind") in ("StatefulSet", "Deployment", "LeaderWorkerSet", "Service")
-        and (o["kind"], o["metadata"]["name"]) not in wanted
+        if o.get("kind") in ("StatefulSet", "Deployment", "LeaderWorkerSet", "Service", "PodGroup")
+        and (o.get("apiVersion"), o["kind"], o["metadata"]["name"]) not in wanted
         and (o.get("metadata", {}).get("labels") or {}).get(names.GROUP_NAME) == group
     ]
     out.status = status.group_status(rbg, workloads, out.waiting, now)

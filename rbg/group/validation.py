@@ -175,10 +175,6 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
             out.append(
                 FieldError(f"spec.coordination[{i}]", f"{_LATER}: roles are not updated or scaled together")
             )
-    if spec.pod_group_policy is not None:
-        out.append(
-            FieldError("spec.podGroupPolicy", f"{_LATER}: no PodGroup is created (no gang scheduling)")
-        )
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
         group_restart = role.restart_policy == "RecreateRoleInstanceOnPodRestart" and role.workload.kind == (

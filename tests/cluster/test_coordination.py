@@ -231,3 +231,80 @@ def test_every_batch_is_placed_where_room_is_exact_and_a_stuck_one_is_placed_onc
     wait_rbg_ready(kube, "exact", namespace, timeout=60)
     placed = batches_by_domain(kube, namespace, HOST)
     assert placed["4"] == {new}
+
+
+def gang_group(name: str, tag: str, gang: bool) -> dict[str, Any]:
+    def role(r: str) -> dict[str, Any]:
+        c = {"name": r, "image": "registry.local/engine:1", "resources": {"limits": {"nvidia.com/gpu": 1}}}
+        return {
+            "name": r,
+            "replicas": 2,
+            "template": {"spec": {"nodeSelector": {"pool": tag}, "containers": [c]}},
+        }
+
+    doc: dict[str, Any] = {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroup",
+        "metadata": {"name": name},
+        "spec": {"roles": [role("prefill"), role("decode")]},
+    }
+    if gang:
+        doc["spec"]["podGroupPolicy"] = {"kubeScheduling": {"scheduleTimeoutSeconds": 30}}
+    return doc
+
+
+def test_gang_schedules_no_pod_until_all_fit_and_without_it_the_partial_placement_happens(
+    kube: Client, namespace: str, kubectl: Any, pool: Any
+) -> None:
+    from lightkube.generic_resource import create_namespaced_resource
+
+    podgroup = create_namespaced_resource("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups")
+    tag, add = pool
+    add(1, 3)  # 3 free GPUs; each group needs 4
+
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(gang_group("gang", tag, gang=True)))
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr  # acted on now
+
+    def four_pods(group: str) -> tuple[bool, Any]:
+        found = [
+            p for p in kube.list(Pod, namespace=namespace) if p.metadata.labels.get(batches_group) == group
+        ]
+        return len(found) == 4, [(p.metadata.name, p.spec.nodeName) for p in found]
+
+    batches_group = "rbg.workloads.x-k8s.io/group-name"
+    wait_until(lambda: four_pods("gang"), 30, "the gang's 4 pods")
+    pg = kube.get(podgroup, "gang", namespace=namespace).to_dict()
+    assert pg["spec"]["minMember"] == 4
+    assert pg["spec"]["minResources"]["nvidia.com/gpu"] == "4"
+    assert pg["metadata"]["ownerReferences"][0]["kind"] == "RoleBasedGroup"
+    pods = [p for p in kube.list(Pod, namespace=namespace) if p.metadata.labels.get(batches_group) == "gang"]
+    assert {p.spec.schedulerName for p in pods} == {"scheduler-plugins-scheduler"}
+    assert {p.metadata.labels["scheduling.x-k8s.io/pod-group"] for p in pods} == {"gang"}
+
+    def refused() -> tuple[bool, Any]:
+        events = [
+            e.message or "" for e in kube.list(Event, namespace=namespace) if e.reason == "FailedScheduling"
+        ]
+        return any("gang" in m for m in events), events
+
+    wait_until(refused, 30, "the coscheduling scheduler to refuse the incomplete gang")
+    assert not any(p.spec.nodeName for p in kube.list(Pod, namespace=namespace))  # no pod holds a GPU
+
+    add(1, 3)  # now 6 GPUs: the whole gang fits
+    wait_rbg_ready(kube, "gang", namespace, timeout=90)
+
+    # without the policy the default scheduler places what fits (2 GPUs are left) and strands the rest
+    r = kubectl(
+        "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(gang_group("loose", tag, gang=False))
+    )
+    assert r.returncode == 0, r.stderr
+
+    def partial() -> tuple[bool, Any]:
+        found = [
+            p for p in kube.list(Pod, namespace=namespace) if p.metadata.labels.get(batches_group) == "loose"
+        ]
+        bound = [p.metadata.name for p in found if p.spec.nodeName]
+        return len(found) == 4 and len(bound) == 2, bound
+
+    wait_until(partial, 60, "two of the loose group's pods bound, two stranded")

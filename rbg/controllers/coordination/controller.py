@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
-from rbg.controllers.kinds import RBG
+from rbg.controllers.kinds import PODGROUP, RBG
 from rbg.coordination import batches
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
@@ -30,6 +30,10 @@ from rbg.runtime.webhook import Rule, Verdict
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "rbg-coordination"
+REQUEUE_ANNOTATION = "rbg.workloads.x-k8s.io/capacity-epoch"
+POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+NUDGE_EVERY = 5.0
+NUDGE_FOR = 60.0
 POD_RULE = Rule(
     path="/mutate-rbg-pod",
     name="mpod.workloads.x-k8s.io",
@@ -61,13 +65,26 @@ class CoordinationReconciler:
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         self.controller.watches(self.pods, self._pod_keys)
         self.controller.watches(self.nodes, lambda _node: list(self._waiting))
+        # capacity arriving (a node added, or its allocatable grown) is what a stalled gang waits for
+        self._capacity_epoch = 0
+        self._nudged: dict[Key, tuple[int, float]] = {}  # group -> (epoch, when) of its last touch
+        self._capacity_at = 0.0
+        self.nodes.add_handler(self._on_node)
         manager.add(self.controller)
+
+    def _on_node(self, event: str, obj: Obj, old: Obj | None) -> None:
+        def alloc(n: Obj | None) -> Any:
+            return ((n or {}).get("status") or {}).get("allocatable")
+
+        if event == "ADDED" or (event == "MODIFIED" and alloc(obj) != alloc(old)):
+            self._capacity_epoch += 1
+            self._capacity_at = time.monotonic()
 
     def _pod_keys(self, pod: Obj) -> Iterable[Key]:
         labels = pod["metadata"].get("labels") or {}
         keys = list(self._waiting)  # capacity may have changed for every group still waiting
         group = labels.get(batches.GROUP_NAME)
-        if group and any(k.startswith(batches.LABEL_PREFIX) for k in labels):
+        if group and (POD_GROUP_LABEL in labels or any(k.startswith(batches.LABEL_PREFIX) for k in labels)):
             keys.append(Key(pod["metadata"].get("namespace") or "", group))
         return keys
 
@@ -102,10 +119,13 @@ class CoordinationReconciler:
         except ValidationError:
             return None
         coords = batches.affinity_coordinations(rbg)
+        pods = self.pods.list(key.namespace, {batches.GROUP_NAME: key.name})
+        gang_wait = await self._requeue_gang(key, rbg, pods)
         if not coords:
             self._forget(key)
-            return None
-        pods = self.pods.list(key.namespace, {batches.GROUP_NAME: key.name})
+            if gang_wait is not None:
+                self._waiting.add(key)
+            return Result(requeue_after=gang_wait) if gang_wait else None
         everyone = self.pods.list()
         bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
         live = {p["metadata"].get("uid") for p in everyone}
@@ -146,12 +166,40 @@ class CoordinationReconciler:
                         self.recorder.event(obj, "Warning", "BatchStuck", msg)
             waiting = waiting or any(b.phase in ("Pending", "Stuck") for b in d.batches)
             statuses.append(self._status(coord.name, d, obj))
-        if waiting:
+        if waiting or gang_wait is not None:
             self._waiting.add(key)
         else:
             self._waiting.discard(key)
         await self._write_status(key, obj, statuses)
+        if gang_wait:
+            wake = gang_wait if wake is None else min(wake, gang_wait)
         return Result(requeue_after=wake + 0.1) if wake is not None else None
+
+    async def _requeue_gang(self, key: Key, rbg: RoleBasedGroup, pods: list[Obj]) -> float | None:
+        """While a coscheduled gang has pods not bound: seconds until it should be looked at again (None:
+        nothing waits). When capacity arrived, touch its PodGroup: the coscheduling plugin requeues a
+        rejected gang on PodGroup updates, not on node events (it would wait for the scheduler's 5-minute
+        flush). A gang may still be inside its Permit wait when the node arrives, so the touch is repeated
+        every NUDGE_EVERY seconds for NUDGE_FOR seconds after a capacity change, then never."""
+        gang = rbg.spec.pod_group_policy
+        pending = [p for p in pods if not (p.get("spec") or {}).get("nodeName") and not batches.gated(p)]
+        if gang is None or gang.kube_scheduling is None or not pending:
+            self._nudged.pop(key, None)
+            return None
+        now = time.monotonic()
+        # first sight: capacity that was there before the gang is not news
+        epoch, last = self._nudged.setdefault(key, (self._capacity_epoch, 0.0))
+        repeating = last > 0 and now - self._capacity_at < NUDGE_FOR
+        if self._capacity_epoch == epoch and not (repeating and now - last >= NUDGE_EVERY):
+            return NUDGE_EVERY - (now - last) if repeating else 0.0
+        self._nudged[key] = (self._capacity_epoch, now)
+        patch = {"metadata": {"annotations": {REQUEUE_ANNOTATION: f"{self._capacity_epoch}-{int(now)}"}}}
+        try:
+            await self.kube.patch(PODGROUP, key.name, key.namespace, patch, field_manager=FIELD_MANAGER)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+        return NUDGE_EVERY
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)

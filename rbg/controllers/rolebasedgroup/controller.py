@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
-from rbg.controllers.kinds import LWS, RBG
+from rbg.controllers.kinds import LWS, PODGROUP, RBG, VOLCANO_PODGROUP
 from rbg.group import names, workloads
 from rbg.group.plan import plan
 from rbg.group.status import progress_only, same_status
@@ -29,10 +29,17 @@ from rbg.runtime.manager import Manager
 from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj
 
 log = logging.getLogger(__name__)
-CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP)
+CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP, PODGROUP, VOLCANO_PODGROUP)
 #: kinds whose CRD may be absent (installed later, or by an upstream controller)
-OPTIONAL_KINDS = (LWS,)
-CHILD_KIND = {k.kind: k for k in CHILD_KINDS}
+OPTIONAL_KINDS = (LWS, PODGROUP, VOLCANO_PODGROUP)
+CHILD_KIND = {k.api_version + "/" + k.kind: k for k in CHILD_KINDS}
+
+
+def _ref(obj: Obj) -> str:
+    """apiVersion/kind: two kinds share the name PodGroup."""
+    return f"{obj['apiVersion']}/{obj['kind']}"
+
+
 WORKLOAD_KINDS = workloads.KINDS
 TAKEN_RECHECK_SECONDS = 30.0
 
@@ -51,13 +58,15 @@ class RoleBasedGroupReconciler:
         self.rbgs = manager.informer(RBG)
         # only children carrying the group label are cached: our objects, not the whole cluster
         self.children: dict[str, Informer] = {
-            k.kind: manager.informer(k, label_selector=names.GROUP_NAME, optional=k in OPTIONAL_KINDS)
+            k.api_version + "/" + k.kind: manager.informer(
+                k, label_selector=names.GROUP_NAME, optional=k in OPTIONAL_KINDS
+            )
             for k in CHILD_KINDS
         }
         # and the names of everyone else's objects of those kinds (metadata only), so that a group never
         # takes over a user's ConfigMap or Service of the same name, without a GET before each create
         self.others: dict[str, Informer] = {
-            k.kind: manager.informer(
+            k.api_version + "/" + k.kind: manager.informer(
                 k, label_selector=f"!{names.GROUP_NAME}", metadata_only=True, optional=k in OPTIONAL_KINDS
             )
             for k in CHILD_KINDS
@@ -163,7 +172,7 @@ class RoleBasedGroupReconciler:
         taken: dict[tuple[str, str], str] = {}
         for d in changed:
             ref = Key(namespace, d["metadata"]["name"])
-            existing = self.children[d["kind"]].get(ref) or self.others[d["kind"]].get(ref)
+            existing = self.children[_ref(d)].get(ref) or self.others[_ref(d)].get(ref)
             if existing is None:
                 continue
             refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]
@@ -174,7 +183,7 @@ class RoleBasedGroupReconciler:
 
     def _observed_of(self, desired: Obj, namespace: str) -> Obj | None:
         """The cached object a desired body describes, if the cache has it."""
-        return self.children[desired["kind"]].get(Key(namespace, desired["metadata"]["name"]))
+        return self.children[_ref(desired)].get(Key(namespace, desired["metadata"]["name"]))
 
     async def _apply(
         self, owner: Obj, desired: Obj, namespace: str, rejected: dict[tuple[str, str], str]
@@ -183,6 +192,11 @@ class RoleBasedGroupReconciler:
         try:
             await self.kube.apply(desired)
         except ApiError as exc:
+            if exc.not_found and desired["kind"] == "PodGroup":  # e.g. no Volcano in this cluster
+                rejected[(desired["kind"], desired["metadata"]["name"])] = (
+                    f"the {desired['apiVersion']} PodGroup kind is not installed in this cluster"
+                )
+                return
             if not exc.invalid:
                 raise
             rejected[(desired["kind"], desired["metadata"]["name"])] = exc.message
@@ -194,7 +208,7 @@ class RoleBasedGroupReconciler:
     async def _delete(self, owner: Obj, stale: Obj, namespace: str) -> None:
         name = stale["metadata"]["name"]
         await self.kube.delete(
-            CHILD_KIND[stale["kind"]], name, namespace, preconditions_uid=stale["metadata"]["uid"]
+            CHILD_KIND[_ref(stale)], name, namespace, preconditions_uid=stale["metadata"]["uid"]
         )
         self.recorder.event(
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"

@@ -150,7 +150,6 @@ async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
     assert [w.split(":")[0] for w in verdict.warnings] == [
         "metadata.annotations[rbg.workloads.x-k8s.io/group-exclusive-topology]",
         "spec.coordination[0]",
-        "spec.podGroupPolicy",
         "spec.roles[0].restartPolicy",
         "spec.roles[1].scalingAdapter",
     ]
