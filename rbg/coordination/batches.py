@@ -43,6 +43,57 @@ def batch_label(coordination: str) -> str:
     return LABEL_PREFIX + coordination
 
 
+#: group exclusive topology: the group's annotation (and upstream's older one), a role's opt-out
+EXCLUSIVE_ANNOTATIONS = (
+    "rbg.workloads.x-k8s.io/group-exclusive-topology",
+    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
+)
+OPT_OUT_ANNOTATIONS = (
+    "rbg.workloads.x-k8s.io/role-disable-exclusive",
+    "rolebasedgroup.workloads.x-k8s.io/disable-exclusive-topology",
+)
+EXCLUSIVE = "exclusive-topology"  # the group's one batch, as a coordination name
+
+
+def exclusive_key(rbg: RoleBasedGroup) -> str | None:
+    annotations = rbg.metadata.annotations or {}
+    return next((annotations[k] for k in EXCLUSIVE_ANNOTATIONS if annotations.get(k)), None)
+
+
+def exclusive_roles(rbg: RoleBasedGroup) -> list[str]:
+    """Roles placed with the group (those whose pod template does not opt out)."""
+    out = []
+    for role in rbg.spec.roles:
+        tpl = role.template or {}
+        annotations = (tpl.get("metadata") or {}).get("annotations") or {}
+        patch = ((role.template_patch or {}).get("metadata") or {}).get("annotations") or {}
+        if not any((annotations.get(k) or patch.get(k)) for k in OPT_OUT_ANNOTATIONS):
+            out.append(role.name)
+    return out
+
+
+def group_pods(rbg: RoleBasedGroup) -> dict[str, int]:
+    """Pods of each role placed with the group (a LeaderWorkerSet replica is `size` pods)."""
+    out = {}
+    for role in rbg.spec.roles:
+        if role.name in exclusive_roles(rbg):
+            size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
+            out[role.name] = role.replicas * (size if role.workload.kind == "LeaderWorkerSet" else 1)
+    return out
+
+
+def exclusive_coordination(rbg: RoleBasedGroup) -> tuple[Coordination, AffinityScheduling] | None:
+    """The group exclusive topology as a coordination of one batch: every pod of the group's roles."""
+    key = exclusive_key(rbg)
+    if key is None:
+        return None
+    pods = {r: n for r, n in group_pods(rbg).items() if n > 0}
+    if not pods:
+        return None
+    aff = AffinityScheduling(topology_key=key, ratios=pods, batch_mode="Sequential")
+    return Coordination(name=EXCLUSIVE, roles=list(pods), strategy={"affinityScheduling": aff}), aff
+
+
 # -- admission ---------------------------------------------------------------------------------------
 
 
@@ -51,6 +102,9 @@ def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     role = labels.get(ROLE_NAME)
+    key = exclusive_key(rbg)
+    if key is not None:
+        return _mutate_exclusive(pod, rbg, key) if role in exclusive_roles(rbg) else None
     index = labels.get(POD_INDEX) or meta.get("name", "").rpartition("-")[2]
     if not role or not str(index).isdigit():
         return None
@@ -82,6 +136,53 @@ def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
         )
         if term not in required:
             required.append(term)
+    return out
+
+
+def _mutate_exclusive(pod: Obj, rbg: RoleBasedGroup, key: str) -> Obj:
+    """Gate the pod as a member of its group's one batch; guards: with its own group, away from others."""
+    out: Obj = json.loads(json.dumps(pod))
+    out["metadata"].setdefault("labels", {})[batch_label(EXCLUSIVE)] = "0"
+    spec = out.setdefault("spec", {})
+    gates = spec.setdefault("schedulingGates", [])
+    if not any(g.get("name") == GATE for g in gates):
+        gates.append({"name": GATE})
+    group = rbg.metadata.name
+    affinity = spec.setdefault("affinity", {})
+    together = {
+        "labelSelector": {"matchExpressions": [{"key": GROUP_NAME, "operator": "In", "values": [group]}]},
+        "topologyKey": key,
+    }
+    apart = {
+        "labelSelector": {
+            "matchExpressions": [
+                {"key": GROUP_NAME, "operator": "Exists"},
+                {"key": GROUP_NAME, "operator": "NotIn", "values": [group]},
+            ]
+        },
+        "topologyKey": key,
+    }
+    for kind, term in (("podAffinity", together), ("podAntiAffinity", apart)):
+        terms = affinity.setdefault(kind, {}).setdefault("requiredDuringSchedulingIgnoredDuringExecution", [])
+        if term not in terms:
+            terms.append(term)
+    return out
+
+
+def others_domains(nodes: Sequence[Obj], pods: Iterable[Obj], group: str, key: str) -> set[str]:
+    """Domains where pods of other groups of the namespace run or are pinned (exclusive topology)."""
+    labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in nodes}
+    out = set()
+    for p in pods:
+        owner = (p["metadata"].get("labels") or {}).get(GROUP_NAME)
+        if not owner or owner == group:
+            continue
+        spec = p.get("spec") or {}
+        node = spec.get("nodeName")
+        if node and labels.get(node, {}).get(key):
+            out.add(labels[node][key])
+        elif (spec.get("nodeSelector") or {}).get(key):
+            out.add(spec["nodeSelector"][key])
     return out
 
 
@@ -196,12 +297,21 @@ def decide(
     pods: Sequence[Obj],
     nodes: Sequence[Obj],
     used: Mapping[str, Mapping[str, Decimal]],
+    *,
+    total: int | None = None,
+    avoid: Iterable[str] = (),
 ) -> Decision:
-    """Which gated pods of the coordination to release into which domain this pass."""
+    """Which gated pods of the coordination to release into which domain this pass.
+
+    `total`: the number of batches when it is not replicas / ratio (exclusive topology: one); `avoid`:
+    domains no batch may use (other groups')."""
     key = batch_label(coord.name)
     replicas = {r.name: r.replicas for r in rbg.spec.roles}
     per_batch = sum(aff.ratios.get(r, 0) for r in coord.roles)
-    total = min((replicas.get(r, 0) // aff.ratios[r] for r in coord.roles if aff.ratios.get(r)), default=0)
+    if total is None:
+        total = min(
+            (replicas.get(r, 0) // aff.ratios[r] for r in coord.roles if aff.ratios.get(r)), default=0
+        )
     node_labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in nodes}
     batches = [BatchState(k) for k in range(total)]
     for pod in pods:
@@ -231,7 +341,7 @@ def decide(
     out = Decision(batches=batches)
     node_infos = [node_info(n) for n in nodes]
     assumed_used: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in used.items()}
-    taken = {b.domain for b in batches if b.domain is not None}
+    taken = {b.domain for b in batches if b.domain is not None} | set(avoid)
     for b in batches:
         waiting = [p for p in b.members if gated(p)]
         if not waiting:

@@ -5,9 +5,30 @@ from __future__ import annotations
 
 from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
 
+EXCLUSIVE_ANNOTATIONS = (
+    "rbg.workloads.x-k8s.io/group-exclusive-topology",
+    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
+)
 
-def coordination_errors(spec: RoleBasedGroupSpec) -> list[tuple[str, str]]:
+
+def coordination_errors(
+    spec: RoleBasedGroupSpec, annotations: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
     """(field path, message) per problem, for every coordination of the group."""
+    exclusive = [k for k in EXCLUSIVE_ANNOTATIONS if (annotations or {}).get(k)]
+    placed = [
+        i
+        for i, c in enumerate(spec.coordination or [])
+        if c.strategy and c.strategy.affinity_scheduling and c.kind in (None, "AffinityScheduling")
+    ]
+    if exclusive and placed:
+        return [
+            (
+                f"spec.coordination[{placed[0]}]",
+                f"AffinityScheduling and metadata.annotations[{exclusive[0]}] both place the group's pods: "
+                "use one of them",
+            )
+        ]
     replicas = {r.name: r.replicas for r in spec.roles}
     kinds = {r.name: r.workload.kind for r in spec.roles}
     out: list[tuple[str, str]] = []

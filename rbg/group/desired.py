@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
+from rbg.coordination.batches import exclusive_key, exclusive_roles
 from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
@@ -96,6 +97,9 @@ def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
 
 
 def _coordinated(rbg: RoleBasedGroup, role: str) -> bool:
+    """The role's pods are placed by the batch mechanism (coordination or group exclusive topology)."""
+    if exclusive_key(rbg) is not None and role in exclusive_roles(rbg):
+        return True
     for c in rbg.spec.coordination or []:
         aff = c.strategy.affinity_scheduling if c.strategy else None
         if aff is not None and c.kind in (None, "AffinityScheduling") and role in c.roles:

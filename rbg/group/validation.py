@@ -100,7 +100,7 @@ def validate(
         for j, role_name in enumerate(coord.roles):
             if role_name not in seen:
                 errors.append(FieldError(f"spec.coordination[{i}].roles[{j}]", f'unknown role "{role_name}"'))
-    errors += [FieldError(path, msg) for path, msg in coordination_errors(spec)]
+    errors += [FieldError(path, msg) for path, msg in coordination_errors(spec, rbg.metadata.annotations)]
 
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
@@ -152,11 +152,6 @@ def validate(
     return errors
 
 
-#: annotations upstream reads to keep a whole group inside one topology domain (not acted on yet)
-EXCLUSIVE_TOPOLOGY_ANNOTATIONS = (
-    "rbg.workloads.x-k8s.io/group-exclusive-topology",
-    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
-)
 _LATER = "accepted, but this operator does not act on it yet"
 
 
@@ -165,11 +160,6 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
     warnings, so that nobody relies on them silently."""
     spec = rbg.spec
     out: list[FieldError] = []
-    for key in EXCLUSIVE_TOPOLOGY_ANNOTATIONS:
-        if key in (rbg.metadata.annotations or {}):
-            out.append(
-                FieldError(f"metadata.annotations[{key}]", f"{_LATER}: pods are not confined to one domain")
-            )
     for i, c in enumerate(spec.coordination or []):
         if c.kind != "AffinityScheduling":  # ratio placement is acted on; coordinated updates not yet
             out.append(

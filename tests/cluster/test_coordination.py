@@ -308,3 +308,58 @@ def test_gang_schedules_no_pod_until_all_fit_and_without_it_the_partial_placemen
         return len(found) == 4 and len(bound) == 2, bound
 
     wait_until(partial, 60, "two of the loose group's pods bound, two stranded")
+
+
+def exclusive_group(name: str, key: str = HOST) -> dict[str, Any]:
+    def role(r: str, n: int, kind: str = "StatefulSet", opt_out: bool = False) -> dict[str, Any]:
+        c = {"name": r, "image": "registry.local/engine:1", "resources": {"limits": {"nvidia.com/gpu": 1}}}
+        tpl: dict[str, Any] = {
+            "spec": {"nodeSelector": {"topology.kubernetes.io/zone": "zone-a"}, "containers": [c]}
+        }
+        if opt_out:
+            tpl["metadata"] = {
+                "annotations": {"rolebasedgroup.workloads.x-k8s.io/disable-exclusive-topology": "true"}
+            }
+        return {
+            "name": r,
+            "replicas": n,
+            "workload": {"apiVersion": "apps/v1", "kind": kind},
+            "template": tpl,
+        }
+
+    return {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroup",
+        "metadata": {"name": name, "annotations": {"rbg.workloads.x-k8s.io/group-exclusive-topology": key}},
+        "spec": {
+            "roles": [
+                role("router", 1, "Deployment"),
+                role("prefill", 2),
+                role("decode", 1),
+                role("sidecar", 1, opt_out=True),
+            ]
+        },
+    }
+
+
+def test_group_exclusive_topology_puts_each_group_on_its_own_node(
+    kube: Client, namespace: str, kubectl: Any
+) -> None:
+    for g in ("ex-a", "ex-b", "ex-c"):
+        r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(exclusive_group(g)))
+        assert r.returncode == 0, r.stderr
+        assert "Warning" not in r.stderr
+    for g in ("ex-a", "ex-b", "ex-c"):
+        wait_rbg_ready(kube, g, namespace)
+    nodes_of: dict[str, set[str]] = defaultdict(set)
+    for p in kube.list(Pod, namespace=namespace):
+        if p.metadata.labels["rbg.workloads.x-k8s.io/role-name"] != "sidecar":
+            nodes_of[p.metadata.labels["rbg.workloads.x-k8s.io/group-name"]].add(p.spec.nodeName)
+        else:  # the role that opts out is neither gated nor pinned
+            assert "rbg.workloads.x-k8s.io/coordinated" not in p.metadata.labels
+    assert all(len(n) == 1 for n in nodes_of.values()), (
+        nodes_of
+    )  # each group (Deployment role too) on one node
+    assert len(set().union(*nodes_of.values())) == 3, nodes_of  # no node shared
+    st = kube.get(RBG, "ex-a", namespace=namespace).to_dict()["status"]["coordinationStatus"][0]
+    assert (st["name"], st["type"], st["phase"]) == ("exclusive-topology", "ExclusiveTopology", "Completed")

@@ -118,10 +118,13 @@ class CoordinationReconciler:
             rbg = RoleBasedGroup.model_validate(obj)
         except ValidationError:
             return None
-        coords = batches.affinity_coordinations(rbg)
+        coords: list[tuple[Any, Any, dict[str, Any]]] = [
+            (c, a, {}) for c, a in batches.affinity_coordinations(rbg)
+        ]
+        exclusive = batches.exclusive_coordination(rbg)
         pods = self.pods.list(key.namespace, {batches.GROUP_NAME: key.name})
         gang_wait = await self._requeue_gang(key, rbg, pods)
-        if not coords:
+        if not coords and exclusive is None:
             self._forget(key)
             if gang_wait is not None:
                 self._waiting.add(key)
@@ -133,11 +136,15 @@ class CoordinationReconciler:
             del self._assumed[uid]
         used = batches.usage(everyone, self._assumed)
         nodes = self.nodes.list()
+        if exclusive is not None:  # the whole group is one batch, in a domain no other group uses
+            coord, aff = exclusive
+            others = batches.others_domains(nodes, self.pods.list(key.namespace), key.name, aff.topology_key)
+            coords.append((coord, aff, {"total": 1, "avoid": others}))
         statuses: list[Obj] = []
         waiting = False
         wake: float | None = None
-        for coord, aff in coords:
-            d = batches.decide(rbg, coord, aff, pods, nodes, used)
+        for coord, aff, extra in coords:
+            d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
             for pod, domain in d.release:
                 await self._release(pod, aff.topology_key, domain, d.assigned)
             for index, domain in d.planned:
@@ -245,7 +252,7 @@ class CoordinationReconciler:
         since = previous.get("lastTransitionTime") if previous.get("phase") == phase else _now()
         return {
             "name": name,
-            "type": "AffinityScheduling",
+            "type": "ExclusiveTopology" if name == batches.EXCLUSIVE else "AffinityScheduling",
             "phase": phase,
             "totalBatches": len(d.batches),
             "placedBatches": sum(1 for p in phases if p in ("Planned", "Bound")),

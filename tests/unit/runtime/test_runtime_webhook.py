@@ -148,12 +148,11 @@ async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
     verdict = await validate_rolebasedgroup({"uid": "x", "object": obj})
     assert verdict.errors == []
     assert [w.split(":")[0] for w in verdict.warnings] == [
-        "metadata.annotations[rbg.workloads.x-k8s.io/group-exclusive-topology]",
         "spec.coordination[0]",
         "spec.roles[0].restartPolicy",
         "spec.roles[1].scalingAdapter",
     ]
-    assert verdict.warnings[1] == (
+    assert verdict.warnings[0] == (
         "spec.coordination[0]: accepted, but this operator does not act on it yet: "
         "roles are not updated or scaled together"
     )
