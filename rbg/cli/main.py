@@ -6,6 +6,7 @@ import typer
 
 from rbg.cli import cluster, controller
 from rbg.cli.status import status
+from rbg.cli.topology import topology
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(controller.app, name="controller")
 app.command()(status)
+app.command()(topology)
 
 
 def main() -> None:

@@ -39,8 +39,30 @@ def render(obj: dict[str, Any]) -> str:
     lines.append(f"Ready: {state}")
     if (p := cond.get("Progressing")) and p["status"] == "True":
         lines.append(f"Progressing: {p['reason']}: {p['message']}")
+    for c in status.get("coordinationStatus") or []:
+        placed = " ".join(
+            f"{b['index']}:{b.get('domain') or '-'}({b['phase']})" for b in c.get("batches") or []
+        )
+        lines.append(
+            f"Coordination {c['name']} ({c['type']}): {c['phase']}, "
+            f"{c.get('placedBatches', 0)}/{c.get('totalBatches', 0)} batches placed  {placed}".rstrip()
+        )
+        if c.get("message"):
+            lines.append(f"  {c['message']}")
     lines.append(f"Summary: {len(spec.get('roles', []))} roles | {total_ready}/{total} replicas ready")
     return "\n".join(lines)
+
+
+def _client(kubeconfig: str | None, context: str | None, namespace: str | None) -> Any:
+    from lightkube import Client, KubeConfig
+    from lightkube.core.exceptions import ConfigError
+
+    try:
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        return Client(config.get(context_name=context), namespace=namespace)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"error: {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def status(
@@ -51,22 +73,16 @@ def status(
     output: Annotated[str, typer.Option("--output", "-o", help="text, json or yaml")] = "text",
 ) -> None:
     """Show each role's ready/desired replicas with a bar, and the group's Ready condition."""
-    from lightkube import Client, KubeConfig
-    from lightkube.core.exceptions import ApiError, ConfigError
+    from lightkube.core.exceptions import ApiError
     from lightkube.generic_resource import create_namespaced_resource
 
     if output not in ("text", "json", "yaml"):
         raise typer.BadParameter("must be text, json or yaml", param_hint="--output")
     err = Console(stderr=True)
-    try:
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-        client = Client(config.get(context_name=context), namespace=namespace)
-    except ConfigError as exc:
-        err.print(f"error: {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    client = _client(kubeconfig, context, namespace)
     rbg = create_namespaced_resource("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups")
     try:
-        obj: dict[str, Any] = client.get(rbg, name, namespace=namespace or client.namespace).to_dict()  # type: ignore[no-untyped-call]
+        obj: dict[str, Any] = client.get(rbg, name, namespace=namespace or client.namespace).to_dict()
     except ApiError as exc:
         err.print(f"error: RoleBasedGroup {name}: {exc.status.message}", highlight=False)
         raise typer.Exit(1) from None

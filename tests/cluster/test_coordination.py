@@ -363,3 +363,43 @@ def test_group_exclusive_topology_puts_each_group_on_its_own_node(
     assert len(set().union(*nodes_of.values())) == 3, nodes_of  # no node shared
     st = kube.get(RBG, "ex-a", namespace=namespace).to_dict()["status"]["coordinationStatus"][0]
     assert (st["name"], st["type"], st["phase"]) == ("exclusive-topology", "ExclusiveTopology", "Completed")
+
+
+def test_rbg_topology_shows_per_domain_the_pods_of_each_role_and_batch(
+    kube: Client, namespace: str, kubectl: Any, cluster: Any
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(pd_group("seed", 6, 3)))
+    assert r.returncode == 0, r.stderr
+    wait_rbg_ready(kube, "seed", namespace)
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+
+    def rbg(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "rbg.cli.main", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    as_json = json.loads(rbg("topology", "seed", "-n", namespace, "-o", "json"))
+    assert as_json["topologyKey"] == HOST
+    domains = as_json["domains"]
+    assert len(domains) == 3
+    for by_node in domains.values():
+        (entries,) = by_node.values()  # hostname: one node per domain
+        assert len({e["batch"] for e in entries}) == 1
+        assert sorted(e["role"] for e in entries) == ["decode", "prefill", "prefill"]
+    text = rbg("topology", "seed", "-n", namespace)
+    assert text.splitlines()[0] == f"RoleBasedGroup seed by {HOST}"
+    batch0 = next(d for d, n in domains.items() if next(iter(n.values()))[0]["batch"] == "0")
+    line = (
+        "seed-decode-0 (decode, batch 0), seed-prefill-0 (prefill, batch 0), "
+        "seed-prefill-1 (prefill, batch 0)"
+    )
+    assert f"  {batch0}: {line}" in text
+    status = rbg("status", "seed", "-n", namespace)
+    assert "Coordination pd (AffinityScheduling): Completed, 3/3 batches placed" in status
