@@ -403,3 +403,28 @@ def test_rbg_topology_shows_per_domain_the_pods_of_each_role_and_batch(
     assert f"  {batch0}: {line}" in text
     status = rbg("status", "seed", "-n", namespace)
     assert "Coordination pd (AffinityScheduling): Completed, 3/3 batches placed" in status
+
+
+def test_batch_metrics_are_exported(kube: Client, namespace: str, kubectl: Any, operator: Any) -> None:
+    import httpx2 as httpx
+
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(pd_group("metered", 4, 2)))
+    assert r.returncode == 0, r.stderr
+    wait_rbg_ready(kube, "metered", namespace)
+    port = operator.ports["rbg-operator-metrics"]
+
+    def scraped() -> tuple[bool, Any]:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        lines = {
+            ln.split(" ")[0]: float(ln.split(" ")[1])
+            for ln in text.splitlines()
+            if ln.startswith("rbg_coordination")
+        }
+        ok = (
+            lines.get('rbg_coordination_batches{phase="Bound"}', 0) >= 2
+            and lines.get("rbg_coordination_batch_wait_seconds_count", 0) >= 2
+        )
+        return ok, lines
+
+    lines = wait_until(scraped, 30, "coordination metrics")
+    assert lines["rbg_coordination_stranded_pods"] == 0

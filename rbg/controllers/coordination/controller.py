@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
@@ -32,6 +33,19 @@ log = logging.getLogger(__name__)
 FIELD_MANAGER = "rbg-coordination"
 REQUEUE_ANNOTATION = "rbg.workloads.x-k8s.io/capacity-epoch"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+BATCH_WAIT = Histogram(
+    "rbg_coordination_batch_wait_seconds",
+    "Seconds from a batch being complete (every pod created, gated) to its release into a domain",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+BATCHES = Gauge(
+    "rbg_coordination_batches", "Batches of coordinations and group exclusive topologies, by phase", ["phase"]
+)
+STRANDED = Gauge(
+    "rbg_coordination_stranded_pods",
+    "Pods bound while another pod of their batch cannot be scheduled (held for an incomplete batch)",
+)
+PHASES = ("Pending", "Planned", "Bound", "Stuck")
 NUDGE_EVERY = 5.0
 NUDGE_FOR = 60.0
 POD_RULE = Rule(
@@ -61,6 +75,8 @@ class CoordinationReconciler:
         self._waiting: set[Key] = set()  # groups with a batch not placed yet
         self._unplaced_since: dict[tuple[Key, str, int], float] = {}
         self._phases: dict[tuple[Key, str, int], str] = {}
+        self._complete_since: dict[tuple[Key, str, int], float] = {}  # batch complete and gated, since
+        self._stranded: dict[Key, int] = {}
         self.controller = Controller("coordination", self.reconcile, workers=workers)
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         self.controller.watches(self.pods, self._pod_keys)
@@ -141,16 +157,24 @@ class CoordinationReconciler:
             others = batches.others_domains(nodes, self.pods.list(key.namespace), key.name, aff.topology_key)
             coords.append((coord, aff, {"total": 1, "avoid": others}))
         statuses: list[Obj] = []
+        stranded = 0
         waiting = False
         wake: float | None = None
         for coord, aff, extra in coords:
             d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
             for pod, domain in d.release:
                 await self._release(pod, aff.topology_key, domain, d.assigned)
+            now = time.monotonic()
             for index, domain in d.planned:
                 msg = f"batch {index} of coordination {coord.name} planned on {aff.topology_key}={domain}"
                 self.recorder.event(obj, "Normal", "BatchPlanned", msg)
-            now = time.monotonic()
+                since = self._complete_since.pop((key, coord.name, index), None)
+                if since is not None:
+                    BATCH_WAIT.observe(now - since)
+            for b in d.batches:
+                if b.domain is None and b.members and all(batches.gated(p) for p in b.members):
+                    self._complete_since.setdefault((key, coord.name, b.index), now)
+                stranded += _stranded(b)
             for b in d.batches:
                 ref = (key, coord.name, b.index)
                 if b.index in d.unplaced:
@@ -173,6 +197,8 @@ class CoordinationReconciler:
                         self.recorder.event(obj, "Warning", "BatchStuck", msg)
             waiting = waiting or any(b.phase in ("Pending", "Stuck") for b in d.batches)
             statuses.append(self._status(coord.name, d, obj))
+        self._stranded[key] = stranded
+        self._update_gauges()
         if waiting or gang_wait is not None:
             self._waiting.add(key)
         else:
@@ -210,9 +236,20 @@ class CoordinationReconciler:
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)
+        self._stranded.pop(key, None)
         for ref in [r for r in self._phases if r[0] == key]:
             self._phases.pop(ref, None)
             self._unplaced_since.pop(ref, None)
+            self._complete_since.pop(ref, None)
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        counts = dict.fromkeys(PHASES, 0)
+        for phase in self._phases.values():
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase, n in counts.items():
+            BATCHES.labels(phase).set(n)
+        STRANDED.set(sum(self._stranded.values()))
 
     async def _release(self, pod: Obj, topology_key: str, domain: str, assigned: dict[str, str]) -> None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
@@ -292,3 +329,19 @@ def _json_patch(before: Obj, after: Obj) -> list[Obj]:
                 path = field.replace("~", "~0").replace("/", "~1")
                 ops.append({"op": "add", "path": f"/{section}/{path}", "value": value})
     return ops
+
+
+def _stranded(b: batches.BatchState) -> int:
+    """Bound members of a batch another member of which the scheduler cannot place."""
+
+    def unschedulable(p: Obj) -> bool:
+        return any(
+            c.get("type") == "PodScheduled"
+            and c.get("status") == "False"
+            and c.get("reason") == "Unschedulable"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
+
+    if not any(unschedulable(p) for p in b.members):
+        return 0
+    return sum(1 for p in b.members if (p.get("spec") or {}).get("nodeName"))
