@@ -117,22 +117,3 @@ def mutate(pod: Obj, namespace: str) -> Obj:
         for container in spec.get(key) or []:
             _env_first(container, env)
     return out
-
-
-def json_patch(before: Obj, after: Obj) -> list[Obj]:
-    """RFC 6902 operations turning `before` into `after`, at the granularity of metadata.labels and each
-    top-level spec field (enough for what `mutate` changes)."""
-    ops: list[Obj] = []
-    for section in ("metadata", "spec"):
-        old, new = before.get(section) or {}, after.get(section) or {}
-        if not old and new:
-            ops.append({"op": "add", "path": f"/{section}", "value": new})
-            continue
-        for field, value in new.items():
-            if old.get(field) != value:
-                ops.append({"op": "add", "path": f"/{section}/{_escape(field)}", "value": value})
-    return ops
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")

@@ -41,6 +41,22 @@ class Verdict:
 Validator = Callable[[Request], Awaitable[Verdict]]
 
 
+def patch_between(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning `before` into `after` for a mutating webhook, at the granularity of
+    each field of metadata and spec (an "add" replaces a member that exists)."""
+    ops: list[dict[str, Any]] = []
+    for section in ("metadata", "spec"):
+        old, new = before.get(section) or {}, after.get(section) or {}
+        if not old and new:
+            ops.append({"op": "add", "path": f"/{section}", "value": new})
+            continue
+        for field_, value in new.items():
+            if old.get(field_) != value:
+                path = field_.replace("~", "~0").replace("/", "~1")
+                ops.append({"op": "add", "path": f"/{section}/{path}", "value": value})
+    return ops
+
+
 @dataclass(frozen=True)
 class Rule:
     """Which requests go to a webhook path."""

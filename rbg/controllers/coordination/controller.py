@@ -27,7 +27,7 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
 from rbg.runtime.objects import NODE, POD, Key, Obj
-from rbg.runtime.webhook import Rule, Verdict
+from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "rbg-coordination"
@@ -121,7 +121,7 @@ class CoordinationReconciler:
         mutated = batches.mutate(pod, rbg)
         if mutated is None:
             return Verdict()
-        return Verdict(patch=_json_patch(pod, mutated))
+        return Verdict(patch=patch_between(pod, mutated))
 
     # -- reconcile --------------------------------------------------------------------------------
 
@@ -318,17 +318,6 @@ class CoordinationReconciler:
         except ApiError as exc:
             if not exc.not_found:
                 raise
-
-
-def _json_patch(before: Obj, after: Obj) -> list[Obj]:
-    ops: list[Obj] = []
-    for section in ("metadata", "spec"):
-        old, new = before.get(section) or {}, after.get(section) or {}
-        for field, value in new.items():
-            if old.get(field) != value:
-                path = field.replace("~", "~0").replace("/", "~1")
-                ops.append({"op": "add", "path": f"/{section}/{path}", "value": value})
-    return ops
 
 
 def _stranded(b: batches.BatchState) -> int:

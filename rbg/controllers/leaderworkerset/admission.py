@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from rbg.api.lws_v1 import GROUP, VERSION, LeaderWorkerSet
 from rbg.leaderworker import labels, pods, validation
-from rbg.runtime.webhook import Rule, Verdict
+from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 RULE = Rule(
     path="/validate-leaderworkerset-x-k8s-io-v1-leaderworkerset",
@@ -52,4 +52,4 @@ async def mutate_pod(request: dict[str, Any]) -> Verdict:
     pod = request.get("object") or {}
     namespace = request.get("namespace") or pod.get("metadata", {}).get("namespace") or ""
     mutated = pods.mutate(pod, namespace)
-    return Verdict(patch=pods.json_patch(pod, mutated) or None)
+    return Verdict(patch=patch_between(pod, mutated) or None)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rbg.leaderworker import labels, pods
+from rbg.runtime.webhook import patch_between
 
 P = labels.PREFIX
 
@@ -118,13 +119,13 @@ def test_unique_per_replica_leader_gets_its_own_subdomain() -> None:
 def test_a_pod_that_is_not_a_statefulset_pod_is_left_alone() -> None:
     p = {"metadata": {"name": "loose", "labels": {P + "name": "x"}}, "spec": {"containers": [{"name": "c"}]}}
     assert pods.mutate(p, "ns") == p
-    assert pods.json_patch(p, pods.mutate(p, "ns")) == []
+    assert patch_between(p, pods.mutate(p, "ns")) == []
 
 
 def test_json_patch_replays_the_mutation() -> None:
     before = pod("test-1", exclusive_topology="h")
     after = pods.mutate(before, "ns")
-    ops = pods.json_patch(before, after)
+    ops = patch_between(before, after)
     replay: dict[str, Any] = {"metadata": dict(before["metadata"]), "spec": dict(before["spec"])}
     for op in ops:
         section, field = op["path"].strip("/").split("/")
