@@ -77,6 +77,7 @@ class CoordinationReconciler:
         self._phases: dict[tuple[Key, str, int], str] = {}
         self._complete_since: dict[tuple[Key, str, int], float] = {}  # batch complete and gated, since
         self._stranded: dict[Key, int] = {}
+        self._claims: dict[tuple[str, str, str], str] = {}  # (namespace, key, domain) -> exclusive group
         self.controller = Controller("coordination", self.reconcile, workers=workers)
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         self.controller.watches(self.pods, self._pod_keys)
@@ -150,20 +151,35 @@ class CoordinationReconciler:
         live = {p["metadata"].get("uid") for p in everyone}
         for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
             del self._assumed[uid]
-        used = batches.usage(everyone, self._assumed)
         nodes = self.nodes.list()
         if exclusive is not None:  # the whole group is one batch, in a domain no other group uses
             coord, aff = exclusive
             others = batches.others_domains(nodes, self.pods.list(key.namespace), key.name, aff.topology_key)
+            # domains other groups were given moments ago, whose pins the cache may not show yet
+            others |= {
+                domain
+                for (ns, tkey, domain), group in self._claims.items()
+                if ns == key.namespace and tkey == aff.topology_key and group != key.name
+            }
             coords.append((coord, aff, {"total": 1, "avoid": others}))
         statuses: list[Obj] = []
         stranded = 0
         waiting = False
         wake: float | None = None
         for coord, aff, extra in coords:
+            used = batches.usage(everyone, self._assumed)
             d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
+            # what this pass gives away is recorded before its first await: a concurrent pass for another
+            # group must not plan the same capacity (or, for exclusive topology, the same domain)
+            for pod, _domain in d.release:
+                node = d.assigned.get(pod["metadata"]["name"])
+                if node is not None:
+                    self._assumed[pod["metadata"].get("uid", "")] = (node, batches.pod_requests(pod))
+            if coord.name == batches.EXCLUSIVE:
+                for _index, domain in d.planned:
+                    self._claims[(key.namespace, aff.topology_key, domain)] = key.name
             for pod, domain in d.release:
-                await self._release(pod, aff.topology_key, domain, d.assigned)
+                await self._release(pod, aff.topology_key, domain)
             now = time.monotonic()
             for index, domain in d.planned:
                 msg = f"batch {index} of coordination {coord.name} planned on {aff.topology_key}={domain}"
@@ -236,6 +252,8 @@ class CoordinationReconciler:
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)
+        for claim in [c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name]:
+            del self._claims[claim]
         self._stranded.pop(key, None)
         for ref in [r for r in self._phases if r[0] == key]:
             self._phases.pop(ref, None)
@@ -251,7 +269,7 @@ class CoordinationReconciler:
             BATCHES.labels(phase).set(n)
         STRANDED.set(sum(self._stranded.values()))
 
-    async def _release(self, pod: Obj, topology_key: str, domain: str, assigned: dict[str, str]) -> None:
+    async def _release(self, pod: Obj, topology_key: str, domain: str) -> None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != batches.GATE]
         # one update: pin to the domain (an addition, allowed while gated) and remove our gate
@@ -264,12 +282,10 @@ class CoordinationReconciler:
                 POD, meta["name"], meta.get("namespace"), patch, field_manager=FIELD_MANAGER
             )
         except ApiError as exc:
+            self._assumed.pop(meta.get("uid", ""), None)  # not released: its capacity is not taken
             if exc.not_found or exc.conflict:
                 return  # gone or changed meanwhile: the next pass sees it
             raise
-        node = assigned.get(meta["name"])
-        if node is not None:
-            self._assumed[meta.get("uid", "")] = (node, batches.pod_requests(pod))
 
     def _status(self, name: str, d: batches.Decision, obj: Obj) -> Obj:
         phases = [b.phase for b in d.batches]
