@@ -149,8 +149,11 @@ def _mutate_exclusive(pod: Obj, rbg: RoleBasedGroup, key: str) -> Obj:
         gates.append({"name": GATE})
     group = rbg.metadata.name
     affinity = spec.setdefault("affinity", {})
+    member = {"key": batch_label(EXCLUSIVE), "operator": "Exists"}  # pods placed exclusively (not opt-outs)
     together = {
-        "labelSelector": {"matchExpressions": [{"key": GROUP_NAME, "operator": "In", "values": [group]}]},
+        "labelSelector": {
+            "matchExpressions": [{"key": GROUP_NAME, "operator": "In", "values": [group]}, member]
+        },
         "topologyKey": key,
     }
     apart = {
@@ -158,6 +161,7 @@ def _mutate_exclusive(pod: Obj, rbg: RoleBasedGroup, key: str) -> Obj:
             "matchExpressions": [
                 {"key": GROUP_NAME, "operator": "Exists"},
                 {"key": GROUP_NAME, "operator": "NotIn", "values": [group]},
+                member,
             ]
         },
         "topologyKey": key,
@@ -170,12 +174,14 @@ def _mutate_exclusive(pod: Obj, rbg: RoleBasedGroup, key: str) -> Obj:
 
 
 def others_domains(nodes: Sequence[Obj], pods: Iterable[Obj], group: str, key: str) -> set[str]:
-    """Domains where pods of other groups of the namespace run or are pinned (exclusive topology)."""
+    """Domains where exclusively placed pods of other groups of the namespace run or are pinned (roles
+    that opt out, and groups without exclusive topology, may go anywhere and block nobody)."""
     labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in nodes}
     out = set()
     for p in pods:
-        owner = (p["metadata"].get("labels") or {}).get(GROUP_NAME)
-        if not owner or owner == group:
+        pod_labels = p["metadata"].get("labels") or {}
+        owner = pod_labels.get(GROUP_NAME)
+        if not owner or owner == group or batch_label(EXCLUSIVE) not in pod_labels:
             continue
         spec = p.get("spec") or {}
         node = spec.get("nodeName")
