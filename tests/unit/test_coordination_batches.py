@@ -136,3 +136,82 @@ def test_usage_counts_bound_and_assumed_pods() -> None:
     used = batches.usage([bound], {"other": ("b", {"nvidia.com/gpu": batches.Decimal(1)})})
     assert used["a"]["nvidia.com/gpu"] == 2
     assert used["b"]["pods"] == 1
+
+
+def exclusive_group(opt_out: bool = True) -> RoleBasedGroup:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    side = {
+        "metadata": {"annotations": {"rolebasedgroup.workloads.x-k8s.io/disable-exclusive-topology": "true"}},
+        **tpl,
+    }
+    return RoleBasedGroup.model_validate(
+        {
+            "metadata": {
+                "name": "g",
+                "namespace": "ns",
+                "annotations": {batches.EXCLUSIVE_ANNOTATIONS[0]: HOST},
+            },
+            "spec": {
+                "roles": [
+                    {
+                        "name": "router",
+                        "replicas": 1,
+                        "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                        "template": tpl,
+                    },
+                    {"name": "prefill", "replicas": 2, "template": tpl},
+                    {"name": "sidecar", "replicas": 1, "template": side if opt_out else tpl},
+                ]
+            },
+        }
+    )
+
+
+def test_exclusive_topology_is_one_batch_of_every_member_with_guards_on_members_only() -> None:
+    rbg = exclusive_group()
+    found = batches.exclusive_coordination(rbg)
+    assert found is not None
+    _coord, aff = found
+    assert aff.ratios == {"router": 1, "prefill": 2}  # the opted-out sidecar is not in it
+    router = {
+        "metadata": {
+            "name": "g-router-7f9c-x2",
+            "labels": {batches.GROUP_NAME: "g", batches.ROLE_NAME: "router"},
+        },
+        "spec": {},
+    }
+    pod = batches.mutate(router, rbg)  # a Deployment pod (no ordinal) takes part too
+    assert pod is not None
+    assert pod["metadata"]["labels"][batches.batch_label(batches.EXCLUSIVE)] == "0"
+    anti = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert {"key": batches.batch_label(batches.EXCLUSIVE), "operator": "Exists"} in anti["labelSelector"][
+        "matchExpressions"
+    ]
+    sidecar = {
+        "metadata": {
+            "name": "g-sidecar-0",
+            "labels": {batches.GROUP_NAME: "g", batches.ROLE_NAME: "sidecar"},
+        },
+        "spec": {},
+    }
+    assert batches.mutate(sidecar, rbg) is None
+
+
+def test_other_groups_domains_count_only_their_exclusive_members() -> None:
+    nodes = [node("a"), node("b")]
+    member = {
+        "metadata": {
+            "name": "x",
+            "labels": {batches.GROUP_NAME: "other", batches.batch_label(batches.EXCLUSIVE): "0"},
+        },
+        "spec": {"nodeName": "a"},
+    }
+    loose = {"metadata": {"name": "y", "labels": {batches.GROUP_NAME: "other"}}, "spec": {"nodeName": "b"}}
+    mine = {
+        "metadata": {
+            "name": "z",
+            "labels": {batches.GROUP_NAME: "g", batches.batch_label(batches.EXCLUSIVE): "0"},
+        },
+        "spec": {"nodeName": "b"},
+    }
+    assert batches.others_domains(nodes, [member, loose, mine], "g", HOST) == {"a"}
