@@ -500,6 +500,22 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _placement(lc: LocalCluster, report: dict[str, Any], out: Path | None) -> int:
+    from rbg.devcluster import placement_bench
+
+    print("== placement: ratio batches on a fragmented cluster, planner vs affinity alone", flush=True)
+    placed = placement_bench.run(lc)
+    for r in placed:
+        print(json.dumps(r), flush=True)
+    report["placement"] = placed
+    print()
+    print(placement_bench.table(placed))
+    if out:
+        out.write_text(json.dumps(report, indent=2))
+    planner = next(r for r in placed if r["mode"] == "planner")
+    return 0 if planner["stranded_gpus"] == 0 and planner["intact"] == planner["placeable"] else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=100, help="RoleBasedGroups to create at once")
@@ -514,6 +530,12 @@ def main() -> int:
     ap.add_argument("--operator-arg", action="append", default=[], help="extra flag for our operator")
     ap.add_argument("--json", type=Path, help="also write the results to this file")
     ap.add_argument("--profile", type=Path, help="sample our operator with py-spy; stacks to this file")
+    ap.add_argument(
+        "--placement",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="the placement benchmark (planner vs affinity alone on a fragmented cluster)",
+    )
     args = ap.parse_args()
 
     report: dict[str, Any] = {}
@@ -527,6 +549,8 @@ def main() -> int:
     only = set(args.only.split(",")) if args.only else None
     lc = LocalCluster(args.cluster)
     results = []
+    if args.placement == "only":
+        return _placement(LocalCluster(args.cluster), report, args.json)
     for who in contenders(upstream_dir, args.upstream_default_qps, only, tuple(args.operator_arg)):
         print(f"== {who.name}: {args.n} groups on a fresh cluster", flush=True)
         result = asyncio.run(measure(lc, who, args.n, args.idle, args.timeout, args.profile))
@@ -537,6 +561,8 @@ def main() -> int:
     report["results"] = results
     print()
     print(table(results))
+    if args.placement == "yes":
+        _placement(lc, report, None)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     ours = [r for r in results if r["contender"] in ("rbg", "lws", "rbg-lws")]

@@ -270,21 +270,39 @@ class CoordinationReconciler:
         STRANDED.set(sum(self._stranded.values()))
 
     async def _release(self, pod: Obj, topology_key: str, domain: str) -> None:
+        """One update: pin to the domain (an addition, allowed while gated) and remove our gate.
+
+        A JSON patch whose `test` guards the gate's position, not a resourceVersion precondition: the
+        scheduler writes the status of gated pods, and a conflict there would leave a member of a planned
+        batch gated while its capacity goes to someone else."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
-        gates = [g for g in spec.get("schedulingGates") or [] if g.get("name") != batches.GATE]
-        # one update: pin to the domain (an addition, allowed while gated) and remove our gate
-        patch = {
-            "metadata": {"resourceVersion": meta.get("resourceVersion")},
-            "spec": {"nodeSelector": {topology_key: domain}, "schedulingGates": gates},
-        }
+        gates = spec.get("schedulingGates") or []
+        index = next((i for i, g in enumerate(gates) if g.get("name") == batches.GATE), None)
+        if index is None:
+            return
+        selector = spec.get("nodeSelector")
+        pin: Obj = (
+            {
+                "op": "add",
+                "path": f"/spec/nodeSelector/{topology_key.replace('~', '~0').replace('/', '~1')}",
+                "value": domain,
+            }
+            if selector
+            else {"op": "add", "path": "/spec/nodeSelector", "value": {topology_key: domain}}
+        )
+        patch = [
+            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": batches.GATE},
+            {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
+            pin,
+        ]
         try:
             await self.kube.patch(
-                POD, meta["name"], meta.get("namespace"), patch, field_manager=FIELD_MANAGER
+                POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
             )
         except ApiError as exc:
             self._assumed.pop(meta.get("uid", ""), None)  # not released: its capacity is not taken
-            if exc.not_found or exc.conflict:
-                return  # gone or changed meanwhile: the next pass sees it
+            if exc.not_found or exc.conflict or exc.invalid:
+                return  # gone, or changed meanwhile (the test failed): the next pass sees it
             raise
 
     def _status(self, name: str, d: batches.Decision, obj: Obj) -> Obj:
