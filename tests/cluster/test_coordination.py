@@ -428,3 +428,24 @@ def test_batch_metrics_are_exported(kube: Client, namespace: str, kubectl: Any, 
 
     lines = wait_until(scraped, 30, "coordination metrics")
     assert lines["rbg_coordination_stranded_pods"] == 0
+
+
+def test_volcano_gang_without_volcano_is_reported_not_half_made(
+    kube: Client, namespace: str, kubectl: Any
+) -> None:
+    doc = gang_group("volc", "none", gang=False)
+    doc["spec"]["podGroupPolicy"] = {"volcanoScheduling": {"queue": "default"}}
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode == 0, r.stderr
+
+    def reported() -> tuple[bool, Any]:
+        st = kube.get(RBG, "volc", namespace=namespace).to_dict().get("status") or {}
+        ready = next((c for c in st.get("conditions") or [] if c["type"] == "Ready"), {})
+        return "scheduling.volcano.sh/v1beta1 PodGroup kind is not installed" in ready.get(
+            "message", ""
+        ), ready
+
+    wait_until(reported, 30, "the missing Volcano PodGroup kind reported")
+    from lightkube.resources.apps_v1 import StatefulSet
+
+    assert list(kube.list(StatefulSet, namespace=namespace)) == []  # no workload without its gang

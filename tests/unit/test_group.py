@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.v1alpha1 import PodGroupPolicy, RoleBasedGroup
 from rbg.group import dependencies, desired, names
 from rbg.group.plan import plan
 from rbg.group.validation import validate
@@ -535,3 +535,58 @@ def test_a_leaderworkerset_role_becomes_an_lws_with_upstreams_restart_mapping(
     )
     instances = desired.discovery_config(rbg)["roles"]["prefill"]["instances"]
     assert instances[2] == {"address": "g-prefill-2.g-prefill.ns", "workers": ["g-prefill-2-1.g-prefill.ns"]}
+
+
+def test_gang_policy_makes_a_podgroup_sized_to_the_group_and_labels_its_pods() -> None:
+    gpu = {"resources": {"limits": {"nvidia.com/gpu": "2"}}}
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i", **gpu}]}}
+    rbg = RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "podGroupPolicy": {"kubeScheduling": {"scheduleTimeoutSeconds": 30}},
+                "roles": [
+                    {
+                        "name": "prefill",
+                        "replicas": 2,
+                        "template": tpl,
+                        "workload": LWS_WORKLOAD,
+                        "leaderWorkerSet": {"size": 2},
+                    },
+                    {"name": "decode", "replicas": 1, "template": tpl},
+                ],
+            },
+        }
+    )
+    result = plan(rbg, [], "t")
+    (pg,) = [o for o in result.apply if o["kind"] == "PodGroup"]
+    assert pg["apiVersion"] == "scheduling.x-k8s.io/v1alpha1"
+    assert pg["spec"] == {
+        "minMember": 5,
+        "minResources": {"nvidia.com/gpu": "10"},
+        "scheduleTimeoutSeconds": 30,
+    }
+    sts = next(o for o in result.apply if o["kind"] == "StatefulSet")
+    assert sts["spec"]["template"]["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"] == "g"
+    assert sts["spec"]["template"]["spec"]["schedulerName"] == "scheduler-plugins-scheduler"
+    assert result.apply.index(pg) < result.apply.index(sts)  # the PodGroup exists before any pod
+
+    # removing the policy deletes the PodGroup the group owns
+    owned = {**pg, "metadata": {**pg["metadata"], "uid": "pg1"}}
+    rbg.spec.pod_group_policy = None
+    assert [o["kind"] for o in plan(rbg, [owned], "t").delete] == ["PodGroup"]
+
+
+def test_volcano_policy_makes_a_volcano_podgroup_and_annotates_the_pods() -> None:
+    rbg = rbg_of([{"name": "a", "replicas": 3}])
+    rbg.spec.pod_group_policy = PodGroupPolicy.model_validate(
+        {"volcanoScheduling": {"queue": "q", "priorityClassName": "high"}}
+    )
+    result = plan(rbg, [], "t")
+    (pg,) = [o for o in result.apply if o["kind"] == "PodGroup"]
+    assert pg["apiVersion"] == "scheduling.volcano.sh/v1beta1"
+    assert pg["spec"]["minMember"] == 3
+    assert (pg["spec"]["queue"], pg["spec"]["priorityClassName"]) == ("q", "high")
+    sts = next(o for o in result.apply if o["kind"] == "StatefulSet")
+    assert sts["spec"]["template"]["metadata"]["annotations"]["scheduling.k8s.io/group-name"] == "g"
+    assert "schedulerName" not in sts["spec"]["template"]["spec"]
