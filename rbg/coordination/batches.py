@@ -192,6 +192,50 @@ def others_domains(nodes: Sequence[Obj], pods: Iterable[Obj], group: str, key: s
     return out
 
 
+#: what the coordination controller reads of a pod (the cache of every pod of the cluster keeps only this)
+_POD_SPEC_FIELDS = ("nodeName", "nodeSelector", "schedulingGates", "affinity", "tolerations", "overhead")
+
+
+def slim_pod(pod: Obj) -> Obj:
+    """A pod reduced to what placement reads: identity, labels, owners, where it is bound or pinned, its
+    requests, gates, constraints and phase (a cluster-wide cache of whole pods costs memory and CPU)."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+
+    def resources(containers: list[Obj] | None) -> list[Obj]:
+        return [{"name": c.get("name"), "resources": c.get("resources") or {}} for c in containers or []]
+
+    out_spec: Obj = {k: spec[k] for k in _POD_SPEC_FIELDS if k in spec}
+    out_spec["containers"] = resources(spec.get("containers"))
+    if spec.get("initContainers"):
+        out_spec["initContainers"] = resources(spec.get("initContainers"))
+    out_meta = {
+        k: meta[k]
+        for k in (
+            "name",
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "labels",
+            "ownerReferences",
+            "deletionTimestamp",
+        )
+        if k in meta
+    }
+    out: Obj = {"metadata": out_meta, "spec": out_spec, "status": {}}
+    for k in ("apiVersion", "kind"):
+        if k in pod:
+            out[k] = pod[k]
+    if "phase" in status:
+        out["status"]["phase"] = status["phase"]
+    if status.get("conditions"):
+        out["status"]["conditions"] = [
+            {k: c.get(k) for k in ("type", "status", "reason") if k in c} for c in status["conditions"]
+        ]
+    return out
+
+
 # -- release -----------------------------------------------------------------------------------------
 
 

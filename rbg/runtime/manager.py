@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -21,7 +22,7 @@ from rbg.runtime.events import EventRecorder
 from rbg.runtime.health import HealthServer
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
-from rbg.runtime.objects import Kind
+from rbg.runtime.objects import Kind, Obj, trim
 from rbg.runtime.webhook import AdmissionServer, Request, Validator, Verdict
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class Manager:
         label_selector: str | None = None,
         metadata_only: bool = False,
         optional: bool = False,
+        transform: Callable[[Obj], Obj] | None = None,
     ) -> Informer:
         """The shared informer for (kind, namespace, selector, metadata only); create informers before
         `run()`. A metadata-only informer caches PartialObjectMetadata: names, labels, owners. An
@@ -99,8 +101,16 @@ class Manager:
             if self._started:
                 raise RuntimeError("informers must be created before Manager.run()")
             self._informers[key] = Informer(
-                self.kube, kind, namespace, label_selector, metadata_only=metadata_only, optional=optional
+                self.kube,
+                kind,
+                namespace,
+                label_selector,
+                transform if transform is not None else trim,
+                metadata_only=metadata_only,
+                optional=optional,
             )
+        elif transform is not None and self._informers[key].transform is not transform:
+            raise RuntimeError(f"the informer {self._informers[key]!r} is shared: it cannot take a transform")
         return self._informers[key]
 
     def add(self, controller: Controller) -> Controller:

@@ -215,3 +215,20 @@ def test_other_groups_domains_count_only_their_exclusive_members() -> None:
         "spec": {"nodeName": "b"},
     }
     assert batches.others_domains(nodes, [member, loose, mine], "g", HOST) == {"a"}
+
+
+def test_a_slim_pod_keeps_what_placement_reads() -> None:
+    rbg = group()
+    pod = admitted("prefill", 1, rbg)
+    pod["spec"].update(nodeName="a", volumes=[{"name": "v"}], tolerations=[{"key": "t"}])
+    pod["spec"]["containers"][0].update(image="big", env=[{"name": "X", "value": "1" * 1000}])
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "message": "m"}]}
+    slim = batches.slim_pod(pod)
+    assert "volumes" not in slim["spec"]
+    assert slim["spec"]["containers"] == [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1}}}]
+    assert slim["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    # and every decision reads the same from it as from the whole pod
+    assert batches.pod_requests(slim) == batches.pod_requests(pod)
+    assert batches.pod_needs(slim) == batches.pod_needs(pod)
+    assert batches.gated(slim) == batches.gated(pod)
+    assert batches.usage([slim], {}) == batches.usage([pod], {})

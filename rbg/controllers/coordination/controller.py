@@ -26,7 +26,7 @@ from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import NODE, POD, Key, Obj
+from rbg.runtime.objects import NODE, POD, Key, Obj, trim
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class CoordinationReconciler:
     def __init__(self, manager: Manager, kube: Kube, workers: int = 4) -> None:
         self.kube = kube
         self.rbgs = manager.informer(RBG)
-        self.pods = manager.informer(POD)  # every pod: the capacity in use, and the coordinated ones
+        # every pod: the capacity in use, and the coordinated ones (slimmed to what placement reads)
+        self.pods = manager.informer(POD, transform=_slim)
         self.nodes = manager.informer(NODE)
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
         self._assumed: dict[str, tuple[str, dict[str, Decimal]]] = {}  # released, not bound: uid -> node
@@ -368,3 +369,7 @@ def _stranded(b: batches.BatchState) -> int:
     if not any(unschedulable(p) for p in b.members):
         return 0
     return sum(1 for p in b.members if (p.get("spec") or {}).get("nodeName"))
+
+
+def _slim(pod: Obj) -> Obj:
+    return batches.slim_pod(trim(pod))
