@@ -449,3 +449,23 @@ def test_volcano_gang_without_volcano_is_reported_not_half_made(
     from lightkube.resources.apps_v1 import StatefulSet
 
     assert list(kube.list(StatefulSet, namespace=namespace)) == []  # no workload without its gang
+
+
+def test_a_recreated_pod_rejoins_its_batchs_domain(kube: Client, namespace: str, kubectl: Any) -> None:
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(pd_group("again", 4, 2)))
+    assert r.returncode == 0, r.stderr
+    wait_rbg_ready(kube, "again", namespace)
+    before = kube.get(Pod, "again-prefill-3", namespace=namespace)
+    node, uid = before.spec.nodeName, before.metadata.uid
+    kube.delete(Pod, "again-prefill-3", namespace=namespace)
+
+    def back() -> tuple[bool, Any]:
+        try:
+            p = kube.get(Pod, "again-prefill-3", namespace=namespace)
+        except ApiError as exc:
+            return False, str(exc)
+        return p.metadata.uid != uid and bool(p.spec.nodeName), (p.spec.nodeName, p.spec.nodeSelector)
+
+    new_node, selector = wait_until(back, 60, "prefill-3 recreated and bound")
+    assert new_node == node  # batch 1's domain, not wherever it would fit
+    assert selector[HOST] == node
