@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup
+from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup, RoleSpec
 from rbg.coordination.planner import NodeInfo, Placed, PodNeeds, place
 from rbg.quantity import quantity
 
@@ -60,16 +60,17 @@ def exclusive_key(rbg: RoleBasedGroup) -> str | None:
     return next((annotations[k] for k in EXCLUSIVE_ANNOTATIONS if annotations.get(k)), None)
 
 
+def opts_out(role: RoleSpec) -> bool:
+    """The role's pod template (or its patch) opts out of the group's exclusive topology."""
+    tpl = role.template or {}
+    annotations = (tpl.get("metadata") or {}).get("annotations") or {}
+    patch = ((role.template_patch or {}).get("metadata") or {}).get("annotations") or {}
+    return any((annotations.get(k) or patch.get(k)) for k in OPT_OUT_ANNOTATIONS)
+
+
 def exclusive_roles(rbg: RoleBasedGroup) -> list[str]:
     """Roles placed with the group (those whose pod template does not opt out)."""
-    out = []
-    for role in rbg.spec.roles:
-        tpl = role.template or {}
-        annotations = (tpl.get("metadata") or {}).get("annotations") or {}
-        patch = ((role.template_patch or {}).get("metadata") or {}).get("annotations") or {}
-        if not any((annotations.get(k) or patch.get(k)) for k in OPT_OUT_ANNOTATIONS):
-            out.append(role.name)
-    return out
+    return [role.name for role in rbg.spec.roles if not opts_out(role)]
 
 
 def group_pods(rbg: RoleBasedGroup) -> dict[str, int]:
@@ -357,7 +358,7 @@ def decide(
     domains no batch may use (other groups')."""
     key = batch_label(coord.name)
     replicas = {r.name: r.replicas for r in rbg.spec.roles}
-    per_batch = sum(aff.ratios.get(r, 0) for r in coord.roles)
+    per_batch = sum(aff.ratios.get(r, 0) for r in set(coord.roles))
     if total is None:
         total = min(
             (replicas.get(r, 0) // aff.ratios[r] for r in coord.roles if aff.ratios.get(r)), default=0
@@ -401,6 +402,7 @@ def decide(
             continue
         if len(b.members) < per_batch:
             b.message = f"waiting for {per_batch - len(b.members)} more pods of the batch to be created"
+            out.unplaced[b.index] = b.message  # turns Stuck after batchTimeoutSeconds like any other wait
             if aff.batch_mode == "Sequential":
                 break
             continue

@@ -27,7 +27,7 @@ from typing import Any
 
 Resources = Mapping[str, Decimal]
 PRIMARY = ("nvidia.com/gpu", "cpu", "memory")
-MAX_STEPS = 200_000  # search steps per domain; far above what batches of tens of pods need
+MAX_STEPS = 50_000  # search steps per plan (all domains): far above what batches of tens of pods need
 
 
 @dataclass(frozen=True)
@@ -132,35 +132,57 @@ def _fits(need: Mapping[str, Decimal], have: Mapping[str, Decimal]) -> bool:
     return all(amount <= have.get(res, Decimal(0)) for res, amount in need.items() if amount > 0)
 
 
+class _Budget:
+    """Search steps left for one `place()` call, shared by its domains."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+
 def _pack(
-    pods: Sequence[PodNeeds], nodes: Sequence[NodeInfo], have: dict[str, dict[str, Decimal]]
+    pods: Sequence[PodNeeds],
+    nodes: Sequence[NodeInfo],
+    have: dict[str, dict[str, Decimal]],
+    budget: _Budget | None = None,
 ) -> dict[str, str] | None:
-    """A node for every pod within these nodes, or None (exact, bounded by MAX_STEPS)."""
+    """A node for every pod within these nodes, or None (exact unless the step budget runs out)."""
+    budget = budget or _Budget(MAX_STEPS)
     needs = {p.name: _with_pod(p.requests) for p in pods}
+    # quick refusal: the domain's total free capacity cannot hold the batch
+    for res in {r for need in needs.values() for r in need}:
+        total = sum((needs[p.name].get(res, Decimal(0)) for p in pods), Decimal(0))
+        if total > sum((have.get(n.name, {}).get(res, Decimal(0)) for n in nodes), Decimal(0)):
+            return None
     candidates = {p.name: [n for n in nodes if feasible(p, n)] for p in pods}
+    if any(not c for c in candidates.values()):
+        return None
     order = sorted(
         pods, key=lambda p: (len(candidates[p.name]), [-v for v in needs[p.name].values()], p.name)
     )
+    # which pods (by position in `order`) each node admits, computed once
+    admits = {n.name: 0 for n in nodes}
+    for i, p in enumerate(order):
+        for n in candidates[p.name]:
+            admits[n.name] |= 1 << i
     room = {n.name: dict(have.get(n.name, {})) for n in nodes}
     chosen: dict[str, str] = {}
-    steps = 0
 
     def dfs(i: int) -> bool:
-        nonlocal steps
         if i == len(order):
             return True
         pod = order[i]
         need = needs[pod.name]
+        rest = ~((1 << i) - 1)  # the pods still to place
         tried: set[tuple[tuple[tuple[str, Decimal], ...], int]] = set()
         for node in candidates[pod.name]:
-            steps += 1
-            if steps > MAX_STEPS:
+            budget.left -= 1
+            if budget.left < 0:
                 return False
             left = room[node.name]
             if not _fits(need, left):
                 continue
             # nodes alike in what is left (and in what they admit) lead to the same outcome: try one
-            signature = (tuple(sorted(left.items())), _admits_index(node, order[i:], candidates))
+            signature = (tuple(sorted(left.items())), admits[node.name] & rest)
             if signature in tried:
                 continue
             tried.add(signature)
@@ -175,16 +197,6 @@ def _pack(
         return False
 
     return dict(chosen) if dfs(0) else None
-
-
-def _admits_index(node: NodeInfo, pods: Sequence[PodNeeds], candidates: Mapping[str, list[NodeInfo]]) -> int:
-    """A number telling which of the remaining pods the node admits (nodes with the same number and the
-    same room are interchangeable for the rest of the search)."""
-    bits = 0
-    for i, p in enumerate(pods):
-        if node in candidates[p.name]:
-            bits |= 1 << i
-    return bits
 
 
 def _primary(pods: Sequence[PodNeeds]) -> str:
@@ -219,10 +231,11 @@ def place(
         return Unplaceable(f"no schedulable node has the label {topology_key}")
     primary = _primary(pods)
     best: tuple[tuple[Any, ...], Placed] | None = None
+    budget = _Budget(MAX_STEPS)  # one budget for the whole call: a plan never blocks for long
     for value, members in domains.items():
         if value in avoided:
             continue
-        packed = _pack(pods, members, have)
+        packed = _pack(pods, members, have, budget)
         if packed is None:
             continue
         need = (

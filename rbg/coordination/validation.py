@@ -4,6 +4,7 @@ and the role it is about."""
 from __future__ import annotations
 
 from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
+from rbg.coordination.batches import opts_out
 
 EXCLUSIVE_ANNOTATIONS = (
     "rbg.workloads.x-k8s.io/group-exclusive-topology",
@@ -32,9 +33,67 @@ def coordination_errors(
     replicas = {r.name: r.replicas for r in spec.roles}
     kinds = {r.name: r.workload.kind for r in spec.roles}
     out: list[tuple[str, str]] = []
+    owner: dict[str, str] = {}
     for i, coord in enumerate(spec.coordination or []):
         out += [(f"spec.coordination[{i}]{path}", msg) for path, msg in _one(coord, replicas, kinds)]
+        if len(set(coord.roles)) != len(coord.roles):
+            out.append(
+                (f"spec.coordination[{i}].roles", f'coordination "{coord.name}": a role is listed twice')
+            )
+        if _placing(coord):
+            for role in coord.roles:
+                if role in owner and owner[role] != coord.name:
+                    out.append(
+                        (
+                            f"spec.coordination[{i}].roles",
+                            f'coordination "{coord.name}": role "{role}" is already placed by coordination '
+                            f'"{owner[role]}"; a role is placed by one AffinityScheduling coordination',
+                        )
+                    )
+                owner.setdefault(role, coord.name)
+            aff = coord.strategy.affinity_scheduling if coord.strategy else None
+            gang = spec.pod_group_policy is not None and spec.pod_group_policy.kube_scheduling is not None
+            batches = [
+                replicas.get(r, 0) // aff.ratios[r] for r in coord.roles if aff and aff.ratios.get(r, 0) > 0
+            ]
+            if aff is not None and gang and aff.batch_mode == "Sequential" and max(batches, default=0) > 1:
+                out.append(
+                    (
+                        f"spec.coordination[{i}].strategy.affinityScheduling.batchMode",
+                        f'coordination "{coord.name}": batchMode Sequential releases one batch at a time, '
+                        "but podGroupPolicy.kubeScheduling admits the group's pods only together: "
+                        "use Parallel",
+                    )
+                )
+    # roles whose pods must exist together cannot wait for each other
+    together: list[tuple[str, set[str]]] = [
+        (f'coordination "{c.name}"', set(c.roles)) for c in spec.coordination or [] if _placing(c)
+    ]
+    if exclusive:
+        together.append(
+            (f"metadata.annotations[{exclusive[0]}]", {r.name for r in spec.roles if not opts_out(r)})
+        )
+    if spec.pod_group_policy is not None and spec.pod_group_policy.kube_scheduling is not None:
+        together.append(("spec.podGroupPolicy.kubeScheduling", {r.name for r in spec.roles}))
+    for j, spec_role in enumerate(spec.roles):
+        for dep in spec_role.dependencies or []:
+            for what, names in together:
+                if spec_role.name in names and dep in names:
+                    out.append(
+                        (
+                            f"spec.roles[{j}].dependencies",
+                            f'role "{spec_role.name}" waits for "{dep}" to be Ready, but {what} starts '
+                            "their pods together (neither could start): drop the dependency",
+                        )
+                    )
     return out
+
+
+def _placing(coord: Coordination) -> bool:
+    st = coord.strategy
+    return (
+        st is not None and st.affinity_scheduling is not None and coord.kind in (None, "AffinityScheduling")
+    )
 
 
 def _one(coord: Coordination, replicas: dict[str, int], kinds: dict[str, str]) -> list[tuple[str, str]]:

@@ -98,3 +98,27 @@ def test_max_unavailable_ratio_is_accepted_as_an_alias() -> None:
 
 def test_batches_follow_ordinals() -> None:
     assert [batch_of(i, 2) for i in range(6)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_placements_that_could_never_start_are_refused() -> None:
+    rbg = group(6, 3)
+    doc = rbg.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["roles"][1]["dependencies"] = ["prefill"]
+    found = errors(RoleBasedGroup.model_validate(doc))
+    assert any(
+        'role "decode" waits for "prefill" to be Ready, but coordination "pd" starts' in e for e in found
+    )
+
+    doc = rbg.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["podGroupPolicy"] = {"kubeScheduling": {}}
+    found = errors(RoleBasedGroup.model_validate(doc))
+    assert any("batchMode Sequential releases one batch at a time" in e for e in found)
+
+    doc = rbg.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["coordination"].append({**doc["spec"]["coordination"][0], "name": "again"})
+    found = errors(RoleBasedGroup.model_validate(doc))
+    assert any('role "prefill" is already placed by coordination "pd"' in e for e in found)
+
+    doc = rbg.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["coordination"][0]["roles"] = ["prefill", "decode", "prefill"]
+    assert any("a role is listed twice" in e for e in errors(RoleBasedGroup.model_validate(doc)))

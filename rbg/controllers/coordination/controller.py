@@ -144,14 +144,10 @@ class CoordinationReconciler:
         gang_wait = await self._requeue_gang(key, rbg, pods)
         if not coords and exclusive is None:
             self._forget(key)
+            await self._wind_down(key, obj, pods)
             if gang_wait is not None:
                 self._waiting.add(key)
             return Result(requeue_after=gang_wait) if gang_wait else None
-        everyone = self.pods.list()
-        bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
-        live = {p["metadata"].get("uid") for p in everyone}
-        for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
-            del self._assumed[uid]
         nodes = self.nodes.list()
         if exclusive is not None:  # the whole group is one batch, in a domain no other group uses
             coord, aff = exclusive
@@ -168,6 +164,12 @@ class CoordinationReconciler:
         waiting = False
         wake: float | None = None
         for coord, aff, extra in coords:
+            # a fresh look for each coordination: releases of other passes may have landed meanwhile
+            everyone = self.pods.list()
+            bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
+            live = {p["metadata"].get("uid") for p in everyone}
+            for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
+                del self._assumed[uid]
             used = batches.usage(everyone, self._assumed)
             d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
             # what this pass gives away is recorded before its first await: a concurrent pass for another
@@ -176,7 +178,10 @@ class CoordinationReconciler:
                 node = d.assigned.get(pod["metadata"]["name"])
                 if node is not None:
                     self._assumed[pod["metadata"].get("uid", "")] = (node, batches.pod_requests(pod))
-            if coord.name == batches.EXCLUSIVE:
+            if coord.name == batches.EXCLUSIVE and d.planned:
+                # the group's claim moves with it: a re-planned group frees the domain it had
+                for claim in [c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name]:
+                    del self._claims[claim]
                 for _index, domain in d.planned:
                     self._claims[(key.namespace, aff.topology_key, domain)] = key.name
             for pod, domain in d.release:
@@ -206,12 +211,19 @@ class CoordinationReconciler:
                 before = self._phases.get(ref)
                 if b.phase != before:
                     self._phases[ref] = b.phase
+                    if before is None and b.phase == "Bound":
+                        continue  # bound before this process saw it (a restart): nothing new to say
                     if b.phase == "Bound":
                         msg = f"batch {b.index} of coordination {coord.name}: every pod bound in {b.domain}"
                         self.recorder.event(obj, "Normal", "BatchBound", msg)
                     elif b.phase == "Stuck":
                         msg = f"batch {b.index} of coordination {coord.name} has no domain: {b.message}"
                         self.recorder.event(obj, "Warning", "BatchStuck", msg)
+            current = {b.index for b in d.batches}
+            for ref in [
+                r for r in self._phases if r[0] == key and r[1] == coord.name and r[2] not in current
+            ]:
+                self._phases.pop(ref, None)  # batches scaled away
             waiting = waiting or any(b.phase in ("Pending", "Stuck") for b in d.batches)
             statuses.append(self._status(coord.name, d, obj))
         self._stranded[key] = stranded
@@ -250,6 +262,28 @@ class CoordinationReconciler:
             if not exc.not_found:
                 raise
         return NUDGE_EVERY
+
+    async def _wind_down(self, key: Key, obj: Obj, pods: list[Obj]) -> None:
+        """No coordination (nor exclusive topology) any more: release what is still gated, unpinned, and
+        clear the coordination status."""
+        for pod in pods:
+            gates = (pod.get("spec") or {}).get("schedulingGates") or []
+            index = next((i for i, g in enumerate(gates) if g.get("name") == batches.GATE), None)
+            if index is None:
+                continue
+            patch = [
+                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": batches.GATE},
+                {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
+            ]
+            try:
+                await self.kube.patch(
+                    POD, pod["metadata"]["name"], key.namespace, patch, "json", field_manager=FIELD_MANAGER
+                )
+            except ApiError as exc:
+                if not (exc.not_found or exc.conflict or exc.invalid):
+                    raise
+        if (obj.get("status") or {}).get("coordinationStatus"):
+            await self._write_status(key, obj, [])
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)
@@ -301,9 +335,13 @@ class CoordinationReconciler:
                 POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
             )
         except ApiError as exc:
-            self._assumed.pop(meta.get("uid", ""), None)  # not released: its capacity is not taken
-            if exc.not_found or exc.conflict or exc.invalid:
-                return  # gone, or changed meanwhile (the test failed): the next pass sees it
+            if exc.not_found:
+                self._assumed.pop(meta.get("uid", ""), None)  # gone: its capacity is not taken
+                return
+            if exc.conflict or exc.invalid:
+                # the test failed: most likely an earlier pass released it and the cache has not seen
+                # that yet, so its capacity stays assumed (dropped once it is bound or gone)
+                return
             raise
 
     def _status(self, name: str, d: batches.Decision, obj: Obj) -> Obj:
