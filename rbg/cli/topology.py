@@ -9,14 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from rbg.coordination.batches import EXCLUSIVE_ANNOTATIONS
+
 HOST = "kubernetes.io/hostname"
 GROUP = "rbg.workloads.x-k8s.io/group-name"
 ROLE = "rbg.workloads.x-k8s.io/role-name"
 BATCH_PREFIX = "coordination.workloads.x-k8s.io/"
-GROUP_EXCLUSIVE = (
-    "rbg.workloads.x-k8s.io/group-exclusive-topology",
-    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
-)
 
 
 def topology_key(rbg: dict[str, Any]) -> str:
@@ -27,7 +25,7 @@ def topology_key(rbg: dict[str, Any]) -> str:
         if key:
             return str(key)
     annotations = rbg["metadata"].get("annotations") or {}
-    return next((annotations[k] for k in GROUP_EXCLUSIVE if annotations.get(k)), HOST)
+    return next((annotations[k] for k in EXCLUSIVE_ANNOTATIONS if annotations.get(k)), HOST)
 
 
 def layout(

@@ -19,24 +19,28 @@ from typing import Any
 
 from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup, RoleSpec
 from rbg.coordination.planner import NodeInfo, Placed, PodNeeds, place
+from rbg.group import names
 from rbg.quantity import quantity
 
 Obj = dict[str, Any]
 GATE = "rbg.workloads.x-k8s.io/coordination"
 LABEL_PREFIX = "coordination.workloads.x-k8s.io/"
-GROUP_NAME = "rbg.workloads.x-k8s.io/group-name"
-ROLE_NAME = "rbg.workloads.x-k8s.io/role-name"
-POD_INDEX = "apps.kubernetes.io/pod-index"
-COORDINATED = "rbg.workloads.x-k8s.io/coordinated"
+GROUP_NAME, ROLE_NAME, POD_INDEX, COORDINATED = (
+    names.GROUP_NAME,
+    names.ROLE_NAME,
+    names.POD_INDEX,
+    names.COORDINATED,
+)
+
+
+def places(coord: Coordination) -> AffinityScheduling | None:
+    """The coordination's ratio placement, when it is one (type AffinityScheduling or left out)."""
+    aff = coord.strategy.affinity_scheduling if coord.strategy else None
+    return aff if aff is not None and coord.kind in (None, "AffinityScheduling") else None
 
 
 def affinity_coordinations(rbg: RoleBasedGroup) -> list[tuple[Coordination, AffinityScheduling]]:
-    out = []
-    for c in rbg.spec.coordination or []:
-        aff = c.strategy.affinity_scheduling if c.strategy else None
-        if aff is not None and c.kind in (None, "AffinityScheduling"):
-            out.append((c, aff))
-    return out
+    return [(c, aff) for c in rbg.spec.coordination or [] if (aff := places(c)) is not None]
 
 
 def batch_label(coordination: str) -> str:

@@ -4,12 +4,7 @@ and the role it is about."""
 from __future__ import annotations
 
 from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
-from rbg.coordination.batches import opts_out
-
-EXCLUSIVE_ANNOTATIONS = (
-    "rbg.workloads.x-k8s.io/group-exclusive-topology",
-    "rolebasedgroup.workloads.x-k8s.io/exclusive-topology",
-)
+from rbg.coordination.batches import EXCLUSIVE_ANNOTATIONS, opts_out, places
 
 
 def coordination_errors(
@@ -90,10 +85,7 @@ def coordination_errors(
 
 
 def _placing(coord: Coordination) -> bool:
-    st = coord.strategy
-    return (
-        st is not None and st.affinity_scheduling is not None and coord.kind in (None, "AffinityScheduling")
-    )
+    return places(coord) is not None
 
 
 def _one(coord: Coordination, replicas: dict[str, int], kinds: dict[str, str]) -> list[tuple[str, str]]:

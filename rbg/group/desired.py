@@ -13,12 +13,11 @@ from typing import Any
 import yaml
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
-from rbg.coordination.batches import exclusive_key, exclusive_roles
+from rbg.coordination.batches import affinity_coordinations, exclusive_key, exclusive_roles, pod_requests
 from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
 from rbg.group.workloads import Workload, strategy_of
-from rbg.quantity import quantity
 
 Obj = dict[str, Any]
 # libyaml's emitter writes the same text as the pure-Python one at a tenth of the CPU
@@ -100,11 +99,7 @@ def _coordinated(rbg: RoleBasedGroup, role: str) -> bool:
     """The role's pods are placed by the batch mechanism (coordination or group exclusive topology)."""
     if exclusive_key(rbg) is not None and role in exclusive_roles(rbg):
         return True
-    for c in rbg.spec.coordination or []:
-        aff = c.strategy.affinity_scheduling if c.strategy else None
-        if aff is not None and c.kind in (None, "AffinityScheduling") and role in c.roles:
-            return True
-    return False
+    return any(role in c.roles for c, _ in affinity_coordinations(rbg))
 
 
 def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -> Obj:
@@ -186,12 +181,8 @@ def _pods_and_requests(rbg: RoleBasedGroup, templates: list[Obj]) -> tuple[int, 
         size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
         pods = role.replicas * (size if role.workload.kind == "LeaderWorkerSet" else 1)
         count += pods
-        for c in (template.get("spec") or {}).get("containers") or []:
-            res = c.get("resources") or {}
-            for k, v in {**(res.get("limits") or {}), **(res.get("requests") or {})}.items():
-                q = quantity(v)
-                if q is not None:
-                    total[k] = total.get(k, Decimal(0)) + q * pods
+        for k, v in pod_requests(template).items():  # a template has a pod's spec
+            total[k] = total.get(k, Decimal(0)) + v * pods
     return count, total
 
 

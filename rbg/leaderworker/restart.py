@@ -35,7 +35,7 @@ def restarted(pod: Obj) -> bool:
     return any((c.get("restartCount") or 0) > 0 for c in statuses)
 
 
-def _controller_uid(obj: Obj | None) -> str | None:
+def controller_uid(obj: Obj | None) -> str | None:
     for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller"):
             return str(ref.get("uid"))
@@ -61,7 +61,7 @@ def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> 
         leader_uid = leader["metadata"]["uid"]
         leader_rev = (leader["metadata"].get("labels") or {}).get(labels.REVISION)
         workers_uid = (group.workers or {}).get("metadata", {}).get("uid")
-        workers_current = group.workers is not None and _controller_uid(group.workers) == leader_uid
+        workers_current = group.workers is not None and controller_uid(group.workers) == leader_uid
 
         # (owner uid, revision) of a current worker: a worker of a previous incarnation of the group, or
         # of an old revision being rolled away, never recreates the current group
@@ -79,7 +79,7 @@ def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> 
             if (
                 culprit is None
                 and restarted(pod)
-                and current == (_controller_uid(pod), pod_labels.get(labels.REVISION))
+                and current == (controller_uid(pod), pod_labels.get(labels.REVISION))
             ):
                 culprit = pod["metadata"]["name"]
         if culprit is None and gone_workers:

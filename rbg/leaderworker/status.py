@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbg.api.lws_v1 import LeaderWorkerSet
+from rbg.group.status import progress_only
 from rbg.leaderworker import labels
 from rbg.leaderworker.rollout import GroupState
+
+__all__ = ["Group", "compute", "pod_ready", "progress_only", "same", "state", "statefulset_ready", "why"]
 
 Obj = dict[str, Any]
 MAX_REASONS = 3
@@ -204,15 +207,3 @@ def same(a: Obj | None, b: Obj | None) -> bool:
         return s
 
     return norm(a) == norm(b)
-
-
-def progress_only(old: Obj | None, new: Obj) -> bool:
-    """`new` differs from `old` only in counts and messages: the same generation, and every condition
-    keeps its status and reason (nothing a user or a tool waits on has flipped)."""
-    if not old or old.get("observedGeneration") != new.get("observedGeneration"):
-        return False
-
-    def flags(s: Obj) -> list[tuple[Any, Any, Any]]:
-        return sorted((c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or [])
-
-    return flags(old) == flags(new)

@@ -6,6 +6,7 @@ thousands of them, and controllers mostly read a few fields and write server-sid
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -154,3 +155,15 @@ def owner_reference(owner: Obj, *, controller: bool = True, block_owner_deletion
 def matches_labels(obj: Obj, selector: dict[str, str]) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def rv_older(rv: str | None, than: str | None) -> bool:
+    """resourceVersion `rv` is older than `than` (both etcd revisions; False when not comparable)."""
+    if not rv or not than or not rv.isdigit() or not than.isdigit():
+        return False
+    return int(rv) < int(than)
+
+
+def timestamp() -> str:
+    """Now, as a Kubernetes condition time (RFC 3339, seconds, UTC)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

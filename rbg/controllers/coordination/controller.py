@@ -8,7 +8,6 @@ still waiting are re-planned on any node or pod change (capacity freed, node add
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import NODE, POD, Key, Obj, trim
+from rbg.runtime.objects import NODE, POD, Key, Obj, timestamp, trim
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
@@ -58,10 +57,6 @@ POD_RULE = Rule(
     # only pods of coordinated roles: nobody else's pods, nor other RBG pods, wait for this webhook
     object_selector={"matchExpressions": [{"key": batches.COORDINATED, "operator": "Exists"}]},
 )
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CoordinationReconciler:
@@ -359,7 +354,7 @@ class CoordinationReconciler:
             (c for c in (obj.get("status") or {}).get("coordinationStatus") or [] if c.get("name") == name),
             {},
         )
-        since = previous.get("lastTransitionTime") if previous.get("phase") == phase else _now()
+        since = previous.get("lastTransitionTime") if previous.get("phase") == phase else timestamp()
         return {
             "name": name,
             "type": "ExclusiveTopology" if name == batches.EXCLUSIVE else "AffinityScheduling",
@@ -371,7 +366,7 @@ class CoordinationReconciler:
                 for b in d.batches
             ],
             "message": message,
-            "lastTransitionTime": since or _now(),
+            "lastTransitionTime": since or timestamp(),
         }
 
     async def _write_status(self, key: Key, obj: Obj, statuses: list[Obj]) -> None:

@@ -9,7 +9,6 @@ StatefulSet per group (owned by the group's leader pod), group restarts, and the
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections import defaultdict
@@ -20,7 +19,7 @@ from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet, LeaderWorkerTemplate
 from rbg.controllers.kinds import LWS
 from rbg.leaderworker import desired, labels, restart, rollout, validation
 from rbg.leaderworker import status as lws_status
-from rbg.leaderworker.restart import GonePod
+from rbg.leaderworker.restart import GonePod, controller_uid
 from rbg.leaderworker.status import Group
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
@@ -29,26 +28,25 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONTROLLERREVISION, NODE, POD, SERVICE, STATEFULSET, Key, Obj
+from rbg.runtime.objects import (
+    CONTROLLERREVISION,
+    NODE,
+    POD,
+    SERVICE,
+    STATEFULSET,
+    Key,
+    Obj,
+    rv_older,
+    timestamp,
+)
 
 log = logging.getLogger(__name__)
 MISSING_REVISION_RETRY = 1.0
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _by_name_label(obj: Obj) -> list[Key]:
     name = (obj["metadata"].get("labels") or {}).get(labels.NAME)
     return [Key(obj["metadata"].get("namespace") or "", name)] if name else []
-
-
-def _controller_uid(obj: Obj | None) -> str | None:
-    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def _label(obj: Obj | None, key: str) -> str | None:
@@ -96,7 +94,7 @@ class LeaderWorkerSetReconciler:
             return
         for key in _by_name_label(obj):
             gone = GonePod(
-                meta["name"], int(index), _controller_uid(obj), pod_labels.get(labels.REVISION), leader
+                meta["name"], int(index), controller_uid(obj), pod_labels.get(labels.REVISION), leader
             )
             self._gone[key].append(gone)
 
@@ -140,7 +138,7 @@ class LeaderWorkerSetReconciler:
         data = desired.revision_data(lws)
         digest = desired.revision_hash(data)
         revisions = {
-            _label(r, labels.REVISION): r for r in self.revisions.by_owner(uid) if _controller_uid(r) == uid
+            _label(r, labels.REVISION): r for r in self.revisions.by_owner(uid) if controller_uid(r) == uid
         }
         if digest not in revisions:
             number = max((int(r.get("revision", 0)) for r in revisions.values()), default=0) + 1
@@ -155,7 +153,7 @@ class LeaderWorkerSetReconciler:
 
         # what exists of each group
         leader_sts = self.statefulsets.get(Key(ns, name))
-        if leader_sts is not None and _controller_uid(leader_sts) != uid:
+        if leader_sts is not None and controller_uid(leader_sts) != uid:
             leader_sts = None  # an earlier set's of the same name, going away: not written (see _free)
         groups = self._groups(lws, leader_sts)
         sizes = {h: _size(r, lws) for h, r in revisions.items()}
@@ -252,7 +250,7 @@ class LeaderWorkerSetReconciler:
                 )
 
         before = self._status_now(key, obj)
-        status = lws_status.compute(lws, groups, states, leader_sts, place.key, before, _now())
+        status = lws_status.compute(lws, groups, states, leader_sts, place.key, before, timestamp())
         wait = await self._write_status(key, obj, status)
         done = partition == 0 and replicas == lws.spec.replicas and all(s.ready and s.updated for s in states)
         if done and len(revisions) > 1:
@@ -271,7 +269,7 @@ class LeaderWorkerSetReconciler:
             is_leader = labels.LEADER_NAME not in (meta.get("annotations") or {})
             index = labels.ordinal(meta["name"]) if is_leader else None
             if is_leader:
-                if index is not None and index < n and _controller_uid(pod) == sts_uid:
+                if index is not None and index < n and controller_uid(pod) == sts_uid:
                     groups[index].leader = pod
                 continue
             g = _label(pod, labels.GROUP_INDEX)
@@ -281,10 +279,10 @@ class LeaderWorkerSetReconciler:
             if group.leader is None:
                 continue
             workers = self.statefulsets.get(Key(ns, group.leader["metadata"]["name"]))
-            if workers is not None and _controller_uid(workers) == group.leader["metadata"]["uid"]:
+            if workers is not None and controller_uid(workers) == group.leader["metadata"]["uid"]:
                 group.workers = workers
                 wuid = workers["metadata"]["uid"]
-                group.worker_pods = [p for p in group.worker_pods if _controller_uid(p) == wuid]
+                group.worker_pods = [p for p in group.worker_pods if controller_uid(p) == wuid]
             else:
                 group.worker_pods = []
         return groups
@@ -321,7 +319,7 @@ class LeaderWorkerSetReconciler:
     def _free(key: Key, cache: Informer, owner: Obj) -> bool:
         """No object of that name, or one controlled by `owner` (never take a previous leader's)."""
         existing = cache.get(key)
-        return existing is None or _controller_uid(existing) == owner["metadata"]["uid"]
+        return existing is None or controller_uid(existing) == owner["metadata"]["uid"]
 
     async def _apply_all(self, owner: Obj, writes: list[Obj], ns: str) -> list[tuple[str, str]]:
         """Apply what differs from the caches, concurrently; (kind, name) of workloads created."""
@@ -398,7 +396,7 @@ class LeaderWorkerSetReconciler:
                     "status": "False",
                     "reason": "InvalidSpec",
                     "message": "; ".join(errors),
-                    "lastTransitionTime": _now(),
+                    "lastTransitionTime": timestamp(),
                     "observedGeneration": lws.metadata.generation,
                 }
             ],
@@ -407,7 +405,7 @@ class LeaderWorkerSetReconciler:
     def _status_now(self, key: Key, obj: Obj) -> Obj | None:
         """The status as it is now: our last write when the cache has not caught up with it yet."""
         last = self._written.get(key)
-        if last is not None and _older(obj["metadata"].get("resourceVersion"), last[0]):
+        if last is not None and rv_older(obj["metadata"].get("resourceVersion"), last[0]):
             return last[1]
         status: Obj | None = obj.get("status")
         return status
@@ -465,9 +463,3 @@ def _leader_set(sts: Obj | None, digest: str) -> rollout.LeaderSet | None:
         replicas_annotation=int(annotation) if annotation and annotation.isdigit() else None,
         template_current=template_rev == digest,
     )
-
-
-def _older(rv: str | None, than: str | None) -> bool:
-    if not rv or not than or not rv.isdigit() or not than.isdigit():
-        return False
-    return int(rv) < int(than)

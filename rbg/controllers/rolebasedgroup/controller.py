@@ -6,7 +6,6 @@ All decisions live in rbg.group.plan; this module only moves data between the AP
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj
+from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj, rv_older, timestamp
 
 log = logging.getLogger(__name__)
 CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP, PODGROUP, VOLCANO_PODGROUP)
@@ -42,10 +41,6 @@ def _ref(obj: Obj) -> str:
 
 WORKLOAD_KINDS = workloads.KINDS
 TAKEN_RECHECK_SECONDS = 30.0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RoleBasedGroupReconciler:
@@ -94,7 +89,7 @@ class RoleBasedGroupReconciler:
             return None
         uid = rbg.metadata.uid
         children = [c for inf in self.children.values() for c in inf.by_owner(uid)]
-        now = _now()
+        now = timestamp()
         result = plan(rbg, children, now)
         stamped = [stamp(d, names.APPLIED_HASH) for d in result.apply]
         changed = [
@@ -242,7 +237,7 @@ class RoleBasedGroupReconciler:
             last is not None
             and last.uid == obj["metadata"].get("uid")
             and same_status(last.status, status)
-            and _older(obj["metadata"].get("resourceVersion"), last.resource_version)
+            and rv_older(obj["metadata"].get("resourceVersion"), last.resource_version)
         ):
             return False
         if same_status(obj.get("status"), status):
@@ -272,10 +267,3 @@ class _Written:
     resource_version: str | None
     status: dict[str, Any]
     at: float  # time.monotonic() of the write
-
-
-def _older(rv: str | None, than: str | None) -> bool:
-    """resourceVersion `rv` is older than `than` (both etcd revisions; False when not comparable)."""
-    if not rv or not than or not rv.isdigit() or not than.isdigit():
-        return False
-    return int(rv) < int(than)
