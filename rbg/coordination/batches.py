@@ -57,6 +57,7 @@ OPT_OUT_ANNOTATIONS = (
     "rolebasedgroup.workloads.x-k8s.io/disable-exclusive-topology",
 )
 EXCLUSIVE = "exclusive-topology"  # the group's one batch, as a coordination name
+HOSTNAME = "kubernetes.io/hostname"
 
 
 def exclusive_key(rbg: RoleBasedGroup) -> str | None:
@@ -303,7 +304,8 @@ def usage(
     bound: Iterable[Obj], assumed: Mapping[str, tuple[str, Mapping[str, Decimal]]]
 ) -> dict[str, dict[str, Decimal]]:
     """Requests per node of the pods bound there (not finished), plus pods released to a node by an
-    earlier plan and not bound yet (`assumed`: pod uid -> (node, requests))."""
+    earlier plan and not bound yet (`assumed`: pod uid -> (node, requests)), plus released pods pinned to
+    one node by a hostname nodeSelector that no memory knows of (after a restart of the operator)."""
     out: dict[str, dict[str, Decimal]] = {}
     seen: set[str] = set()
 
@@ -312,16 +314,27 @@ def usage(
         for k, v in {**req, "pods": req.get("pods", Decimal(0)) + 1}.items():
             have[k] = have.get(k, Decimal(0)) + v
 
+    pinned: list[tuple[str, Obj]] = []
     for pod in bound:
-        node = (pod.get("spec") or {}).get("nodeName")
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
         phase = (pod.get("status") or {}).get("phase")
-        if not node or phase in ("Succeeded", "Failed"):
+        if phase in ("Succeeded", "Failed"):
+            continue
+        if not node:  # (a terminating pod that was bound still holds its node until it is gone)
+            host = (spec.get("nodeSelector") or {}).get(HOSTNAME)
+            if host and not gated(pod) and not pod["metadata"].get("deletionTimestamp"):
+                pinned.append((host, pod))
             continue
         seen.add(pod["metadata"].get("uid", ""))
         add(node, pod_requests(pod))
     for uid, (node, req) in assumed.items():
         if uid not in seen:
+            seen.add(uid)
             add(node, req)
+    for host, pod in pinned:
+        if pod["metadata"].get("uid", "") not in seen:
+            add(host, pod_requests(pod))  # the hostname label is the node name (kubelet default)
     return out
 
 

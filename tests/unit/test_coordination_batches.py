@@ -232,3 +232,18 @@ def test_a_slim_pod_keeps_what_placement_reads() -> None:
     assert batches.pod_needs(slim) == batches.pod_needs(pod)
     assert batches.gated(slim) == batches.gated(pod)
     assert batches.usage([slim], {}) == batches.usage([pod], {})
+
+
+def test_a_released_pod_pinned_to_a_host_counts_there_until_bound_even_without_memory() -> None:
+    pinned = created("prefill", 0, gpus=3)
+    pinned["spec"]["nodeSelector"] = {HOST: "a"}  # released by an operator that has restarted since
+    gated_pod = created("prefill", 1, gpus=3)
+    gated_pod["spec"].update(nodeSelector={HOST: "a"}, schedulingGates=[{"name": batches.GATE}])
+    used = batches.usage([pinned, gated_pod], {})
+    assert used["a"]["nvidia.com/gpu"] == 3  # the gated one does not count: the scheduler will not run it
+    assert (
+        batches.usage([pinned], {"prefill0": ("a", {"nvidia.com/gpu": batches.Decimal(3)})})["a"][
+            "nvidia.com/gpu"
+        ]
+        == 3
+    )  # counted once, from memory or from its pin
