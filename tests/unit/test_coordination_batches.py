@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from coordination_data import pd_group
+
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination import batches
 
@@ -12,22 +14,7 @@ BATCH = "coordination.workloads.x-k8s.io/pd"
 
 
 def group(mode: str = "Sequential", prefill: int = 4, decode: int = 2) -> RoleBasedGroup:
-    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
-    aff = {"topologyKey": HOST, "ratios": {"prefill": 2, "decode": 1}, "batchMode": mode}
-    return RoleBasedGroup.model_validate(
-        {
-            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
-            "spec": {
-                "roles": [
-                    {"name": "prefill", "replicas": prefill, "template": tpl},
-                    {"name": "decode", "replicas": decode, "template": tpl},
-                ],
-                "coordination": [
-                    {"name": "pd", "roles": ["prefill", "decode"], "strategy": {"affinityScheduling": aff}}
-                ],
-            },
-        }
-    )
+    return pd_group(prefill, decode, batchMode=mode)
 
 
 def created(role: str, i: int, gpus: int = 1) -> dict[str, Any]:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from coordination_data import pd_group
+
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination.validation import batch_of
 from rbg.group.validation import validate
 
 
 def group(prefill: int, decode: int, **affinity: Any) -> RoleBasedGroup:
-    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
-    aff = {"topologyKey": "kubernetes.io/hostname", "ratios": {"prefill": 2, "decode": 1}, **affinity}
-    return RoleBasedGroup.model_validate(
-        {
-            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
-            "spec": {
-                "roles": [
-                    {"name": "prefill", "replicas": prefill, "template": tpl},
-                    {"name": "decode", "replicas": decode, "template": tpl},
-                ],
-                "coordination": [
-                    {"name": "pd", "roles": ["prefill", "decode"], "strategy": {"affinityScheduling": aff}}
-                ],
-            },
-        }
-    )
+    return pd_group(prefill, decode, **affinity)
 
 
 def errors(rbg: RoleBasedGroup) -> list[str]:
