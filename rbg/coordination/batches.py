@@ -82,7 +82,7 @@ def group_pods(rbg: RoleBasedGroup) -> dict[str, int]:
     """Pods of each role placed with the group (a LeaderWorkerSet replica is `size` pods)."""
     out = {}
     for role in rbg.spec.roles:
-        if role.name in exclusive_roles(rbg):
+        if not opts_out(role):
             size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
             out[role.name] = role.replicas * (size if role.workload.kind == "LeaderWorkerSet" else 1)
     return out

@@ -33,6 +33,13 @@ def owner(obj: Obj, *, block: bool = True) -> Obj:
     }
 
 
+def _set_annotations(lws: LeaderWorkerSet) -> dict[str, str]:
+    """The set's annotations its StatefulSets carry (as upstream), without kubectl's last-applied copy."""
+    out = dict(lws.metadata.annotations or {})
+    out.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return out
+
+
 def _lws_owner(lws: LeaderWorkerSet) -> Obj:
     return {
         "apiVersion": API_VERSION,
@@ -148,8 +155,7 @@ def leader_statefulset(
         annotations,
     )
     meta_labels = {**(lws.metadata.labels or {}), labels.NAME: name, labels.REVISION: digest}
-    meta_annotations = {**(lws.metadata.annotations or {}), labels.REPLICAS: str(lws.spec.replicas)}
-    meta_annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    meta_annotations = {**_set_annotations(lws), labels.REPLICAS: str(lws.spec.replicas)}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -202,8 +208,7 @@ def worker_statefulset(
     if node_selector:
         spec = template.setdefault("spec", {})
         spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **node_selector}
-    meta_annotations = dict(lws.metadata.annotations or {})
-    meta_annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    meta_annotations = _set_annotations(lws)
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
