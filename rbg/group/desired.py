@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
-from rbg.coordination.batches import affinity_coordinations, exclusive_key, exclusive_roles, pod_requests
+from rbg.coordination.batches import affinity_coordinations, exclusive_key, exclusive_roles
+from rbg.coordination.resources import pod_requests
 from rbg.group import names
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve

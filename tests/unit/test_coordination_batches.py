@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from coordination_data import pd_group
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.coordination import batches
+from rbg.coordination import batches, resources
 
 HOST = "kubernetes.io/hostname"
 BATCH = "coordination.workloads.x-k8s.io/pd"
@@ -49,7 +50,7 @@ def test_a_coordinated_pod_is_created_gated_in_its_batch_with_a_guard_on_its_own
     rbg = group()
     pod = admitted("prefill", 3, rbg)
     assert pod["metadata"]["labels"][BATCH] == "1"  # 3 // 2
-    assert pod["spec"]["schedulingGates"] == [{"name": batches.GATE}]
+    assert pod["spec"]["schedulingGates"] == [{"name": resources.GATE}]
     (term,) = pod["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term["topologyKey"] == HOST
     assert term["labelSelector"]["matchExpressions"] == [
@@ -81,7 +82,7 @@ def test_sequential_releases_the_next_batch_only_once_the_previous_is_bound() ->
     for p in pods:
         if p["metadata"]["labels"][BATCH] == "0":
             p["spec"]["nodeName"] = "a"
-    d = batches.decide(rbg, coord, aff, pods, nodes, batches.usage(pods, {}))
+    d = batches.decide(rbg, coord, aff, pods, nodes, resources.usage(pods, {}))
     assert d.planned == [(1, "b")]  # another domain than batch 0's
     assert d.batches[0].phase == "Bound"
 
@@ -105,7 +106,7 @@ def test_a_recreated_member_rejoins_its_batchs_domain() -> None:
         if p["metadata"]["labels"][BATCH] == "0":
             p["spec"].update(schedulingGates=[], nodeSelector={HOST: "b"}, nodeName="b")
     pods[0] = admitted("prefill", 0, rbg)  # prefill-0 recreated: gated again
-    d = batches.decide(rbg, coord, aff, pods, [node("a"), node("b")], batches.usage(pods, {}))
+    d = batches.decide(rbg, coord, aff, pods, [node("a"), node("b")], resources.usage(pods, {}))
     assert [(p["metadata"]["name"], dom) for p, dom in d.release] == [("g-prefill-0", "b")]
 
 
@@ -120,7 +121,7 @@ def test_a_batch_waits_until_all_its_pods_exist() -> None:
 def test_usage_counts_bound_and_assumed_pods() -> None:
     bound = created("prefill", 0, gpus=2)
     bound["spec"]["nodeName"] = "a"
-    used = batches.usage([bound], {"other": ("b", {"nvidia.com/gpu": batches.Decimal(1)})})
+    used = resources.usage([bound], {"other": ("b", {"nvidia.com/gpu": Decimal(1)})})
     assert used["a"]["nvidia.com/gpu"] == 2
     assert used["b"]["pods"] == 1
 
@@ -210,27 +211,25 @@ def test_a_slim_pod_keeps_what_placement_reads() -> None:
     pod["spec"].update(nodeName="a", volumes=[{"name": "v"}], tolerations=[{"key": "t"}])
     pod["spec"]["containers"][0].update(image="big", env=[{"name": "X", "value": "1" * 1000}])
     pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "message": "m"}]}
-    slim = batches.slim_pod(pod)
+    slim = resources.slim_pod(pod)
     assert "volumes" not in slim["spec"]
     assert slim["spec"]["containers"] == [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": 1}}}]
     assert slim["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
     # and every decision reads the same from it as from the whole pod
-    assert batches.pod_requests(slim) == batches.pod_requests(pod)
-    assert batches.pod_needs(slim) == batches.pod_needs(pod)
-    assert batches.gated(slim) == batches.gated(pod)
-    assert batches.usage([slim], {}) == batches.usage([pod], {})
+    assert resources.pod_requests(slim) == resources.pod_requests(pod)
+    assert resources.pod_needs(slim) == resources.pod_needs(pod)
+    assert resources.gated(slim) == resources.gated(pod)
+    assert resources.usage([slim], {}) == resources.usage([pod], {})
 
 
 def test_a_released_pod_pinned_to_a_host_counts_there_until_bound_even_without_memory() -> None:
     pinned = created("prefill", 0, gpus=3)
     pinned["spec"]["nodeSelector"] = {HOST: "a"}  # released by an operator that has restarted since
     gated_pod = created("prefill", 1, gpus=3)
-    gated_pod["spec"].update(nodeSelector={HOST: "a"}, schedulingGates=[{"name": batches.GATE}])
-    used = batches.usage([pinned, gated_pod], {})
+    gated_pod["spec"].update(nodeSelector={HOST: "a"}, schedulingGates=[{"name": resources.GATE}])
+    used = resources.usage([pinned, gated_pod], {})
     assert used["a"]["nvidia.com/gpu"] == 3  # the gated one does not count: the scheduler will not run it
     assert (
-        batches.usage([pinned], {"prefill0": ("a", {"nvidia.com/gpu": batches.Decimal(3)})})["a"][
-            "nvidia.com/gpu"
-        ]
+        resources.usage([pinned], {"prefill0": ("a", {"nvidia.com/gpu": Decimal(3)})})["a"]["nvidia.com/gpu"]
         == 3
     )  # counted once, from memory or from its pin

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.controllers.kinds import PODGROUP, RBG
-from rbg.coordination import batches
+from rbg.coordination import batches, resources
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -165,14 +165,14 @@ class CoordinationReconciler:
             live = {p["metadata"].get("uid") for p in everyone}
             for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
                 del self._assumed[uid]
-            used = batches.usage(everyone, self._assumed)
+            used = resources.usage(everyone, self._assumed)
             d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
             # what this pass gives away is recorded before its first await: a concurrent pass for another
             # group must not plan the same capacity (or, for exclusive topology, the same domain)
             for pod, _domain in d.release:
                 node = d.assigned.get(pod["metadata"]["name"])
                 if node is not None:
-                    self._assumed[pod["metadata"].get("uid", "")] = (node, batches.pod_requests(pod))
+                    self._assumed[pod["metadata"].get("uid", "")] = (node, resources.pod_requests(pod))
             if coord.name == batches.EXCLUSIVE and d.planned:
                 # the group's claim moves with it: a re-planned group frees the domain it had
                 for claim in [c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name]:
@@ -189,7 +189,7 @@ class CoordinationReconciler:
                 if since is not None:
                     BATCH_WAIT.observe(now - since)
             for b in d.batches:
-                if b.domain is None and b.members and all(batches.gated(p) for p in b.members):
+                if b.domain is None and b.members and all(resources.gated(p) for p in b.members):
                     self._complete_since.setdefault((key, coord.name, b.index), now)
                 stranded += _stranded(b)
             for b in d.batches:
@@ -239,7 +239,7 @@ class CoordinationReconciler:
         flush). A gang may still be inside its Permit wait when the node arrives, so the touch is repeated
         every NUDGE_EVERY seconds for NUDGE_FOR seconds after a capacity change, then never."""
         gang = rbg.spec.pod_group_policy
-        pending = [p for p in pods if not (p.get("spec") or {}).get("nodeName") and not batches.gated(p)]
+        pending = [p for p in pods if not (p.get("spec") or {}).get("nodeName") and not resources.gated(p)]
         if gang is None or gang.kube_scheduling is None or not pending:
             self._nudged.pop(key, None)
             return None
@@ -263,11 +263,11 @@ class CoordinationReconciler:
         clear the coordination status."""
         for pod in pods:
             gates = (pod.get("spec") or {}).get("schedulingGates") or []
-            index = next((i for i, g in enumerate(gates) if g.get("name") == batches.GATE), None)
+            index = next((i for i, g in enumerate(gates) if g.get("name") == resources.GATE), None)
             if index is None:
                 continue
             patch = [
-                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": batches.GATE},
+                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": resources.GATE},
                 {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
             ]
             try:
@@ -307,7 +307,7 @@ class CoordinationReconciler:
         batch gated while its capacity goes to someone else."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
         gates = spec.get("schedulingGates") or []
-        index = next((i for i, g in enumerate(gates) if g.get("name") == batches.GATE), None)
+        index = next((i for i, g in enumerate(gates) if g.get("name") == resources.GATE), None)
         if index is None:
             return
         selector = spec.get("nodeSelector")
@@ -321,7 +321,7 @@ class CoordinationReconciler:
             else {"op": "add", "path": "/spec/nodeSelector", "value": {topology_key: domain}}
         )
         patch = [
-            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": batches.GATE},
+            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": resources.GATE},
             {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
             pin,
         ]
@@ -405,4 +405,4 @@ def _stranded(b: batches.BatchState) -> int:
 
 
 def _slim(pod: Obj) -> Obj:
-    return batches.slim_pod(trim(pod))
+    return resources.slim_pod(trim(pod))
