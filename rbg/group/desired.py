@@ -174,16 +174,38 @@ def workload(
     }
 
 
+def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple[Obj, int]]:
+    """The role's distinct pod templates and how many pods run each: a LeaderWorkerSet replica is a
+    leader and `size - 1` workers, built from the role's template and its leader and worker patches
+    exactly as the LeaderWorkerSet is (the strategy's spec, which merges them)."""
+    role = rbg.spec.roles[index]
+    if role.workload.kind != "LeaderWorkerSet" or (strategy := strategy_of(role)) is None:
+        return [(template, role.replicas)]
+    group = rbg.metadata.name
+    lwt = strategy.spec(
+        Workload(
+            role=role,
+            name=names.workload_name(group, role.name),
+            replicas=role.replicas,
+            selector=names.selector(group, role.name),
+            template=template,  # merged into copies, not changed
+            service=names.service_name(group, role.name),
+        )
+    )["leaderWorkerTemplate"]
+    size, worker = lwt["size"], lwt["workerTemplate"]
+    return [(lwt.get("leaderTemplate", worker), role.replicas), (worker, role.replicas * (size - 1))]
+
+
 def _pods_and_requests(rbg: RoleBasedGroup, templates: list[Obj]) -> tuple[int, dict[str, Decimal]]:
-    """All pods of the group, and the sum of their requests (a LeaderWorkerSet replica is `size` pods)."""
+    """All pods of the group, and the sum of their requests (per LeaderWorkerSet replica: the leader's
+    and `size - 1` workers', as upstream's minResources)."""
     count = 0
     total: dict[str, Decimal] = {}
-    for role, template in zip(rbg.spec.roles, templates, strict=True):
-        size = (role.leader_worker_set.size if role.leader_worker_set else None) or 1
-        pods = role.replicas * (size if role.workload.kind == "LeaderWorkerSet" else 1)
-        count += pods
-        for k, v in pod_requests(template).items():  # a template has a pod's spec
-            total[k] = total.get(k, Decimal(0)) + v * pods
+    for index, template in zip(range(len(rbg.spec.roles)), templates, strict=True):
+        for pod, pods in _pod_templates(rbg, index, template):
+            count += pods
+            for k, v in pod_requests(pod).items():  # a template has a pod's spec
+                total[k] = total.get(k, Decimal(0)) + v * pods
     return count, total
 
 
