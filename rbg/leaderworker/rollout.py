@@ -72,6 +72,8 @@ def _parameters(
         return min(replicas, sts.replicas), want(replicas)
     if sts.partition == 0 and sts.replicas == replicas:
         return 0, replicas  # at rest
+    if sts.replicas < replicas:
+        return sts.partition, replicas  # scaling up mid-update: the new groups get the new template
     unready = sum(1 for s in states[:replicas] if not (s.ready and s.updated))
     if sts.replicas_annotation is not None and sts.replicas_annotation != replicas:
         return min(sts.partition, burst), want(unready)
@@ -80,23 +82,28 @@ def _parameters(
 
 
 def partition(states: list[GroupState], sts_replicas: int, step: int, current: int) -> int:
-    """The next partition of a rolling update in progress; it never goes up.
+    """The next partition of a rolling update in progress (upstream's rollingUpdatePartition).
 
     1. `tail`: ready and updated groups counted down from the highest ordinal;
-    2. update `step` more groups below them;
-    3. an old group below that is not ready already uses up one unavailable slot: keep one more old;
-    4. then walk down past groups that are not ready (updated or not): replacing a group that is
-       unavailable anyway costs no availability, and an update whose old groups never became ready
-       still completes (upstream's partition can stay above such groups).
+    2. `floor = sts_replicas - tail - step` (at least 0): update `step` more groups below the tail;
+    3. every group below `floor` that is not ready already uses up one unavailable slot, so the
+       partition goes up by one for each;
+    4. walk down from the highest group at or below that partition while groups are not ready (replacing
+       them costs no availability) or already updated, never below `floor`: an update whose old groups
+       are all unready still completes;
+    5. the partition never goes up.
+
+    A group missing from `states` counts as not ready and not updated.
     """
+    groups = list(states[:sts_replicas])
+    groups += [GroupState(False, False)] * (sts_replicas - len(groups))
     tail = 0
-    for s in reversed(states[:sts_replicas]):
-        if not (s.ready and s.updated):
-            break
+    while tail < len(groups) and groups[-1 - tail].ready and groups[-1 - tail].updated:
         tail += 1
-    p = max(0, sts_replicas - tail - step)
-    p += sum(1 for s in states[:p] if not s.ready)
-    p = min(p, sts_replicas)
-    while p > 0 and p - 1 < len(states) and not states[p - 1].ready:
-        p -= 1
+    floor = max(0, sts_replicas - tail - step)
+    p = floor + sum(1 for s in groups[:floor] if not s.ready)
+    i = min(p, sts_replicas - 1)
+    while i >= floor and (not groups[i].ready or groups[i].updated):
+        p = i
+        i -= 1
     return min(p, current)

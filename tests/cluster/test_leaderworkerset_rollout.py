@@ -43,11 +43,15 @@ def group_revisions(kube: Client, ns: str, name: str) -> dict[str, str]:
 
 
 class LeaderSetRecorder:
-    """Every (replicas, partition) the leader StatefulSet goes through, polled often."""
+    """Every (replicas, partition) the leader StatefulSet goes through, polled often. It starts only once
+    it has read the StatefulSet (so `seen[0]` is the state before the change that follows), and `stop()`
+    fails unless it saw that state and at least one change: a recorder that read nothing proves nothing."""
 
     def __init__(self, kube: Client, ns: str, name: str) -> None:
         self.seen: list[tuple[int, int]] = []
+        self.errors: list[str] = []
         self._stop = threading.Event()
+        first = threading.Event()
 
         def run() -> None:
             while not self._stop.is_set():
@@ -56,16 +60,23 @@ class LeaderSetRecorder:
                     now = (sts.spec.replicas, sts.spec.updateStrategy.rollingUpdate.partition or 0)
                     if not self.seen or self.seen[-1] != now:
                         self.seen.append(now)
-                except Exception:  # noqa: S110 - a missed poll is just a missed sample
-                    pass
+                    first.set()
+                except Exception as e:  # a missed poll is just a missed sample, but kept for the message
+                    self.errors = [*self.errors[-4:], repr(e)]
                 time.sleep(0.05)
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
+        if not first.wait(15):
+            self._stop.set()
+            raise AssertionError(
+                f"the recorder read no leader StatefulSet {ns}/{name} in 15 s: {self.errors}"
+            )
 
     def stop(self) -> list[tuple[int, int]]:
         self._stop.set()
         self._thread.join(5)
+        assert len(self.seen) >= 2, f"the recorder saw no change of the leader StatefulSet: {self.seen}"
         return self.seen
 
 
@@ -84,6 +95,7 @@ def test_template_change_rolls_one_group_at_a_time(kube: Client, namespace: str)
     wait_until(in_progress, 30, "UpdateInProgress")
     status = wait_available(kube, "roll", namespace, timeout=180)
     seen = recorder.stop()
+    assert seen[0] == (4, 0), seen  # at rest before the change
     assert status["updatedReplicas"] == 4
     new = revisions(kube, namespace, "roll")
     assert len(new) == 1
@@ -113,6 +125,7 @@ def test_max_surge_adds_groups_during_the_update_and_gives_them_back(kube: Clien
 
     wait_until(surge_given_back, 60, "the surge group given back")
     seen = recorder.stop()
+    assert seen[0] == (2, 0), seen  # at rest before the change
     assert max(r for r, _ in seen) == 3, seen  # one surge group
     assert seen[-1] == (2, 0), seen
 

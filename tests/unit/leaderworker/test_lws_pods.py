@@ -35,7 +35,8 @@ def test_leader_gets_its_group_index_key_and_env_first() -> None:
     out = pods.mutate(pod("test-1"), "ns")
     lab = out["metadata"]["labels"]
     assert (lab[P + "group-index"], lab[P + "worker-index"]) == ("1", "0")
-    assert lab[P + "group-key"] == labels.group_key("ns", "test-1")
+    # upstream's key: sha1("<namespace>/<leader pod name>") in hex, here of "ns/test-1" (computed apart)
+    assert lab[P + "group-key"] == "ca58dadfec2e6f3d620ff035ef0548d0a0fec978"
     for c in out["spec"]["containers"] + out["spec"]["initContainers"]:
         assert [e["name"] for e in c["env"][:3]] == [
             "LWS_LEADER_ADDRESS",
@@ -105,7 +106,8 @@ def test_subgroup_exclusive_terms_on_every_pod_of_a_subgroup() -> None:
     )
     lab = out["metadata"]["labels"]
     assert lab[P + "subgroup-index"] == "1"
-    assert lab[P + "subgroup-key"] == labels.subgroup_key("test-1", 1)
+    # upstream's key: sha1("<leader pod name>/<subgroup index>") in hex, here of "test-1/1"
+    assert lab[P + "subgroup-key"] == "6fa5c1d471220852817373612b3482a8c03122f8"
     (term,) = out["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term["labelSelector"]["matchExpressions"][0]["key"] == P + "subgroup-key"
 
