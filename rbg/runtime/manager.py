@@ -23,12 +23,26 @@ from rbg.runtime.health import HealthServer
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
 from rbg.runtime.objects import Kind, Obj, trim
-from rbg.runtime.webhook import AdmissionServer, Request, Validator, Verdict
+from rbg.runtime.webhook import AdmissionServer, Request, Rule, Validator, Verdict, webhook_configuration
 
 if TYPE_CHECKING:
     from rbg.runtime.client import Kube
 
 log = structlog.stdlib.get_logger(__name__)
+
+
+def _webhook_timeout() -> float:
+    """The API server's timeout for a call to our webhooks: the timeoutSeconds of the configurations
+    rbg.runtime.webhook builds (read from what it builds, so there is one value to change)."""
+    probe = Rule("/", "probe.rbg", "", "v1", "pods")
+    (hook,) = webhook_configuration("Validating", "probe", [probe], b"", url_base="https://x")["webhooks"]
+    return float(hook["timeoutSeconds"])
+
+
+#: How long an admission request that arrives before the caches are synced waits for them before it is
+#: denied ("the operator is starting"): half the API server's timeout, so that denial reaches the client
+#: instead of the API server's own timeout, with the other half left for the handler, TLS and the network.
+CACHE_WAIT = _webhook_timeout() / 2
 
 
 class LeaderElectionLost(Exception):
@@ -131,7 +145,7 @@ class Manager:
         """Admission handlers registered with `webhook()` are served by `server`; the manager stops it."""
         self._webhooks = server
 
-    def webhook(self, path: str, handler: Validator, *, cache_wait: float = 10.0) -> None:
+    def webhook(self, path: str, handler: Validator, *, cache_wait: float = CACHE_WAIT) -> None:
         """Serve `handler` at `path`. A request that arrives before the caches are synced waits for them
         (at most `cache_wait` seconds, then it is denied with a reason), so handlers read synced caches."""
         if self._webhooks is None:
