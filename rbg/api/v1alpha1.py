@@ -372,7 +372,12 @@ class BatchStatus(ApiModel):
     """The value of the topology key its pods are pinned to."""
     phase: Literal["Pending", "Planned", "Bound", "Stuck"] = "Pending"
     """Pending (waiting for its turn or a domain), Planned (released into its domain), Bound (every pod
-    scheduled), Stuck (no domain for longer than batchTimeoutSeconds)."""
+    scheduled), Stuck (waiting for a domain, room or the scheduler for longer than batchTimeoutSeconds)."""
+    since: str | None = None
+    """When the batch entered its phase in its domain (RFC 3339); the batch timeout counts from it, so a
+    restart of the operator resumes the count."""
+    message: str | None = None
+    """Why the batch waits, moves or is Stuck (the planner's or the scheduler's reason)."""
 
 
 class CoordinationStatus(ApiModel):

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
-from rbg.coordination.batches import affinity_coordinations, exclusive_key, exclusive_roles
+from rbg.coordination.batches import layout
 from rbg.coordination.resources import pod_requests
 from rbg.group import names
 from rbg.group.strategicmerge import clone
@@ -96,13 +96,6 @@ def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
     return env
 
 
-def _coordinated(rbg: RoleBasedGroup, role: str) -> bool:
-    """The role's pods are placed by the batch mechanism (coordination or group exclusive topology)."""
-    if exclusive_key(rbg) is not None and role in exclusive_roles(rbg):
-        return True
-    return any(role in c.roles for c, _ in affinity_coordinations(rbg))
-
-
 def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -> Obj:
     """The role's template with group labels, RBG_* env vars and the discovery config mounted.
 
@@ -113,8 +106,9 @@ def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -
         template = resolve(rbg.spec, index)  # a fresh copy
     meta = template.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), **common_labels(rbg, role.name)}
-    if _coordinated(rbg, role.name):  # its pods go through the batch webhook (and only they)
-        meta["labels"][names.COORDINATED] = "true"
+    batched = layout(rbg, role.name)
+    if batched is not None:  # its pods go through the batch webhook (and only they), D27
+        meta["labels"][names.COORDINATED] = batched
     gang = rbg.spec.pod_group_policy
     if gang is not None and gang.kube_scheduling is not None:
         # the coscheduling plugin schedules none of the group's pods until all of them can be

@@ -133,6 +133,12 @@ def _lws_instances(workload: str, namespace: str, role: RoleSpec, ports: Obj) ->
     return out
 
 
+def role_partition(role: RoleSpec) -> int:
+    """The role's StatefulSet partition: ordinals below it keep the old template in a rollout."""
+    ru = _rolling(role)
+    return _partition(ru.partition if ru else None, role.replicas)
+
+
 def _partition(value: int | str | None, replicas: int) -> int:
     """A StatefulSet partition: an ordinal, or a percentage of the replicas (rounded down)."""
     if isinstance(value, str) and value.endswith("%"):

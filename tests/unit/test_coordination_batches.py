@@ -8,7 +8,7 @@ from typing import Any
 from coordination_data import pd_group
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.coordination import batches, resources
+from rbg.coordination import batches, gating, release, resources
 
 HOST = "kubernetes.io/hostname"
 BATCH = "coordination.workloads.x-k8s.io/pd"
@@ -29,10 +29,14 @@ def created(role: str, i: int, gpus: int = 1) -> dict[str, Any]:
     }
 
 
-def admitted(role: str, i: int, rbg: RoleBasedGroup) -> dict[str, Any]:
-    pod = batches.mutate(created(role, i), rbg)
-    assert pod is not None
-    return pod
+def admitted(role: str, i: int, rbg: RoleBasedGroup, gpus: int = 1) -> dict[str, Any]:
+    """A pod as its StatefulSet creates it from the role's template, after the webhook."""
+    pod = created(role, i, gpus)
+    pod["metadata"]["labels"][batches.COORDINATED] = batches.layout(rbg, role)
+    pod["metadata"]["ownerReferences"] = [{"kind": "StatefulSet", "name": f"g-{role}", "controller": True}]
+    mutated = gating.mutate(pod, rbg)
+    assert mutated is not None
+    return mutated
 
 
 def node(name: str, gpus: int = 8) -> dict[str, Any]:
@@ -57,7 +61,7 @@ def test_a_coordinated_pod_is_created_gated_in_its_batch_with_a_guard_on_its_own
         {"key": batches.GROUP_NAME, "operator": "In", "values": ["g"]},
         {"key": BATCH, "operator": "In", "values": ["1"]},
     ]
-    assert batches.mutate(created("router", 0), rbg) is None  # not coordinated: untouched
+    assert gating.mutate(created("router", 0), rbg) is None  # not coordinated: untouched
 
 
 def pods_of(rbg: RoleBasedGroup) -> list[dict[str, Any]]:
@@ -69,20 +73,20 @@ def test_sequential_releases_the_next_batch_only_once_the_previous_is_bound() ->
     coord, aff = batches.affinity_coordinations(rbg)[0]
     pods = pods_of(rbg)
     nodes = [node("a"), node("b")]
-    d = batches.decide(rbg, coord, aff, pods, nodes, {})
-    assert {p["metadata"]["name"] for p, _ in d.release} == {"g-prefill-0", "g-prefill-1", "g-decode-0"}
+    d = release.decide(rbg, coord, aff, pods, nodes, {})
+    assert {p["metadata"]["name"] for p, _, _ in d.release} == {"g-prefill-0", "g-prefill-1", "g-decode-0"}
     assert [x for x in d.planned] == [(0, "a")]
     # batch 0 released (pinned, ungated) but not bound yet: batch 1 still waits
     for p in pods:
         if p["metadata"]["labels"][BATCH] == "0":
             p["spec"]["schedulingGates"] = []
             p["spec"]["nodeSelector"] = {HOST: "a"}
-    d = batches.decide(rbg, coord, aff, pods, nodes, {})
+    d = release.decide(rbg, coord, aff, pods, nodes, {})
     assert d.release == []
     for p in pods:
         if p["metadata"]["labels"][BATCH] == "0":
             p["spec"]["nodeName"] = "a"
-    d = batches.decide(rbg, coord, aff, pods, nodes, resources.usage(pods, {}))
+    d = release.decide(rbg, coord, aff, pods, nodes, resources.usage(pods, {}))
     assert d.planned == [(1, "b")]  # another domain than batch 0's
     assert d.batches[0].phase == "Bound"
 
@@ -91,9 +95,9 @@ def test_parallel_plans_every_batch_without_counting_capacity_twice() -> None:
     rbg = group("Parallel", prefill=6, decode=3)
     coord, aff = batches.affinity_coordinations(rbg)[0]
     pods = [admitted("prefill", i, rbg) for i in range(6)] + [admitted("decode", i, rbg) for i in range(3)]
-    d = batches.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3), node("c", 3)], {})
+    d = release.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3), node("c", 3)], {})
     assert sorted(d.planned) == [(0, "a"), (1, "b"), (2, "c")]
-    d = batches.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3)], {})
+    d = release.decide(rbg, coord, aff, pods, [node("a", 3), node("b", 3)], {})
     assert len(d.planned) == 2
     assert "every kubernetes.io/hostname domain is taken by another batch" in d.unplaced[2]
 
@@ -106,14 +110,14 @@ def test_a_recreated_member_rejoins_its_batchs_domain() -> None:
         if p["metadata"]["labels"][BATCH] == "0":
             p["spec"].update(schedulingGates=[], nodeSelector={HOST: "b"}, nodeName="b")
     pods[0] = admitted("prefill", 0, rbg)  # prefill-0 recreated: gated again
-    d = batches.decide(rbg, coord, aff, pods, [node("a"), node("b")], resources.usage(pods, {}))
-    assert [(p["metadata"]["name"], dom) for p, dom in d.release] == [("g-prefill-0", "b")]
+    d = release.decide(rbg, coord, aff, pods, [node("a"), node("b")], resources.usage(pods, {}))
+    assert [(p["metadata"]["name"], dom) for p, dom, _ in d.release] == [("g-prefill-0", "b")]
 
 
 def test_a_batch_waits_until_all_its_pods_exist() -> None:
     rbg = group()
     coord, aff = batches.affinity_coordinations(rbg)[0]
-    d = batches.decide(rbg, coord, aff, [admitted("prefill", 0, rbg)], [node("a")], {})
+    d = release.decide(rbg, coord, aff, [admitted("prefill", 0, rbg)], [node("a")], {})
     assert d.release == []
     assert d.batches[0].message == "waiting for 2 more pods of the batch to be created"
 
@@ -168,7 +172,7 @@ def test_exclusive_topology_is_one_batch_of_every_member_with_guards_on_members_
         },
         "spec": {},
     }
-    pod = batches.mutate(router, rbg)  # a Deployment pod (no ordinal) takes part too
+    pod = gating.mutate(router, rbg)  # a Deployment pod (no ordinal) takes part too
     assert pod is not None
     assert pod["metadata"]["labels"][batches.batch_label(batches.EXCLUSIVE)] == "0"
     anti = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
@@ -182,7 +186,7 @@ def test_exclusive_topology_is_one_batch_of_every_member_with_guards_on_members_
         },
         "spec": {},
     }
-    assert batches.mutate(sidecar, rbg) is None
+    assert gating.mutate(sidecar, rbg) is None
 
 
 def test_other_groups_domains_count_only_their_exclusive_members() -> None:

@@ -1,13 +1,16 @@
 """Batch placement of coordinated roles: release gated pods batch by batch into planned domains.
 
 Thin: reads the group, its pods, all bound pods and the nodes from caches, asks the pure core
-(rbg.coordination.batches.decide, which asks the planner) and patches the released pods: a nodeSelector
-on the batch's domain and the gate removed, in one update (allowed while gated). Groups with a batch
-still waiting are re-planned on any node or pod change (capacity freed, node added), with no restart.
+(rbg.coordination.release.decide, which asks the planner; off the event loop) and the tracker
+(rbg.coordination.tracker: Stuck, events, status), deletes the members a batch replaces and patches
+the released pods: a nodeSelector on the batch's domain (and planned node) and the gate removed, in
+one update (allowed while gated). Groups with a batch still waiting are re-planned when capacity changes
+(a pod bound, gone or finished; a node added, gone or changed), with no restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -19,13 +22,13 @@ from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.controllers.kinds import PODGROUP, RBG
-from rbg.coordination import batches, resources
+from rbg.coordination import batches, gating, release, resources, tracker
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import NODE, POD, Key, Obj, timestamp, trim
+from rbg.runtime.objects import NODE, POD, Key, Obj, trim
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ STRANDED = Gauge(
 )
 PHASES = ("Pending", "Planned", "Bound", "Stuck")
 NUDGE_EVERY = 5.0
+EXPECT_FOR = 30.0  # seconds a write of ours is assumed done while the cache does not show it
 NUDGE_FOR = 60.0
 POD_RULE = Rule(
     path="/mutate-rbg-pod",
@@ -68,21 +72,25 @@ class CoordinationReconciler:
         self.nodes = manager.informer(NODE)
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
         self._assumed: dict[str, tuple[str, dict[str, Decimal]]] = {}  # released, not bound: uid -> node
+        # expectations: writes this process made that the cache may not show yet (uid -> what, until)
+        self._released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
+        self._deleted: dict[str, float] = {}
+        self._plan_lock = asyncio.Lock()  # one plan at a time: capacity is given away exactly once
         self._waiting: set[Key] = set()  # groups with a batch not placed yet
-        self._unplaced_since: dict[tuple[Key, str, int], float] = {}
-        self._phases: dict[tuple[Key, str, int], str] = {}
-        self._complete_since: dict[tuple[Key, str, int], float] = {}  # batch complete and gated, since
         self._stranded: dict[Key, int] = {}
+        self._phases: dict[Key, list[str]] = {}  # for the gauges only
+        self._complete_since: dict[tuple[Key, str, int], float] = {}  # batch complete and gated, since
         self._claims: dict[tuple[str, str, str], str] = {}  # (namespace, key, domain) -> exclusive group
         self.controller = Controller("coordination", self.reconcile, workers=workers)
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         self.controller.watches(self.pods, self._pod_keys)
-        self.controller.watches(self.nodes, lambda _node: list(self._waiting))
+        self.controller.watches(self.nodes, lambda _node: list(self._waiting), predicate=_node_capacity)
         # capacity arriving (a node added, or its allocatable grown) is what a stalled gang waits for
         self._capacity_epoch = 0
         self._nudged: dict[Key, tuple[int, float]] = {}  # group -> (epoch, when) of its last touch
         self._capacity_at = 0.0
         self.nodes.add_handler(self._on_node)
+        self.pods.add_handler(self._on_pod)
         manager.add(self.controller)
 
     def _on_node(self, event: str, obj: Obj, old: Obj | None) -> None:
@@ -93,34 +101,77 @@ class CoordinationReconciler:
             self._capacity_epoch += 1
             self._capacity_at = time.monotonic()
 
+    def _on_pod(self, event: str, obj: Obj, old: Obj | None) -> None:
+        """Waiting groups are looked at again only when capacity changed (a pod bound, gone or finished)."""
+        if _pod_capacity(event, obj, old):
+            for key in self._waiting:
+                self.controller.enqueue(key)
+
     def _pod_keys(self, pod: Obj) -> Iterable[Key]:
         labels = pod["metadata"].get("labels") or {}
-        keys = list(self._waiting)  # capacity may have changed for every group still waiting
         group = labels.get(batches.GROUP_NAME)
         if group and (POD_GROUP_LABEL in labels or any(k.startswith(batches.LABEL_PREFIX) for k in labels)):
-            keys.append(Key(pod["metadata"].get("namespace") or "", group))
-        return keys
+            return [Key(pod["metadata"].get("namespace") or "", group)]
+        if group and labels.get(batches.COORDINATED):  # a member of an earlier layout (D27)
+            return [Key(pod["metadata"].get("namespace") or "", group)]
+        return []
 
     # -- admission --------------------------------------------------------------------------------
 
     async def mutate_pod(self, request: dict[str, Any]) -> Verdict:
-        """Gate a coordinated pod at creation and label it with its batch (reads the group's cache)."""
+        """Gate a coordinated pod at creation and label it with its batch (reads the group's cache).
+
+        A pod of a coordinated role whose group the cache does not hold (or cannot read) is refused, not
+        let through ungated: placed at random, no batch would ever track it; its workload retries."""
         pod = request.get("object") or {}
         ns = request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or ""
         group = ((pod.get("metadata") or {}).get("labels") or {}).get(batches.GROUP_NAME)
         obj = self.rbgs.get(Key(ns, group)) if group else None
         if obj is None:
-            return Verdict()
+            return Verdict(
+                [f"metadata.labels: the RoleBasedGroup {ns}/{group} of this coordinated pod is not known"]
+            )
         try:
             rbg = RoleBasedGroup.model_validate(obj)
-        except ValidationError:
-            return Verdict()
-        mutated = batches.mutate(pod, rbg)
+        except ValidationError as exc:
+            return Verdict([f"the RoleBasedGroup {ns}/{group} cannot be read: {exc.errors()[0]['msg']}"])
+        mutated = gating.mutate(pod, rbg)
         if mutated is None:
             return Verdict()
         return Verdict(patch=patch_between(pod, mutated))
 
     # -- reconcile --------------------------------------------------------------------------------
+
+    def _expected(self, pods: list[Obj]) -> list[Obj]:
+        """The pods as this process's own writes left them, where the cache does not show them yet
+        (expectations, as controller-runtime keeps them): a stale pass never plans a batch twice."""
+        now = time.monotonic()
+        for uid in [u for u, v in self._released.items() if v[3] < now]:
+            del self._released[uid]
+        for uid in [u for u, t in self._deleted.items() if t < now]:
+            del self._deleted[uid]
+        out = []
+        for pod in pods:
+            uid = pod["metadata"].get("uid", "")
+            if uid in self._deleted and not pod["metadata"].get("deletionTimestamp"):
+                pod = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "expected"}}
+            elif uid in self._released:
+                if not resources.gated(pod):
+                    del self._released[uid]  # the cache caught up
+                else:
+                    tkey, domain, host, _ = self._released[uid]
+                    spec = dict(pod.get("spec") or {})
+                    spec["schedulingGates"] = [
+                        g for g in spec.get("schedulingGates") or [] if g.get("name") != resources.GATE
+                    ]
+                    spec["nodeSelector"] = {
+                        **(spec.get("nodeSelector") or {}),
+                        tkey: domain,
+                        **({resources.HOSTNAME: host} if host else {}),
+                    }
+                    pod = {**pod, "spec": spec}
+            out.append(pod)
+        return out
 
     async def reconcile(self, key: Key) -> Result | None:
         obj = self.rbgs.get(key)
@@ -143,48 +194,55 @@ class CoordinationReconciler:
             if gang_wait is not None:
                 self._waiting.add(key)
             return Result(requeue_after=gang_wait) if gang_wait else None
-        nodes = self.nodes.list()
-        if exclusive is not None:  # the whole group is one batch, in a domain no other group uses
-            coord, aff = exclusive
-            others = batches.others_domains(nodes, self.pods.list(key.namespace), key.name, aff.topology_key)
-            # domains other groups were given moments ago, whose pins the cache may not show yet
-            others |= {
-                domain
-                for (ns, tkey, domain), group in self._claims.items()
-                if ns == key.namespace and tkey == aff.topology_key and group != key.name
-            }
-            coords.append((coord, aff, {"total": 1, "avoid": others}))
         statuses: list[Obj] = []
+        previous = {c.get("name"): c for c in (obj.get("status") or {}).get("coordinationStatus") or []}
         stranded = 0
         waiting = False
+        phases: list[str] = []
         wake: float | None = None
-        for coord, aff, extra in coords:
-            # a fresh look for each coordination: releases of other passes may have landed meanwhile
-            everyone = self.pods.list()
-            bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
-            live = {p["metadata"].get("uid") for p in everyone}
-            for uid in [u for u in self._assumed if u in bound_uids or u not in live]:
-                del self._assumed[uid]
-            used = resources.usage(everyone, self._assumed)
-            d = batches.decide(rbg, coord, aff, pods, nodes, used, **extra)
-            # what this pass gives away is recorded before its first await: a concurrent pass for another
-            # group must not plan the same capacity (or, for exclusive topology, the same domain)
-            for pod, _domain in d.release:
-                node = d.assigned.get(pod["metadata"]["name"])
-                if node is not None:
-                    self._assumed[pod["metadata"].get("uid", "")] = (node, resources.pod_requests(pod))
-            if coord.name == batches.EXCLUSIVE and d.planned:
-                # the group's claim moves with it: a re-planned group frees the domain it had
-                for claim in [c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name]:
-                    del self._claims[claim]
-                for _index, domain in d.planned:
-                    self._claims[(key.namespace, aff.topology_key, domain)] = key.name
-            for pod, domain in d.release:
-                await self._release(pod, aff.topology_key, domain)
+        for coord, aff, extra in coords + ([(*exclusive, {"total": 1})] if exclusive else []):
+            async with self._plan_lock:
+                # a fresh look for each coordination: releases of other passes may have landed meanwhile
+                nodes = self.nodes.list()
+                mine = self._expected(self.pods.list(key.namespace, {batches.GROUP_NAME: key.name}))
+                everyone = self.pods.list()
+                if coord.name == batches.EXCLUSIVE:  # one batch, in a domain no other group uses
+                    others = batches.others_domains(
+                        nodes, self.pods.list(key.namespace), key.name, aff.topology_key
+                    )
+                    # domains other groups were given moments ago, whose pins the cache may not show yet
+                    others |= {
+                        domain
+                        for (ns, tkey, domain), group in self._claims.items()
+                        if ns == key.namespace and tkey == aff.topology_key and group != key.name
+                    }
+                    extra = {**extra, "avoid": others}
+                d = await asyncio.to_thread(self._decide, rbg, coord, aff, mine, nodes, everyone, extra)
+                # what this pass gives away is recorded before the lock is let go: a pass for another
+                # group must not plan the same capacity (or, for exclusive topology, the same domain)
+                deadline = time.monotonic() + EXPECT_FOR
+                for pod, domain, host in d.release:
+                    uid = pod["metadata"].get("uid", "")
+                    node = d.assigned.get(pod["metadata"]["name"])
+                    if node is not None:
+                        self._assumed[uid] = (node, resources.pod_requests(pod))
+                    self._released[uid] = (aff.topology_key, domain, host, deadline)
+                for pod, _why in d.delete:
+                    self._deleted[pod["metadata"].get("uid", "")] = deadline
+                if coord.name == batches.EXCLUSIVE and (d.planned or d.moved):
+                    # the group's claim moves with it: a re-planned group frees the domain it had
+                    for claim in [
+                        c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name
+                    ]:
+                        del self._claims[claim]
+                    for _index, domain in d.planned:
+                        self._claims[(key.namespace, aff.topology_key, domain)] = key.name
+            for pod, domain, host in d.release:
+                await self._release(pod, aff.topology_key, domain, host)
+            for pod, why in d.delete:
+                await self._replace(pod, why)
             now = time.monotonic()
-            for index, domain in d.planned:
-                msg = f"batch {index} of coordination {coord.name} planned on {aff.topology_key}={domain}"
-                self.recorder.event(obj, "Normal", "BatchPlanned", msg)
+            for index, _domain in d.planned:
                 since = self._complete_since.pop((key, coord.name, index), None)
                 if since is not None:
                     BATCH_WAIT.observe(now - since)
@@ -192,36 +250,24 @@ class CoordinationReconciler:
                 if b.domain is None and b.members and all(resources.gated(p) for p in b.members):
                     self._complete_since.setdefault((key, coord.name, b.index), now)
                 stranded += _stranded(b)
-            for b in d.batches:
-                ref = (key, coord.name, b.index)
-                if b.index in d.unplaced:
-                    since = self._unplaced_since.setdefault(ref, now)
-                    if now - since >= aff.batch_timeout_seconds:
-                        b.phase = "Stuck"
-                    else:
-                        left = aff.batch_timeout_seconds - (now - since)
-                        wake = left if wake is None else min(wake, left)
-                else:
-                    self._unplaced_since.pop(ref, None)
-                before = self._phases.get(ref)
-                if b.phase != before:
-                    self._phases[ref] = b.phase
-                    if before is None and b.phase == "Bound":
-                        continue  # bound before this process saw it (a restart): nothing new to say
-                    if b.phase == "Bound":
-                        msg = f"batch {b.index} of coordination {coord.name}: every pod bound in {b.domain}"
-                        self.recorder.event(obj, "Normal", "BatchBound", msg)
-                    elif b.phase == "Stuck":
-                        msg = f"batch {b.index} of coordination {coord.name} has no domain: {b.message}"
-                        self.recorder.event(obj, "Warning", "BatchStuck", msg)
-            current = {b.index for b in d.batches}
-            for ref in [
-                r for r in self._phases if r[0] == key and r[1] == coord.name and r[2] not in current
-            ]:
-                self._phases.pop(ref, None)  # batches scaled away
-            waiting = waiting or any(b.phase in ("Pending", "Stuck") for b in d.batches)
-            statuses.append(self._status(coord.name, d, obj))
+            tracked = tracker.track(
+                coord.name,
+                aff.topology_key,
+                d,
+                previous.get(coord.name) or {},
+                time.time(),
+                aff.batch_timeout_seconds,
+            )
+            for kind, reason, message in tracked.events:
+                self.recorder.event(obj, kind, reason, message)
+            if tracked.wake is not None:
+                wake = tracked.wake if wake is None else min(wake, tracked.wake)
+            batch_phases = [b["phase"] for b in tracked.status["batches"]]
+            phases += batch_phases
+            waiting = waiting or any(p != "Bound" for p in batch_phases)
+            statuses.append(tracked.status)
         self._stranded[key] = stranded
+        self._phases[key] = phases
         self._update_gauges()
         if waiting or gang_wait is not None:
             self._waiting.add(key)
@@ -231,6 +277,24 @@ class CoordinationReconciler:
         if gang_wait:
             wake = gang_wait if wake is None else min(wake, gang_wait)
         return Result(requeue_after=wake + 0.1) if wake is not None else None
+
+    def _decide(
+        self,
+        rbg: RoleBasedGroup,
+        coord: Any,
+        aff: Any,
+        pods: list[Obj],
+        nodes: list[Obj],
+        everyone: list[Obj],
+        extra: dict[str, Any],
+    ) -> release.Decision:
+        """One pass's decision, off the event loop (admission and lease renewals share that loop)."""
+        bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
+        live = {p["metadata"].get("uid") for p in everyone}
+        for uid in [u for u in list(self._assumed) if u in bound_uids or u not in live]:
+            self._assumed.pop(uid, None)
+        used = resources.usage(everyone, dict(self._assumed))
+        return release.decide(rbg, coord, aff, pods, nodes, used, **extra)
 
     async def _requeue_gang(self, key: Key, rbg: RoleBasedGroup, pods: list[Obj]) -> float | None:
         """While a coscheduled gang has pods not bound: seconds until it should be looked at again (None:
@@ -285,22 +349,24 @@ class CoordinationReconciler:
         for claim in [c for c, g in self._claims.items() if c[0] == key.namespace and g == key.name]:
             del self._claims[claim]
         self._stranded.pop(key, None)
-        for ref in [r for r in self._phases if r[0] == key]:
-            self._phases.pop(ref, None)
-            self._unplaced_since.pop(ref, None)
+        self._phases.pop(key, None)
+        for ref in [r for r in self._complete_since if r[0] == key]:
             self._complete_since.pop(ref, None)
         self._update_gauges()
 
     def _update_gauges(self) -> None:
         counts = dict.fromkeys(PHASES, 0)
-        for phase in self._phases.values():
-            counts[phase] = counts.get(phase, 0) + 1
+        for phases in self._phases.values():
+            for phase in phases:
+                counts[phase] = counts.get(phase, 0) + 1
         for phase, n in counts.items():
             BATCHES.labels(phase).set(n)
         STRANDED.set(sum(self._stranded.values()))
 
-    async def _release(self, pod: Obj, topology_key: str, domain: str) -> None:
-        """One update: pin to the domain (an addition, allowed while gated) and remove our gate.
+    async def _release(self, pod: Obj, topology_key: str, domain: str, host: str | None) -> None:
+        """One update: pin to the domain, and to the planned node inside it (additions, allowed while
+        gated: the scheduler could otherwise spread a batch inside its domain and strand a pod), and remove
+        our gate.
 
         A JSON patch whose `test` guards the gate's position, not a resourceVersion precondition: the
         scheduler writes the status of gated pods, and a conflict there would leave a member of a planned
@@ -310,20 +376,17 @@ class CoordinationReconciler:
         index = next((i for i, g in enumerate(gates) if g.get("name") == resources.GATE), None)
         if index is None:
             return
+        pins = {topology_key: domain, **({resources.HOSTNAME: host} if host else {})}
         selector = spec.get("nodeSelector")
-        pin: Obj = (
-            {
-                "op": "add",
-                "path": f"/spec/nodeSelector/{topology_key.replace('~', '~0').replace('/', '~1')}",
-                "value": domain,
-            }
+        pin: list[Obj] = (
+            [{"op": "add", "path": f"/spec/nodeSelector/{_pointer(k)}", "value": v} for k, v in pins.items()]
             if selector
-            else {"op": "add", "path": "/spec/nodeSelector", "value": {topology_key: domain}}
+            else [{"op": "add", "path": "/spec/nodeSelector", "value": pins}]
         )
         patch = [
             {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": resources.GATE},
             {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
-            pin,
+            *pin,
         ]
         try:
             await self.kube.patch(
@@ -332,42 +395,30 @@ class CoordinationReconciler:
         except ApiError as exc:
             if exc.not_found:
                 self._assumed.pop(meta.get("uid", ""), None)  # gone: its capacity is not taken
+                self._released.pop(meta.get("uid", ""), None)
                 return
             if exc.conflict or exc.invalid:
                 # the test failed: most likely an earlier pass released it and the cache has not seen
                 # that yet, so its capacity stays assumed (dropped once it is bound or gone)
                 return
+            # not released: the pod stays gated and a later pass rejoins it to the batch's domain (the
+            # members released already give it), so a failure half-way never splits the batch
+            self._released.pop(meta.get("uid", ""), None)
+            self._assumed.pop(meta.get("uid", ""), None)
             raise
 
-    def _status(self, name: str, d: batches.Decision, obj: Obj) -> Obj:
-        phases = [b.phase for b in d.batches]
-        if phases and all(p == "Bound" for p in phases):
-            phase = "Completed"
-        elif "Stuck" in phases:
-            phase = "Stuck"
-        elif any(p in ("Planned", "Bound") for p in phases):
-            phase = "InProgress"
-        else:
-            phase = "Pending"
-        message = next((f"batch {b.index}: {b.message}" for b in d.batches if b.message), "")
-        previous: Obj = next(
-            (c for c in (obj.get("status") or {}).get("coordinationStatus") or [] if c.get("name") == name),
-            {},
-        )
-        since = previous.get("lastTransitionTime") if previous.get("phase") == phase else timestamp()
-        return {
-            "name": name,
-            "type": "ExclusiveTopology" if name == batches.EXCLUSIVE else "AffinityScheduling",
-            "phase": phase,
-            "totalBatches": len(d.batches),
-            "placedBatches": sum(1 for p in phases if p in ("Planned", "Bound")),
-            "batches": [
-                {"index": b.index, "phase": b.phase, **({"domain": b.domain} if b.domain else {})}
-                for b in d.batches
-            ],
-            "message": message,
-            "lastTransitionTime": since or timestamp(),
-        }
+    async def _replace(self, pod: Obj, why: str) -> None:
+        """Delete a member so that its workload recreates it, gated, with the rest of its batch."""
+        meta = pod["metadata"]
+        try:
+            await self.kube.delete(
+                POD, meta["name"], meta.get("namespace"), preconditions_uid=meta.get("uid")
+            )
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict):  # gone, or a new pod of that name already
+                self._deleted.pop(meta.get("uid", ""), None)
+                raise
+        log.info("replaced pod %s/%s: %s", meta.get("namespace"), meta["name"], why)
 
     async def _write_status(self, key: Key, obj: Obj, statuses: list[Obj]) -> None:
         def strip(items: list[Obj]) -> list[Obj]:
@@ -388,7 +439,7 @@ class CoordinationReconciler:
                 raise
 
 
-def _stranded(b: batches.BatchState) -> int:
+def _stranded(b: release.BatchState) -> int:
     """Bound members of a batch another member of which the scheduler cannot place."""
 
     def unschedulable(p: Obj) -> bool:
@@ -406,3 +457,39 @@ def _stranded(b: batches.BatchState) -> int:
 
 def _slim(pod: Obj) -> Obj:
     return resources.slim_pod(trim(pod))
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _node_capacity(event: str, obj: Obj, old: Obj | None) -> bool:
+    """A node event that changes where batches can go: added, gone, or its schedulability, labels,
+    taints or allocatable changed (heartbeats and images do not)."""
+    if event != "MODIFIED" or old is None:
+        return True
+
+    def view(n: Obj) -> tuple[Any, ...]:
+        spec, status = n.get("spec") or {}, n.get("status") or {}
+        ready = [c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        labels = n["metadata"].get("labels")
+        return (labels, spec.get("unschedulable"), spec.get("taints"), status.get("allocatable"), ready)
+
+    return view(obj) != view(old)
+
+
+def _pod_capacity(event: str, obj: Obj, old: Obj | None) -> bool:
+    """A pod event that changes the capacity in use: a pod bound, released to a host, finished or gone."""
+
+    def holds(p: Obj | None) -> tuple[Any, ...]:
+        if p is None:
+            return ()
+        spec = p.get("spec") or {}
+        phase = (p.get("status") or {}).get("phase")
+        return (spec.get("nodeName"), resources.gated(p), phase in ("Succeeded", "Failed"))
+
+    if event == "DELETED":
+        return bool((obj.get("spec") or {}).get("nodeName")) or not resources.gated(obj)
+    if event == "ADDED":
+        return bool((obj.get("spec") or {}).get("nodeName"))
+    return holds(obj) != holds(old)
