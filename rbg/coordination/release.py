@@ -138,6 +138,8 @@ def _broken(b: BatchState, c: _Cluster) -> tuple[str | None, list[str]]:
             info = c.by_name.get(node)
             if info is None:
                 why.append(f"node {node} is gone")
+                if key in (spec.get("nodeSelector") or {}):  # the domain it was released into
+                    domains.add(spec["nodeSelector"][key])
             elif key not in info.labels:
                 why.append(f"node {node} no longer has the label {key}")
             else:
@@ -163,7 +165,7 @@ def _broken(b: BatchState, c: _Cluster) -> tuple[str | None, list[str]]:
     domain = next(iter(domains)) if len(domains) == 1 else None
     if domain is not None and not any(i.schedulable and i.labels.get(key) == domain for i in c.infos):
         why.append(f"every node of {key}={domain} is gone, cordoned or not ready")
-    return domain, why
+    return domain, list(dict.fromkeys(why))
 
 
 def decide(
