@@ -3,8 +3,8 @@ and the role it is about."""
 
 from __future__ import annotations
 
-from rbg.api.v1alpha1 import Coordination, RoleBasedGroupSpec
-from rbg.coordination.batches import EXCLUSIVE_ANNOTATIONS, opts_out, places
+from rbg.api.v1alpha1 import Coordination, RoleBasedGroup, RoleBasedGroupSpec
+from rbg.coordination.batches import EXCLUSIVE_ANNOTATIONS, layout, opts_out, places
 
 
 def coordination_errors(
@@ -160,3 +160,30 @@ def _one(coord: Coordination, replicas: dict[str, int], kinds: dict[str, str]) -
 def batch_of(ordinal: int, ratio: int) -> int:
     """Batch k of a role holds its pods with ordinals k*ratio .. k*ratio + ratio - 1."""
     return ordinal // ratio
+
+
+def update_errors(old: RoleBasedGroup, new: RoleBasedGroup) -> list[tuple[str, str]]:
+    """(path, message) for a change of how pods are batched that a running group could never honour.
+
+    A StatefulSet role whose layout changes (a coordination added, its ratios, roles or topology key
+    changed, the exclusive topology set) is re-batched: its pods roll and each batch's members are
+    replaced together (D27). A Deployment's or LeaderWorkerSet's pods cannot be replaced that way (a
+    deleted pod of an old ReplicaSet comes back old), so the group exclusive topology cannot be set or
+    changed while such a role runs."""
+    out: list[tuple[str, str]] = []
+    before = {r.name: r for r in old.spec.roles}
+    for role in new.spec.roles:
+        was = before.get(role.name)
+        if was is None or role.workload.kind == "StatefulSet" or min(was.replicas, role.replicas) == 0:
+            continue
+        if layout(old, role.name) != layout(new, role.name):
+            out.append(
+                (
+                    "metadata.annotations",
+                    f"the group exclusive topology cannot be set, changed or removed while role {role.name} "
+                    f"({role.workload.kind}, {was.replicas} replicas) runs: its pods cannot be re-placed "
+                    f"batch by batch; scale role {role.name} to 0 first, change the annotation, then scale "
+                    "it back",
+                )
+            )
+    return out

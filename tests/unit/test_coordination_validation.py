@@ -109,3 +109,40 @@ def test_placements_that_could_never_start_are_refused() -> None:
     doc = rbg.model_dump(by_alias=True, exclude_none=True)
     doc["spec"]["coordination"][0]["roles"] = ["prefill", "decode", "prefill"]
     assert any("a role is listed twice" in e for e in errors(RoleBasedGroup.model_validate(doc)))
+
+
+def test_exclusive_topology_set_on_a_running_group_with_a_deployment_role_is_refused_with_how() -> None:
+    from rbg.api.v1alpha1 import RoleBasedGroup
+    from rbg.coordination.validation import update_errors
+
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    doc = {
+        "metadata": {"name": "g", "namespace": "ns"},
+        "spec": {
+            "roles": [
+                {
+                    "name": "router",
+                    "replicas": 1,
+                    "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                    "template": tpl,
+                },
+                {"name": "prefill", "replicas": 2, "template": tpl},
+            ]
+        },
+    }
+    old = RoleBasedGroup.model_validate(doc)
+    doc["metadata"]["annotations"] = {
+        "rbg.workloads.x-k8s.io/group-exclusive-topology": "kubernetes.io/hostname"
+    }
+    new = RoleBasedGroup.model_validate(doc)
+    ((path, message),) = update_errors(
+        old, new
+    )  # the StatefulSet role is re-batched; the Deployment cannot be
+    assert path == "metadata.annotations"
+    assert "role router (Deployment, 1 replicas) runs" in message
+    assert "scale role router to 0 first" in message
+    assert update_errors(new, new) == []
+    doc["spec"]["roles"][0]["replicas"] = 0  # scaled to 0 first: the change is let through
+    annotated_stopped = RoleBasedGroup.model_validate(doc)
+    del doc["metadata"]["annotations"]
+    assert update_errors(RoleBasedGroup.model_validate(doc), annotated_stopped) == []

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import GROUP, VERSION, RoleBasedGroup
+from rbg.coordination.validation import update_errors
 from rbg.group.validation import not_acted_on, validate
 from rbg.runtime.webhook import Rule, Verdict
 
@@ -26,4 +27,13 @@ async def validate_rolebasedgroup(request: dict[str, Any]) -> Verdict:
     except ValidationError as exc:
         err = exc.errors()[0]
         return Verdict([f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"])
-    return Verdict([str(e) for e in validate(rbg)], [str(w) for w in not_acted_on(rbg)])
+    errors = [str(e) for e in validate(rbg)]
+    old = request.get("oldObject")
+    if old and request.get("operation") == "UPDATE":
+        try:
+            before = RoleBasedGroup.model_validate(old)
+        except ValidationError:
+            before = None  # stored before a schema change: nothing to compare against
+        if before is not None:
+            errors += [f"{path}: {msg}" for path, msg in update_errors(before, rbg)]
+    return Verdict(errors, [str(w) for w in not_acted_on(rbg)])
