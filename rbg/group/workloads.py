@@ -94,6 +94,8 @@ def _lws_spec(w: Workload) -> Obj:
     leader = (
         merge(clone(w.template), clone(lw.patch_leader_template)) if lw and lw.patch_leader_template else None
     )
+    if leader is None and lw and lw.patch_worker_template:
+        leader = clone(w.template)  # as upstream RBG: the leader never runs the workers' patch
     worker = (
         merge(clone(w.template), clone(lw.patch_worker_template))
         if lw and lw.patch_worker_template

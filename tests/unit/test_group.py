@@ -537,6 +537,18 @@ def test_a_leaderworkerset_role_becomes_an_lws_with_upstreams_restart_mapping(
     assert instances[2] == {"address": "g-prefill-2.g-prefill.ns", "workers": ["g-prefill-2-1.g-prefill.ns"]}
 
 
+def test_a_worker_patch_alone_never_reaches_the_leader() -> None:
+    role: dict[str, Any] = {
+        "name": "prefill",
+        "replicas": 1,
+        "workload": LWS_WORKLOAD,
+        "leaderWorkerSet": {"size": 3, "patchWorkerTemplate": {"metadata": {"labels": {"tier": "worker"}}}},
+    }
+    lwt = desired.workload(rbg_of([role]), 0)["spec"]["leaderWorkerTemplate"]
+    assert lwt["workerTemplate"]["metadata"]["labels"]["tier"] == "worker"
+    assert "tier" not in lwt["leaderTemplate"]["metadata"]["labels"]  # the leader is the role's template
+
+
 def test_gang_policy_makes_a_podgroup_sized_to_the_group_and_labels_its_pods() -> None:
     gpu = {"resources": {"limits": {"nvidia.com/gpu": "2"}}}
     tpl = {"spec": {"containers": [{"name": "c", "image": "i", **gpu}]}}
