@@ -165,3 +165,49 @@ def test_partition_holds_the_lower_groups_and_revisions_record_both(kube: Client
 
     wait_until(all_done, 120, "every group updated, the old revision dropped")
     assert set(group_revisions(kube, namespace, "part").values()) == {new}
+
+
+def stored_revisions(kube: Client, ns: str, name: str) -> list[dict[str, Any]]:
+    found = kube.list(ControllerRevision, namespace=ns, labels={P + "name": name})
+    return [r.to_dict() for r in found if r.metadata.ownerReferences[0].kind == "LeaderWorkerSet"]
+
+
+def test_revisions_get_the_hash_and_name_upstream_gives_the_stored_object(
+    kube: Client, namespace: str
+) -> None:
+    """Written without the defaulted fields: the API server's defaults must make the object upstream
+    stores, whose revision upstream's own code printed (hack/lws-hash, testdata/01-minimal.json and
+    04-subgroups-claims.json; the deprecated restartPolicy Default hashes as the None upstream stores)."""
+    create(kube, lws("minimal", replicas=2, size=3), namespace)
+    claims = lws("claims", replicas=1, size=5, restartPolicy="Default")
+    lwt = claims["spec"]["leaderWorkerTemplate"]
+    lwt["subGroupPolicy"] = {"subGroupPolicyType": "LeaderExcluded", "subGroupSize": 2}
+    lwt["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "cache"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "fast",
+                "resources": {"requests": {"storage": "10Gi"}},
+            },
+        }
+    ]
+    lwt["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    lwt["workerTemplate"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cache", "mountPath": "/cache"}
+    ]
+    claims["spec"]["networkConfig"] = {"subdomainPolicy": "UniquePerReplica"}
+    create(kube, claims, namespace)
+    for name, digest in (("minimal", "77c886886b"), ("claims", "56dfc97f6b")):
+
+        def revision_and_leader_set(name: str = name) -> tuple[bool, Any]:
+            found = stored_revisions(kube, namespace, name)
+            leaders = kube.list(StatefulSet, namespace=namespace, fields={"metadata.name": name})
+            sets = [sts.metadata.labels.get(P + "template-revision-hash") for sts in leaders]
+            return len(found) == 1 and len(sets) == 1, (found, sets)
+
+        (rev,), (leader_digest,) = wait_until(revision_and_leader_set, 30, f"the revision of {name}")
+        assert rev["metadata"]["name"] == f"{name}-{digest}-1", rev["metadata"]
+        assert rev["metadata"]["labels"][P + "template-revision-hash"] == digest
+        assert rev["data"]["spec"]["leaderWorkerTemplate"]["$patch"] == "replace"
+        assert leader_digest == digest

@@ -134,12 +134,25 @@ class LeaderWorkerSetReconciler:
         uid = lws.metadata.uid
         ns, name = key
 
-        # the revision of the current template
+        leader_sts = self.statefulsets.get(Key(ns, name))
+        if leader_sts is not None and controller_uid(leader_sts) != uid:
+            leader_sts = None  # an earlier set's of the same name, going away: not written (see _free)
+
+        # the revision of the current template (upstream's data, hash and name)
         data = desired.revision_data(lws)
         digest = desired.revision_hash(data)
         revisions = {
             _label(r, labels.REVISION): r for r in self.revisions.by_owner(uid) if controller_uid(r) == uid
         }
+        running = _label(leader_sts, labels.REVISION) if leader_sts is not None else None
+        if (
+            digest not in revisions
+            and running in revisions
+            and desired.same_revision(revisions[running].get("data") or {}, data)
+        ):
+            # the running template, written otherwise (by an earlier version of this operator, or by
+            # upstream with another serialization): keep its key, as upstream does, so nothing rolls
+            digest, data = str(running), revisions[running]["data"]
         if digest not in revisions:
             number = max((int(r.get("revision", 0)) for r in revisions.values()), default=0) + 1
             body = desired.controller_revision(lws, data, digest, number)
@@ -152,9 +165,6 @@ class LeaderWorkerSetReconciler:
             )
 
         # what exists of each group
-        leader_sts = self.statefulsets.get(Key(ns, name))
-        if leader_sts is not None and controller_uid(leader_sts) != uid:
-            leader_sts = None  # an earlier set's of the same name, going away: not written (see _free)
         groups = self._groups(lws, leader_sts)
         sizes = {h: _size(r, lws) for h, r in revisions.items()}
         for g in groups:
@@ -445,8 +455,9 @@ class LeaderWorkerSetReconciler:
 
 def _size(revision: Obj, lws: LeaderWorkerSet) -> int:
     try:
-        return LeaderWorkerTemplate.model_validate(revision["data"]["leaderWorkerTemplate"]).size
-    except (KeyError, TypeError, ValidationError):
+        lwt = desired.revision_spec(revision["data"])["leaderWorkerTemplate"]
+        return LeaderWorkerTemplate.model_validate(lwt).size
+    except (KeyError, TypeError, AttributeError, ValidationError):
         return lws.spec.leader_worker_template.size
 
 
