@@ -40,6 +40,7 @@ lint: venv ## ruff, ruff format --check, mypy --strict, import-linter layer cont
 	bash -n hack/*.sh .ci/run
 	cd hack/controlplane && gofmt -l cmd | (! grep .)
 	cd hack/scheduler-plugins && gofmt -l cmd | (! grep .)
+	cd hack/lws-hash && gofmt -l . | (! grep .)
 
 fmt: venv ## format the Python code
 	$(VENV)/bin/ruff format rbg tests

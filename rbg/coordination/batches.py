@@ -139,12 +139,18 @@ def layout(rbg: RoleBasedGroup, role: str) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:10]
 
 
+#: the coordinated label's value before layouts (operator versions before D27): such pods are taken as
+#: of the present layout, so an operator upgrade re-batches nothing (their templates roll once)
+LEGACY = "true"
+
+
 def is_current(pod: Obj, rbg: RoleBasedGroup, coordination: str) -> bool:
     """The pod was created under the role's present layout, into a batch of this coordination."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
     role = labels.get(ROLE_NAME)
+    value = labels.get(COORDINATED)
     return (
         bool(role)
         and batch_label(coordination) in labels
-        and labels.get(COORDINATED) == layout(rbg, str(role))
+        and (value == LEGACY or value == layout(rbg, str(role)))
     )

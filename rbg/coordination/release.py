@@ -107,11 +107,24 @@ class _Cluster:
         return any(amount > node.allocatable.get(res, Decimal(0)) for res, amount in used.items())
 
     def plan(
-        self, pods: Sequence[Obj], batch: int, avoid: Iterable[str] = (), within: str | None = None
+        self,
+        pods: Sequence[Obj],
+        batch: int,
+        avoid: Iterable[str] = (),
+        within: str | None = None,
+        freed: Sequence[Obj] = (),
     ) -> Placed | Unplaceable:
-        """The planner's domain for these pods (only `within`, when given), their own pins left out."""
+        """The planner's domain for these pods (only `within`, when given), their own pins left out;
+        `freed`: bound pods whose room counts as free (terminating)."""
         avoided = set(avoid) if within is None else {d for d in self.domains if d != within}
-        return place(self.infos, self.used, [self._needs(p) for p in pods], self.key, batch, avoided)
+        used = self.used
+        if freed:
+            used = {k: dict(v) for k, v in self.used.items()}
+            for p in freed:
+                have = used.setdefault(str(p["spec"]["nodeName"]), {})
+                for res, amount in {**pod_requests(p), "pods": Decimal(1)}.items():
+                    have[res] = have.get(res, Decimal(0)) - amount
+        return place(self.infos, used, [self._needs(p) for p in pods], self.key, batch, avoided)
 
     def _needs(self, pod: Obj) -> PodNeeds:
         needs = pod_needs(pod)
@@ -191,13 +204,17 @@ def decide(
     partitions = {r.name: role_partition(r) for r in rbg.spec.roles}
     if total is None:
         total = min((replicas.get(r, 0) // aff.ratios[r] for r in roles if aff.ratios.get(r)), default=0)
+    kinds = {r.name: r.workload.kind for r in rbg.spec.roles}
     batches = [BatchState(k) for k in range(total)]
     stale: dict[int, list[Obj]] = {}
+    leaving: dict[int, list[Obj]] = {}  # terminating members: their room comes back
     for pod in pods:
         meta = pod.get("metadata") or {}
         role = (meta.get("labels") or {}).get(ROLE_NAME)
-        if meta.get("deletionTimestamp") or role not in roles or not aff.ratios.get(str(role)):
+        if role not in roles or not aff.ratios.get(str(role)):
             continue
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue  # finished (an evicted Deployment pod stays as a Failed object): not a member
         ordinal = _ordinal(pod)
         if exclusive:
             k = 0
@@ -208,7 +225,14 @@ def decide(
         if k >= total:
             continue  # scaled away: the workload deletes it
         current = is_current(pod, rbg, coord.name) and (meta.get("labels") or {}).get(key) == str(k)
-        (batches[k].members if current else stale.setdefault(k, [])).append(pod)
+        if meta.get("deletionTimestamp"):
+            if current and (pod.get("spec") or {}).get("nodeName"):
+                leaving.setdefault(k, []).append(pod)
+            continue
+        if current:
+            batches[k].members.append(pod)
+        elif kinds.get(str(role)) == "StatefulSet":  # only their pods can be replaced batch by batch (D27)
+            stale.setdefault(k, []).append(pod)
 
     out = Decision(batches=batches)
     cluster = _Cluster(nodes, used, tkey)
@@ -241,10 +265,21 @@ def decide(
             continue
         waiting = [p for p in b.members if gated(p)]
         domain, why = _broken(b, cluster)
+        unbound = [p for p in b.members if not gated(p) and not (p.get("spec") or {}).get("nodeName")]
+        if not waiting and not unbound:
+            why = []  # every member runs: a cordon, a NotReady blip or a relabel moves nothing (D27)
         if domain is not None and not why and waiting:
             result = cluster.plan(waiting, b.index, within=domain)
             if isinstance(result, Placed):
                 _release(out, cluster, waiting, domain, result.nodes)
+            elif leaving.get(b.index) and isinstance(
+                cluster.plan(waiting, b.index, within=domain, freed=leaving[b.index]), Placed
+            ):
+                # members of the batch still terminating hold the room (a Deployment's rollout): wait
+                b.message = (
+                    f"waiting for {len(leaving[b.index])} terminating pods of the batch to free their room"
+                )
+                continue
             else:
                 why.append(f"{tkey}={domain} has no room for {len(waiting)} recreated pods ({result.reason})")
         if why:
@@ -310,6 +345,7 @@ def _move(
     for p in running:
         out.delete.append((p, f"batch {b.index} leaves {here}: {reason}"))
     out.moved.append((b.index, domain or "", reason))
+    taken.add(result.domain)  # no other batch of this pass is planned where this one is going
     b.message = f"moving from {here} ({reason}): {len(running)} pods replaced, to be placed whole"
     b.domain, b.phase = None, "Pending"
 

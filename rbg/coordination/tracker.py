@@ -48,9 +48,8 @@ def track(name: str, key: str, d: Decision, previous: Obj, now: float, timeout: 
         same = (
             bool(prev)
             and prev.get("domain") == b.domain
-            and prev.get("phase") in (b.phase, "Stuck")
-            and b.phase != "Bound"
-        )
+            and (prev.get("phase") == b.phase or (prev.get("phase") == "Stuck" and b.phase != "Bound"))
+        )  # a batch that stays in its phase keeps its `since`: no status write at idle
         since = prev.get("since") if same and _seconds(prev.get("since")) is not None else rfc3339(now)
         phase = b.phase
         if b.waiting:

@@ -168,7 +168,11 @@ def test_exclusive_topology_is_one_batch_of_every_member_with_guards_on_members_
     router = {
         "metadata": {
             "name": "g-router-7f9c-x2",
-            "labels": {batches.GROUP_NAME: "g", batches.ROLE_NAME: "router"},
+            "labels": {
+                batches.GROUP_NAME: "g",
+                batches.ROLE_NAME: "router",
+                batches.COORDINATED: batches.layout(rbg, "router"),
+            },
         },
         "spec": {},
     }

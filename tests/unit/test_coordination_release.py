@@ -9,7 +9,7 @@ from coordination_data import pd_group
 from test_coordination_batches import BATCH, HOST, admitted, node
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.coordination import batches, release, tracker
+from rbg.coordination import batches, gating, release, tracker
 from rbg.coordination.resources import GATE, usage
 
 Obj = dict[str, Any]
@@ -134,7 +134,7 @@ def test_a_coordination_added_to_a_running_group_replaces_each_batchs_members_to
         for i in range(n):
             pod = admitted(role, i, rbg)
             del pod["metadata"]["labels"][BATCH]  # created before the coordination existed
-            pod["metadata"]["labels"][batches.COORDINATED] = "true"
+            pod["metadata"]["labels"][batches.COORDINATED] = "0123456789"  # another layout's
             running.append(bind(pod, "a"))
     # the StatefulSets replace their highest ordinals first: prefill-3 and decode-1 come back gated
     pods = [p for p in running if p["metadata"]["name"] not in ("g-prefill-3", "g-decode-1")]
@@ -156,7 +156,7 @@ def test_members_a_partition_keeps_on_the_old_template_are_never_deleted() -> No
     data["spec"]["roles"][0]["rolloutStrategy"] = {"rollingUpdate": {"partition": 3}}  # prefill 0-2 stay old
     rbg = RoleBasedGroup.model_validate(data)
     old = admitted("prefill", 2, rbg)
-    old["metadata"]["labels"][batches.COORDINATED] = "true"
+    old["metadata"]["labels"][batches.COORDINATED] = "0123456789"  # an earlier layout's hash
     pods = [bind(old, "a"), admitted("prefill", 3, rbg), admitted("decode", 1, rbg)]
     pods += [bind(admitted("prefill", 0, rbg), "b"), bind(admitted("prefill", 1, rbg), "b")]
     pods += [bind(admitted("decode", 0, rbg), "b")]
@@ -244,3 +244,95 @@ def test_a_new_domain_restarts_the_count_and_binding_is_told() -> None:
     done = tracker.track("pd", HOST, bound, after.status, t0 + 2, timeout=60)
     assert done.status["phase"] == "Completed"
     assert [e[1] for e in done.events] == ["BatchBound"]
+
+
+def test_a_cordoned_or_relabelled_domain_whose_members_all_run_moves_nothing() -> None:
+    rbg = group(prefill=2, decode=1)
+    pods = [bind(admitted("prefill", i, rbg), "a") for i in (0, 1)] + [bind(admitted("decode", 0, rbg), "a")]
+    cordoned = node("a")
+    cordoned["spec"]["unschedulable"] = True
+    cordoned["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
+    d = decide(rbg, pods, [cordoned, node("b")])
+    assert d.delete == []
+    assert d.moved == []
+    assert d.batches[0].phase == "Bound"
+    assert not d.batches[0].waiting
+
+
+def test_a_pod_of_an_earlier_layout_is_not_gated_and_an_evicted_one_is_no_member() -> None:
+    rbg = group(prefill=2, decode=1)
+    old = admitted("prefill", 0, rbg)
+    pod = {"metadata": {**old["metadata"], "labels": {**old["metadata"]["labels"]}}, "spec": {}}
+    pod["metadata"]["labels"][batches.COORDINATED] = "0123456789"
+    assert gating.mutate(pod, rbg) is None  # kept by a partition: it runs as it was, never held
+    members = [bind(admitted("prefill", i, rbg), "a") for i in (0, 1)] + [
+        bind(admitted("decode", 0, rbg), "a")
+    ]
+    evicted = admitted("decode", 0, rbg)
+    evicted["metadata"]["uid"] = "evicted"
+    evicted["status"] = {"phase": "Failed"}
+    d = decide(rbg, [*members, evicted], [node("a"), node("b")])
+    assert d.batches[0].phase == "Bound"  # the Failed object is not counted as a fourth member
+
+
+def exclusive_router_group(replicas: int = 2) -> RoleBasedGroup:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    return RoleBasedGroup.model_validate(
+        {
+            "metadata": {
+                "name": "g",
+                "namespace": "ns",
+                "annotations": {batches.EXCLUSIVE_ANNOTATIONS[0]: HOST},
+            },
+            "spec": {
+                "roles": [
+                    {
+                        "name": "router",
+                        "replicas": replicas,
+                        "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                        "template": tpl,
+                    }
+                ]
+            },
+        }
+    )
+
+
+def router(rbg: RoleBasedGroup, name: str, gpus: int = 4) -> Obj:
+    pod = {
+        "metadata": {
+            "name": name,
+            "uid": name,
+            "labels": {
+                batches.GROUP_NAME: "g",
+                batches.ROLE_NAME: "router",
+                batches.COORDINATED: batches.layout(rbg, "router"),
+            },
+        },
+        "spec": {"containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpus}}}]},
+    }
+    out = gating.mutate(pod, rbg)
+    assert out is not None
+    return out
+
+
+def test_a_deployment_rollout_under_exclusive_topology_waits_for_the_room_its_old_pod_frees() -> None:
+    rbg = exclusive_router_group()
+    coord, aff = batches.exclusive_coordination(rbg)  # type: ignore[misc]
+    running = bind(router(rbg, "g-router-a"), "a")
+    old = bind(router(rbg, "g-router-b"), "a")
+    old["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # replaced, still terminating
+    new = router(rbg, "g-router-c")
+    pods = [running, old, new]
+    d = release.decide(rbg, coord, aff, pods, [node("a"), node("b")], usage(pods, {}), total=1)
+    assert d.delete == []  # the group is not restarted for a pod that frees its room in a moment
+    assert d.moved == []
+    assert d.batches[0].message == "waiting for 1 terminating pods of the batch to free their room"
+
+
+def test_a_bound_batch_keeps_its_since_so_an_idle_pass_writes_nothing() -> None:
+    t0 = 1_800_000_000.0
+    bound = release.Decision(batches=[release.BatchState(0, domain="b", phase="Bound")])
+    first = tracker.track("pd", HOST, bound, {}, t0, timeout=60)
+    later = tracker.track("pd", HOST, bound, first.status, t0 + 500, timeout=60)
+    assert later.status == first.status

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -73,9 +73,12 @@ class CoordinationReconciler:
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
         self._assumed: dict[str, tuple[str, dict[str, Decimal]]] = {}  # released, not bound: uid -> node
         # expectations: writes this process made that the cache may not show yet (uid -> what, until)
-        self._released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
+        self.released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
         self._deleted: dict[str, float] = {}
-        self._plan_lock = asyncio.Lock()  # one plan at a time: capacity is given away exactly once
+        self.plan_lock = asyncio.Lock()  # one plan at a time: capacity is given away exactly once
+        #: leader uid -> (until, [(node, requests)]): workers of a released leader, not created yet
+        self.reserved: dict[str, tuple[float, list[tuple[str, dict[str, Decimal]]]]] = {}
+        self.listeners: list[Callable[[], None]] = []
         self._waiting: set[Key] = set()  # groups with a batch not placed yet
         self._stranded: dict[Key, int] = {}
         self._phases: dict[Key, list[str]] = {}  # for the gauges only
@@ -84,7 +87,7 @@ class CoordinationReconciler:
         self.controller = Controller("coordination", self.reconcile, workers=workers)
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         self.controller.watches(self.pods, self._pod_keys)
-        self.controller.watches(self.nodes, lambda _node: list(self._waiting), predicate=_node_capacity)
+        self.nodes.add_handler(self._on_node_change)
         # capacity arriving (a node added, or its allocatable grown) is what a stalled gang waits for
         self._capacity_epoch = 0
         self._nudged: dict[Key, tuple[int, float]] = {}  # group -> (epoch, when) of its last touch
@@ -101,11 +104,14 @@ class CoordinationReconciler:
             self._capacity_epoch += 1
             self._capacity_at = time.monotonic()
 
+    def _on_node_change(self, event: str, obj: Obj, old: Obj | None) -> None:
+        if _node_capacity(event, obj, old):
+            self.notify_capacity()
+
     def _on_pod(self, event: str, obj: Obj, old: Obj | None) -> None:
         """Waiting groups are looked at again only when capacity changed (a pod bound, gone or finished)."""
         if _pod_capacity(event, obj, old):
-            for key in self._waiting:
-                self.controller.enqueue(key)
+            self.notify_capacity()
 
     def _pod_keys(self, pod: Obj) -> Iterable[Key]:
         labels = pod["metadata"].get("labels") or {}
@@ -142,12 +148,12 @@ class CoordinationReconciler:
 
     # -- reconcile --------------------------------------------------------------------------------
 
-    def _expected(self, pods: list[Obj]) -> list[Obj]:
+    def expected(self, pods: list[Obj]) -> list[Obj]:
         """The pods as this process's own writes left them, where the cache does not show them yet
         (expectations, as controller-runtime keeps them): a stale pass never plans a batch twice."""
         now = time.monotonic()
-        for uid in [u for u, v in self._released.items() if v[3] < now]:
-            del self._released[uid]
+        for uid in [u for u, v in self.released.items() if v[3] < now]:
+            del self.released[uid]
         for uid in [u for u, t in self._deleted.items() if t < now]:
             del self._deleted[uid]
         out = []
@@ -155,11 +161,11 @@ class CoordinationReconciler:
             uid = pod["metadata"].get("uid", "")
             if uid in self._deleted and not pod["metadata"].get("deletionTimestamp"):
                 pod = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "expected"}}
-            elif uid in self._released:
+            elif uid in self.released:
                 if not resources.gated(pod):
-                    del self._released[uid]  # the cache caught up
+                    del self.released[uid]  # the cache caught up
                 else:
-                    tkey, domain, host, _ = self._released[uid]
+                    tkey, domain, host, _ = self.released[uid]
                     spec = dict(pod.get("spec") or {})
                     spec["schedulingGates"] = [
                         g for g in spec.get("schedulingGates") or [] if g.get("name") != resources.GATE
@@ -201,10 +207,10 @@ class CoordinationReconciler:
         phases: list[str] = []
         wake: float | None = None
         for coord, aff, extra in coords + ([(*exclusive, {"total": 1})] if exclusive else []):
-            async with self._plan_lock:
+            async with self.plan_lock:
                 # a fresh look for each coordination: releases of other passes may have landed meanwhile
                 nodes = self.nodes.list()
-                mine = self._expected(self.pods.list(key.namespace, {batches.GROUP_NAME: key.name}))
+                mine = self.expected(self.pods.list(key.namespace, {batches.GROUP_NAME: key.name}))
                 everyone = self.pods.list()
                 if coord.name == batches.EXCLUSIVE:  # one batch, in a domain no other group uses
                     others = batches.others_domains(
@@ -226,7 +232,7 @@ class CoordinationReconciler:
                     node = d.assigned.get(pod["metadata"]["name"])
                     if node is not None:
                         self._assumed[uid] = (node, resources.pod_requests(pod))
-                    self._released[uid] = (aff.topology_key, domain, host, deadline)
+                    self.released[uid] = (aff.topology_key, domain, host, deadline)
                 for pod, _why in d.delete:
                     self._deleted[pod["metadata"].get("uid", "")] = deadline
                 if coord.name == batches.EXCLUSIVE and (d.planned or d.moved):
@@ -237,10 +243,7 @@ class CoordinationReconciler:
                         del self._claims[claim]
                     for _index, domain in d.planned:
                         self._claims[(key.namespace, aff.topology_key, domain)] = key.name
-            for pod, domain, host in d.release:
-                await self._release(pod, aff.topology_key, domain, host)
-            for pod, why in d.delete:
-                await self._replace(pod, why)
+            await self._apply(d, aff.topology_key)
             now = time.monotonic()
             for index, _domain in d.planned:
                 since = self._complete_since.pop((key, coord.name, index), None)
@@ -289,12 +292,30 @@ class CoordinationReconciler:
         extra: dict[str, Any],
     ) -> release.Decision:
         """One pass's decision, off the event loop (admission and lease renewals share that loop)."""
+        return release.decide(rbg, coord, aff, pods, nodes, self.used(everyone), **extra)
+
+    def used(self, everyone: list[Obj]) -> dict[str, dict[str, Decimal]]:
+        """Capacity in use per node: pods bound or pinned to a host, releases of ours not bound yet, and
+        the capacity reserved for leader/worker groups' workers not created yet (call under the lock)."""
         bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
         live = {p["metadata"].get("uid") for p in everyone}
         for uid in [u for u in list(self._assumed) if u in bound_uids or u not in live]:
             self._assumed.pop(uid, None)
-        used = resources.usage(everyone, dict(self._assumed))
-        return release.decide(rbg, coord, aff, pods, nodes, used, **extra)
+        now = time.monotonic()
+        for uid in [u for u, (until, _) in list(self.reserved.items()) if until < now or u not in live]:
+            self.reserved.pop(uid, None)
+        assumed = dict(self._assumed)
+        for uid, (_until, workers) in list(self.reserved.items()):
+            for i, (node, req) in enumerate(workers):
+                assumed[f"{uid}/{i}"] = (node, req)
+        return resources.usage(everyone, assumed)
+
+    def notify_capacity(self) -> None:
+        """Capacity changed: every waiting group and every listener (leader/worker placement) looks again."""
+        for key in self._waiting:
+            self.controller.enqueue(key)
+        for listener in self.listeners:
+            listener()
 
     async def _requeue_gang(self, key: Key, rbg: RoleBasedGroup, pods: list[Obj]) -> float | None:
         """While a coscheduled gang has pods not bound: seconds until it should be looked at again (None:
@@ -363,7 +384,7 @@ class CoordinationReconciler:
             BATCHES.labels(phase).set(n)
         STRANDED.set(sum(self._stranded.values()))
 
-    async def _release(self, pod: Obj, topology_key: str, domain: str, host: str | None) -> None:
+    async def release_pod(self, pod: Obj, topology_key: str, domain: str, host: str | None) -> None:
         """One update: pin to the domain, and to the planned node inside it (additions, allowed while
         gated: the scheduler could otherwise spread a batch inside its domain and strand a pod), and remove
         our gate.
@@ -395,7 +416,7 @@ class CoordinationReconciler:
         except ApiError as exc:
             if exc.not_found:
                 self._assumed.pop(meta.get("uid", ""), None)  # gone: its capacity is not taken
-                self._released.pop(meta.get("uid", ""), None)
+                self.released.pop(meta.get("uid", ""), None)
                 return
             if exc.conflict or exc.invalid:
                 # the test failed: most likely an earlier pass released it and the cache has not seen
@@ -403,8 +424,28 @@ class CoordinationReconciler:
                 return
             # not released: the pod stays gated and a later pass rejoins it to the batch's domain (the
             # members released already give it), so a failure half-way never splits the batch
-            self._released.pop(meta.get("uid", ""), None)
+            self.released.pop(meta.get("uid", ""), None)
             self._assumed.pop(meta.get("uid", ""), None)
+            raise
+
+    async def _apply(self, d: release.Decision, topology_key: str) -> None:
+        """The pass's releases, then its deletions; an API error half-way forgets the expectations of
+        what was not attempted, so the next pass (the work queue's retry) sees those pods as they are."""
+        done = 0
+        try:
+            for pod, domain, host in d.release:
+                await self.release_pod(pod, topology_key, domain, host)
+                done += 1
+            for pod, why in d.delete:
+                await self._replace(pod, why)
+                done += 1
+        except BaseException:
+            pending = [p for p, _, _ in d.release] + [p for p, _ in d.delete]
+            for pod in pending[done:]:
+                uid = pod["metadata"].get("uid", "")
+                self.released.pop(uid, None)
+                self._assumed.pop(uid, None)
+                self._deleted.pop(uid, None)
             raise
 
     async def _replace(self, pod: Obj, why: str) -> None:
