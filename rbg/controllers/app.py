@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from rbg.api import crd
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
 from rbg.controllers.coordination.controller import CoordinationReconciler
+from rbg.controllers.coordination.lws import LeaderWorkerPlacement
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
@@ -139,6 +140,7 @@ async def run(opts: Options) -> None:
             LeaderWorkerSetReconciler(
                 manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
             )
+            LeaderWorkerPlacement(manager, kube, coordination)
 
         # admission: served by the manager (handlers see synced caches), on every replica
         url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"

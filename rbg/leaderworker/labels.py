@@ -25,6 +25,8 @@ SUBGROUP_POLICY_TYPE = PREFIX + "subgroup-policy-type"
 SUBGROUP_EXCLUSIVE = PREFIX + "subgroup-exclusive-topology"
 SUBDOMAIN_POLICY = PREFIX + "subdomainPolicy"
 AFTER_START = PREFIX + "experimental-recreate-group-after-start"
+#: on a leader held by the placement gate: why no domain holds its whole group yet (rbg.coordination.groups)
+PLACEMENT_WHY = "rbg.workloads.x-k8s.io/placement"
 #: digest of the body last applied to a child (same mechanism as RoleBasedGroup children)
 APPLIED_HASH = PREFIX + "applied-hash"
 

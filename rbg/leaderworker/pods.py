@@ -5,9 +5,10 @@ annotations its StatefulSet template carries), so the webhook needs no cache and
 Leader (worker-index label "0", set by the leader StatefulSet): group-index (its ordinal), group-key;
 Exclusive placement: a required podAffinity on its own group-key plus a required podAntiAffinity on any
 other group-key, both on the topology key (so the terms refer to labels pods really carry); Colocated:
-the podAffinity only. Workers are pinned to their leader's domain by a nodeSelector on their
-StatefulSet. Worker: worker-index (its ordinal). Subgroups: subgroup-index and subgroup-key, and the
-Exclusive pair on the subgroup-key when `subgroup-exclusive-topology` is set.
+the podAffinity only; with either, the leader is created gated until the planner has found a domain
+for its whole group (rbg.coordination.groups). Workers are pinned to their leader's domain by a
+nodeSelector on their StatefulSet. Worker: worker-index (its ordinal). Subgroups: subgroup-index and
+subgroup-key, and the Exclusive pair on the subgroup-key when `subgroup-exclusive-topology` is set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rbg.coordination.resources import GATE
 from rbg.leaderworker import labels
 
 Obj = dict[str, Any]
@@ -93,6 +95,11 @@ def mutate(pod: Obj, namespace: str) -> Obj:
         _add_terms(spec, labels.GROUP_KEY, group_key, annotations[labels.EXCLUSIVE], exclusive=True)
     elif leader and annotations.get(labels.COLOCATED):
         _add_terms(spec, labels.GROUP_KEY, group_key, annotations[labels.COLOCATED], exclusive=False)
+    if leader and (annotations.get(labels.EXCLUSIVE) or annotations.get(labels.COLOCATED)):
+        # held until the planner finds a domain for the whole group (rbg.coordination.groups, D29)
+        gates = spec.setdefault("schedulingGates", [])
+        if not any(g.get("name") == GATE for g in gates):
+            gates.append({"name": GATE})
     size = int(annotations.get(labels.SIZE, "1") or 1)
     sgs = annotations.get(labels.SUBGROUP_SIZE)
     if sgs and sgs.isdigit() and int(sgs) > 0:

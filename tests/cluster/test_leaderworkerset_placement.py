@@ -53,10 +53,12 @@ def test_exclusive_on_hostname_one_group_per_node_and_the_one_too_many_says_why(
     anti = terms.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
     assert [e.operator for e in anti.labelSelector.matchExpressions] == ["Exists", "NotIn"]
 
-    # zone-a has 8 nodes: one of 9 groups has nowhere to go (the new leaders race for the 5 free
-    # nodes), and the status says which and why
+    # zone-a has 8 nodes: one of 9 groups has nowhere to go; its leader waits, gated, for a domain that
+    # holds its whole group (the planner's reason in the status), never binding where its workers cannot
     kube.patch(LWS, "excl", {"spec": {"replicas": 9}}, namespace=namespace, patch_type=PatchType.MERGE)
-    pattern = re.compile(r"group (\d): leader pod excl-(\d) cannot be scheduled: .*anti-affinity")
+    pattern = re.compile(
+        r"group (\d): leader pod excl-(\d) waits for a domain that holds its whole group: .+"
+    )
 
     def reported() -> tuple[bool, Any]:
         cond = condition(get(kube, "excl", namespace), "Progressing") or {}
@@ -104,7 +106,12 @@ def test_colocated_groups_share_a_rack_while_exclusive_ones_do_not(kube: Client,
     def two_placed() -> tuple[bool, Any]:
         placed = domains(kube, namespace, "solo", RACK)
         cond = condition(get(kube, "solo", namespace), "Progressing") or {}
-        return len(placed) == 2 and "cannot be scheduled" in cond.get("message", ""), (placed, cond)
+        return len(placed) == 2 and "waits for a domain that holds its whole group" in cond.get(
+            "message", ""
+        ), (
+            placed,
+            cond,
+        )
 
     placed, _ = wait_until(two_placed, 90, "two exclusive groups placed, the third reported")
     assert len(set().union(*placed.values())) == 2  # one rack each
@@ -147,3 +154,117 @@ def test_annotation_alone_means_exclusive(kube: Client, namespace: str) -> None:
     hosts = domains(kube, namespace, "annot", HOST)
     assert all(len(h) == 1 for h in hosts.values())
     assert len(set().union(*hosts.values())) == 2
+
+
+@pytest.fixture
+def racks(kube: Client, namespace: str) -> Any:
+    """Fake nodes of this test only, in racks of its own (label pool=<tag>), removed afterwards."""
+    import contextlib
+
+    from lightkube import codecs
+    from lightkube.core.exceptions import ApiError
+
+    from rbg.devcluster.cluster import K8S_VERSION
+    from rbg.devcluster.topology import Topology, node_manifests
+
+    tag = namespace[-6:]
+    made: list[str] = []
+
+    def add(rack: str, gpus: int = 8) -> str:
+        topo = Topology.model_validate(
+            {
+                "zones": 1,
+                "racksPerZone": 1,
+                "nodesPerRack": 1,
+                "nodesPerNVLinkDomain": 1,
+                "node": {"gpus": gpus},
+            }
+        )
+        (n,) = node_manifests(topo, K8S_VERSION)
+        name = f"pool-{tag}-{len(made)}"
+        n["metadata"]["name"] = name
+        n["metadata"]["labels"].update({HOST: name, "pool": tag, RACK: f"{rack}-{tag}", ZONE: f"zone-{tag}"})
+        kube.create(codecs.from_dict(n))
+        made.append(name)
+        return name
+
+    yield tag, add
+    for name in made:
+        with contextlib.suppress(ApiError):
+            kube.delete(Node, name)
+
+
+def blocker(kube: Client, namespace: str, node: str, gpus: int) -> None:
+    """A pod of nobody's group holding `gpus` GPUs on `node`."""
+    from lightkube import codecs
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"blocker-{node}"},
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": "c", "image": "i", "resources": {"limits": {"nvidia.com/gpu": gpus}}}],
+        },
+    }
+    kube.create(codecs.from_dict(pod), namespace=namespace)
+
+
+def gated(pod: Any) -> bool:
+    return any(g.name == "rbg.workloads.x-k8s.io/coordination" for g in pod.spec.schedulingGates or [])
+
+
+def test_exclusive_with_a_node_too_few_binds_no_leader_where_its_workers_cannot_follow(
+    kube: Client, namespace: str, racks: Any
+) -> None:
+    tag, add = racks
+    add("r1")
+    add("r1")
+    half = add("r1")
+    blocker(kube, namespace, half, 4)  # room for a leader (4 GPUs), not for its worker too
+    doc = lws(
+        "tight", replicas=3, size=2, gpus=4, node_selector={"pool": tag}, **placement("Exclusive", HOST)
+    )
+    create(kube, doc, namespace)
+
+    def two_and_one_waiting() -> tuple[bool, Any]:
+        placed = domains(kube, namespace, "tight", HOST)
+        cond = condition(get(kube, "tight", namespace), "Progressing") or {}
+        return len(placed) == 2 and "waits for a domain that holds its whole group" in cond.get(
+            "message", ""
+        ), (
+            placed,
+            cond,
+        )
+
+    placed, _cond = wait_until(two_and_one_waiting, 90, "two groups placed, the third waiting")
+    assert half not in set().union(*placed.values())  # never the node its workers cannot follow to
+    waiting = [
+        p
+        for p in pods(kube, namespace, "tight").values()
+        if p.metadata.labels.get(P + "worker-index") == "0" and not p.spec.nodeName
+    ]
+    assert len(waiting) == 1
+    assert gated(waiting[0])
+    new = add("r1")  # a node arrives: the waiting group is placed there at once
+    wait_available(kube, "tight", namespace, timeout=90)
+    hosts = domains(kube, namespace, "tight", HOST)
+    assert all(len(h) == 1 for h in hosts.values()), hosts
+    assert new in set().union(*hosts.values())
+
+
+def test_colocated_on_racks_partly_used_places_each_group_whole_in_a_rack_that_holds_it(
+    kube: Client, namespace: str, racks: Any
+) -> None:
+    tag, add = racks
+    busy = add("busy")
+    add("busy")
+    add("free")
+    add("free")
+    blocker(kube, namespace, busy, 6)  # rack busy: 2 + 8 GPUs free, rack free: 16
+    # a group of 4 pods x 4 GPUs (16) fits only in rack free; a leader placed by affinity alone could take
+    # the empty node of rack busy and leave its workers Pending
+    doc = lws("fill", replicas=1, size=4, gpus=4, node_selector={"pool": tag}, **placement("Colocated", RACK))
+    create(kube, doc, namespace)
+    wait_available(kube, "fill", namespace, timeout=90)
+    assert domains(kube, namespace, "fill", RACK) == {"0": {f"free-{tag}"}}
