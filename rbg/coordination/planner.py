@@ -1,58 +1,62 @@
 """The placement planner: a topology domain that can hold a whole batch of pods, or why none can.
 
-Pure: nodes, the resources already used on them, the batch's pods and the topology key in; a domain and a
-node for every pod out. The scheduler does the binding; the planner only picks a domain where a binding
-of every pod exists, so a batch never strands half its pods (the flaw of placing by affinity alone: the
-first pod picks a domain that may not hold the rest).
+Pure: nodes, the resources used on them, the batch's pods and the topology keys in; a domain and a node
+per pod out. The scheduler binds; the planner only picks a domain where a binding of every pod exists,
+so a batch never strands half its pods (placing by affinity alone lets the first pod pick a domain that
+may not hold the rest).
 
-- Capacity: a node's allocatable minus the requests of the pods bound or assigned to it (every pod also
-  takes one of `pods`). Nodes that are not schedulable (not Ready, cordoned) count for nothing.
-- Feasibility of a pod on a node: its nodeSelector, required node affinity (matchExpressions on labels)
-  and NoSchedule/NoExecute taints against its tolerations. Pod (anti-)affinity, ports and volumes are not
-  modelled (as in Kueue's TAS).
-- Exact within a domain: the pods are packed onto the domain's nodes by a depth-first search (pods with
-  the fewest candidate nodes first, identical nodes tried once), so a domain is found whenever one exists.
+- Capacity: allocatable minus the requests of the pods bound or assigned (each also takes one of `pods`);
+  nodes not schedulable count for nothing. A pod fits when each resource it requests (> 0) is free, as
+  in the scheduler's NodeResourcesFit. Feasibility: rbg.coordination.resources.feasible (nodeSelector,
+  required node affinity, taints; pod affinity, ports and volumes are not modelled, as in Kueue's TAS).
 - Best fit: of the domains that hold the batch, the one with the least free primary resource left (the
-  first of nvidia.com/gpu, cpu, memory the batch requests), then the fewest nodes, then the domain value in
-  lexicographic order — a batch takes the tightest hole and keeps large domains free for large batches.
-- `avoid`: domains other batches of the same coordination use; a batch never shares one.
+  first of nvidia.com/gpu, cpu, memory the batch requests, else pods), then the fewest nodes, then the
+  domain value in lexicographic order. The rank does not depend on the packing, so domains are packed in
+  rank order and the first that holds the batch is the answer; the others are never packed.
+- Exact within a domain, up to a budget (`_pack`). Each domain has its own (`domain_steps`), the call one
+  over all domains and keys (`call_steps`); once the call's is spent, each domain left still gets its
+  greedy first descent, so an easy domain is found after any number of hard ones. A refusal says in how
+  many domains the search gave up instead of claiming that none can hold the batch.
+- `Cluster`, the index of one pass: nodes by domain per key; free capacity per node as ints in a fixed
+  unit per resource (its finest decimal step seen, e.g. milli-CPU after "500m"); per-domain totals for
+  the quick refusal; feasibility per pod constraints; domain states refuted for a batch shape. `take()`
+  counts a placed batch for the next plans. `place()` plans one batch on an index of its own.
+- `avoid`: domains other batches use; a batch never shares one.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-Resources = Mapping[str, Decimal]
+from rbg.coordination.resources import (
+    NodeInfo,
+    PodNeeds,
+    Resources,
+    constraints_key,
+    exponent,
+    feasible,
+    free,
+    units,
+)
+
+__all__ = ["Cluster", "NodeInfo", "Placed", "PodNeeds", "Unplaceable", "feasible", "free", "place"]
+
 PRIMARY = ("nvidia.com/gpu", "cpu", "memory")
-MAX_STEPS = 50_000  # search steps per plan (all domains): far above what batches of tens of pods need
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    name: str
-    labels: Mapping[str, str]
-    allocatable: Resources
-    taints: tuple[Mapping[str, Any], ...] = ()
-    schedulable: bool = True
-
-
-@dataclass(frozen=True)
-class PodNeeds:
-    name: str
-    requests: Resources
-    tolerations: tuple[Mapping[str, Any], ...] = ()
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    #: required node affinity: nodeSelectorTerms (any term) of matchExpressions (all of them)
-    affinity_terms: tuple[tuple[Mapping[str, Any], ...], ...] = ()
+DOMAIN_STEPS = 10_000  # search steps per domain (~20 ms): far above what batches of tens of pods need
+CALL_STEPS = 50_000  # per call, over all domains and keys (beyond it: one greedy descent per domain)
 
 
 @dataclass(frozen=True)
 class Placed:
     domain: str
     nodes: Mapping[str, str]  # pod name -> node name
+    key: str = ""  # the topology key whose domain it is
+    #: domains ranked before it whose search gave up (step budget): when > 0, maybe not the best fit
+    gave_up: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,155 +64,378 @@ class Unplaceable:
     reason: str
 
 
-def _with_pod(requests: Resources) -> dict[str, Decimal]:
-    out = dict(requests)
-    out["pods"] = out.get("pods", Decimal(0)) + 1
-    return out
+def _fmt(n: int, exp: int) -> str:
+    return format(Decimal(n).scaleb(exp).normalize(), "f")
 
 
-def free(nodes: Iterable[NodeInfo], used: Mapping[str, Resources]) -> dict[str, dict[str, Decimal]]:
-    """Free resources per schedulable node: allocatable minus what is used there."""
-    out: dict[str, dict[str, Decimal]] = {}
-    for n in nodes:
-        if not n.schedulable:
-            continue
-        have = dict(n.allocatable)
-        for res, amount in (used.get(n.name) or {}).items():
-            have[res] = have.get(res, Decimal(0)) - amount
-        out[n.name] = have
-    return out
+def _needs(pod: PodNeeds) -> dict[str, Decimal]:
+    """What the pod takes of a node: the resources it requests (> 0) and one pod."""
+    need = {r: v for r, v in pod.requests.items() if v > 0 and r != "pods"}
+    need["pods"] = pod.requests.get("pods", Decimal(0)) + 1
+    return need
 
 
-def _tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
-    for t in tolerations:
-        if t.get("effect") and t.get("effect") != taint.get("effect"):
-            continue
-        op = t.get("operator", "Equal")
-        if not t.get("key"):
-            if op == "Exists":
-                return True
-            continue
-        if t.get("key") != taint.get("key"):
-            continue
-        if op == "Exists" or t.get("value", "") == taint.get("value", ""):
-            return True
-    return False
+class _Layer:
+    """The domains of one topology key: members, per-resource totals (raw and of positive free room)."""
+
+    def __init__(self, key: str, nodes: Sequence[NodeInfo], free_: Mapping[str, list[int]]) -> None:
+        self.values = sorted({n.labels[key] for n in nodes if key in n.labels})
+        self.pos = {v: d for d, v in enumerate(self.values)}
+        self.of = [self.pos[n.labels[key]] if key in n.labels else -1 for n in nodes]
+        self.members: list[list[int]] = [[] for _ in self.values]
+        for x, d in enumerate(self.of):
+            if d >= 0:
+                self.members[d].append(x)
+        self.raw: dict[str, list[int]] = {}
+        self.room: dict[str, list[int]] = {}
+        for res, column in free_.items():
+            self.raw[res] = [sum(column[x] for x in m) for m in self.members]
+            self.room[res] = [sum(max(column[x], 0) for x in m) for m in self.members]
+        self.admits: dict[str, list[bool]] = {}  # constraints -> some member admits them, per domain
 
 
-def _expression(labels: Mapping[str, str], expr: Mapping[str, Any]) -> bool:
-    key, op, values = str(expr.get("key")), expr.get("operator"), list(expr.get("values") or [])
-    if op == "In":
-        return key in labels and labels[key] in values
-    if op == "NotIn":
-        return key not in labels or labels[key] not in values
-    if op == "Exists":
-        return key in labels
-    if op == "DoesNotExist":
-        return key not in labels
-    if op in ("Gt", "Lt") and key in labels and values:
-        try:
-            have, limit = int(labels[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > limit if op == "Gt" else have < limit
-    return False
+class _Batch:
+    """A batch's pods as the search reads them: shapes (constraints and needs alike), in fixed units."""
+
+    def __init__(self, pods: Sequence[PodNeeds], exp: Mapping[str, int]) -> None:
+        needs = [{r: units(v, exp[r]) for r, v in _needs(p).items()} for p in pods]
+        self.rel = sorted({r for need in needs for r in need})
+        self.total = [sum(need.get(r, 0) for need in needs) for r in self.rel]
+        shapes: dict[tuple[str, tuple[int, ...]], list[int]] = {}
+        for i, (p, need) in enumerate(zip(pods, needs, strict=True)):
+            shapes.setdefault((constraints_key(p), tuple(need.get(r, 0) for r in self.rel)), []).append(i)
+        self.shapes = sorted(shapes)  # canonical order: (constraints, need vector)
+        self.members = [sorted(shapes[s], key=lambda i: pods[i].name) for s in self.shapes]
+        self.pods = list(pods)
+        self.sig = (
+            tuple(self.rel),
+            tuple((s, len(m)) for s, m in zip(self.shapes, self.members, strict=True)),
+        )
+        self.primary = next((r for r in PRIMARY if any(p.requests.get(r, 0) > 0 for p in pods)), "pods")
 
 
-def feasible(pod: PodNeeds, node: NodeInfo) -> bool:
-    """The pod may run on the node (selector, required node affinity, taints), capacity aside."""
-    if any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
-        return False
-    if pod.affinity_terms and not any(
-        all(_expression(node.labels, e) for e in term) for term in pod.affinity_terms
-    ):
-        return False
-    return all(
-        taint.get("effect") not in ("NoSchedule", "NoExecute") or _tolerates(pod.tolerations, taint)
-        for taint in node.taints
-    )
+class Cluster:
+    """The capacity index of one pass; `place()` a batch, `take()` what was placed."""
 
+    def __init__(
+        self,
+        nodes: Iterable[NodeInfo],
+        used: Mapping[str, Resources],
+        *,
+        domain_steps: int = DOMAIN_STEPS,
+        call_steps: int = CALL_STEPS,
+    ) -> None:
+        self.nodes = sorted((n for n in nodes if n.schedulable), key=lambda n: n.name)
+        self.domain_steps, self.call_steps = domain_steps, call_steps
+        self._at = {n.name: x for x, n in enumerate(self.nodes)}
+        have = free(self.nodes, used)
+        rows = [have[n.name] for n in self.nodes]
+        self._exp: dict[str, int] = {}
+        for row in rows:
+            for res, v in row.items():
+                self._exp[res] = min(self._exp.get(res, 0), exponent(v))
+        self._exp.setdefault("pods", 0)
+        self._free = {r: [units(row.get(r, Decimal(0)), e) for row in rows] for r, e in self._exp.items()}
+        self._layers: dict[str, _Layer] = {}
+        self._feasible: dict[str, list[bool]] = {}  # constraints -> admitted, per node
+        self._refuted: dict[Any, bool] = {}  # (batch shape, domain state) -> refuted (True) / gave up
 
-def _fits(need: Mapping[str, Decimal], have: Mapping[str, Decimal]) -> bool:
-    return all(amount <= have.get(res, Decimal(0)) for res, amount in need.items() if amount > 0)
+    # -- units and the index ------------------------------------------------------------------------
 
+    def _unit(self, res: str, v: Decimal) -> None:
+        """Make `res` exist, in units fine enough for v (rescaling every figure kept of it if not)."""
+        e = exponent(v)
+        if res not in self._exp:
+            self._exp[res] = e
+            self._free[res] = [0] * len(self.nodes)
+            for layer in self._layers.values():
+                layer.raw[res], layer.room[res] = [0] * len(layer.values), [0] * len(layer.values)
+        elif e < self._exp[res]:
+            f, self._exp[res] = 10 ** (self._exp[res] - e), e
+            self._free[res] = [x * f for x in self._free[res]]
+            for cols in [c for layer in self._layers.values() for c in (layer.raw, layer.room)]:
+                cols[res] = [x * f for x in cols[res]]
+            self._refuted.clear()  # remembered states are in the old units
 
-class _Budget:
-    """Search steps left for one `place()` call, shared by its domains."""
+    def _layer(self, key: str) -> _Layer:
+        if key not in self._layers:
+            self._layers[key] = _Layer(key, self.nodes, self._free)
+        return self._layers[key]
 
-    def __init__(self, steps: int) -> None:
-        self.left = steps
+    def _admitted(self, ckey: str, pod: PodNeeds) -> list[bool]:
+        if ckey not in self._feasible:
+            if ckey:
+                self._feasible[ckey] = [feasible(pod, n) for n in self.nodes]
+            else:  # no selector, affinity or toleration: any node without a NoSchedule/NoExecute taint
+                self._feasible[ckey] = [
+                    not any(t.get("effect") in ("NoSchedule", "NoExecute") for t in n.taints)
+                    for n in self.nodes
+                ]
+        return self._feasible[ckey]
+
+    def _admits(self, layer: _Layer, ckey: str, pod: PodNeeds) -> list[bool]:
+        if ckey not in layer.admits:
+            ok = self._admitted(ckey, pod)
+            layer.admits[ckey] = [any(ok[x] for x in m) for m in layer.members]
+        return layer.admits[ckey]
+
+    def take(self, assignment: Mapping[str, str], pods: Iterable[PodNeeds]) -> None:
+        """Count the pods' requests (and one pod each) on the nodes `assignment` gives them (pod name ->
+        node): a batch placed or rejoined, so later plans of the pass see that capacity taken."""
+        for pod in pods:
+            x = self._at.get(assignment[pod.name])
+            if x is None:  # not schedulable: it has no capacity to take
+                continue
+            for res, v in _needs(pod).items():
+                self._unit(res, v)
+                amount, column = units(v, self._exp[res]), self._free[res]
+                old, column[x] = column[x], column[x] - amount
+                for layer in self._layers.values():
+                    if (d := layer.of[x]) >= 0:
+                        layer.raw[res][d] -= amount
+                        layer.room[res][d] += max(column[x], 0) - max(old, 0)
+
+    # -- planning ---------------------------------------------------------------------------------------
+
+    def place(
+        self,
+        pods: Sequence[PodNeeds],
+        topology_keys: Sequence[str],
+        batch: int,
+        avoid: Iterable[str | tuple[str, str]] = (),
+        within: str | None = None,
+    ) -> Placed | Unplaceable:
+        """The best-fit domain of the first key (in order) that has one for the whole batch, with a node
+        per pod; or why none can hold it. `avoid`: domain values no batch may use (a value alone, at
+        every key; a (key, value) pair, at that key). `within`: plan only inside this domain of the
+        first key (avoid does not apply; the other keys are not tried)."""
+        keys = [topology_keys] if isinstance(topology_keys, str) else list(topology_keys)
+        if not keys:
+            raise ValueError("place() needs at least one topology key")
+        for p in pods:
+            for res, v in _needs(p).items():
+                self._unit(res, v)
+        b = _Batch(pods, self._exp)
+        budget = [self.call_steps, 0]  # steps left in the call, domains given up in
+        reasons = []
+        for key in keys[:1] if within is not None else keys:
+            result = self._place_in(key, b, batch, set(avoid), within, budget)
+            if isinstance(result, Placed):
+                return result
+            reasons.append(result.reason)
+        return Unplaceable("; ".join(reasons))
+
+    def _place_in(
+        self, key: str, b: _Batch, batch: int, avoid: set[Any], within: str | None, budget: list[int]
+    ) -> Placed | Unplaceable:
+        layer = self._layer(key)
+        if not layer.values:
+            return Unplaceable(f"no schedulable node has the label {key}")
+        if within is not None:
+            if within not in layer.pos:
+                return Unplaceable(f"no schedulable node is in the {key} domain {within}")
+            open_ = [layer.pos[within]]
+        else:
+            open_ = [d for d, v in enumerate(layer.values) if v not in avoid and (key, v) not in avoid]
+        if not open_:
+            return Unplaceable(
+                f"every {key} domain is taken by another batch ({len(layer.values)} taken by other batches); "
+                f"batch {batch} needs one of its own"
+            )
+        fit = open_  # the quick refusal: total free room per resource, nodes that admit each shape
+        for res, want in zip(b.rel, b.total, strict=True):
+            room = layer.room[res]
+            fit = [d for d in fit if room[d] >= want]
+        for s, m in zip(b.shapes, b.members, strict=True):
+            admits = self._admits(layer, s[0], b.pods[m[0]])
+            fit = [d for d in fit if admits[d]]
+        raw = layer.raw[b.primary]
+        heap = [(raw[d], len(layer.members[d]), layer.values[d], d) for d in fit]
+        heapq.heapify(heap)
+        searched: list[tuple[int, bool]] = []
+        while heap:
+            *_, d = heapq.heappop(heap)
+            found = self._search(layer, d, b, budget)
+            if isinstance(found, dict):
+                return Placed(layer.values[d], found, key, budget[1])
+            searched.append((d, found is False))
+            budget[1] += found is False
+        return Unplaceable(self._why(layer, b, batch, key, open_, within, searched))
+
+    def _search(self, layer: _Layer, d: int, b: _Batch, budget: list[int]) -> dict[str, str] | bool | None:
+        """Pack the batch into domain d: a node per pod, None when it cannot fit, False when the search
+        gave up (its budget spent)."""
+        members = layer.members[d]
+        left = [[self._free[r][x] for r in b.rel] for x in members]
+        ok = [self._admitted(s[0], b.pods[m[0]]) for s, m in zip(b.shapes, b.members, strict=True)]
+        admit = [sum(1 << s for s in range(len(b.shapes)) if ok[s][x]) for x in members]
+        state = (b.sig, tuple(sorted(zip(map(tuple, left), admit, strict=True))))
+        if state in self._refuted:
+            return None if self._refuted[state] else False
+        k = len(members)
+        allowed = max(min(self.domain_steps, budget[0]), 2 * k + 2)  # at least the first descent
+        # shapes with the fewest candidate nodes first, then the largest
+        order = sorted(
+            range(len(b.shapes)),
+            key=lambda s: (sum(ok[s][x] for x in members), [-a for a in b.shapes[s][1]], s),
+        )
+        needs = [[(j, a) for j, a in enumerate(b.shapes[s][1]) if a > 0] for s in order]
+        bits = [sum(1 << t for t, s in enumerate(order) if a >> s & 1) for a in admit]
+        counts = [len(b.members[s]) for s in order]
+        chosen, used, cut = _pack(needs, counts, bits, left, allowed)
+        budget[0] -= used
+        if chosen is None:
+            if not cut or allowed >= self.domain_steps:
+                self._refuted[state] = not cut
+            return False if cut else None
+        names = [b.pods[i].name for s in order for i in b.members[s]]
+        return {name: self.nodes[members[x]].name for name, x in zip(names, chosen, strict=True)}
+
+    def _why(
+        self,
+        layer: _Layer,
+        b: _Batch,
+        batch: int,
+        key: str,
+        open_: list[int],
+        within: str | None,
+        searched: list[tuple[int, bool]],
+    ) -> str:
+        """Why no domain of `open_` holds the batch; `searched`: (domain, gave up) of those packed."""
+        n, total, gave = len(b.pods), dict(zip(b.rel, b.total, strict=True)), sum(g for _, g in searched)
+        one, none, avoided = f"the {key} domain {within}", f"no {key} domain", len(layer.values) - len(open_)
+        taken = f" ({avoided} taken by other batches)" if within is None and avoided else ""
+        if gave and within is not None:
+            return f"the search for the {n} pods of batch {batch} in {one} gave up (step budget)"
+        if gave:
+            rest = ", the others cannot fit them onto their nodes" if len(searched) > gave else ""
+            return (
+                f"{none} was found for the {n} pods of batch {batch}: the search gave up in {gave} of the "
+                f"{len(searched)} {key} domains with room for them (step budget){rest}{taken}"
+            )
+        split = f"fit the {n} pods of batch {batch} onto its nodes (free capacity is split across nodes)"
+        if searched and within is not None:
+            return f"{one} cannot {split}"
+        if searched:
+            room = layer.room[b.primary]
+            d = max((d for d, _ in searched), key=lambda d: (room[d], layer.values[d]))
+            have = _fmt(room[d], self._exp[b.primary])
+            return f"{none} can {split}{taken}; largest free {b.primary}: {layer.values[d]} with {have}"
+        for res in [r for r in PRIMARY if r in total] + [r for r in b.rel if r not in PRIMARY]:
+            room = layer.room[res]
+            d = max(open_, key=lambda d: (room[d], layer.values[d]))
+            if room[d] < total[res]:
+                have, need = _fmt(room[d], self._exp[res]), _fmt(total[res], self._exp[res])
+                if within is not None:
+                    return f"{one} has {have} free {res}; batch {batch} needs {need}"
+                largest = f"largest free: {layer.values[d]} with {have}"
+                return f"{none} has {need} free {res} for batch {batch}{taken}; {largest}"
+        admitted = [self._admits(layer, s[0], b.pods[m[0]]) for s, m in zip(b.shapes, b.members, strict=True)]
+        if not all(any(a[d] for d in open_) for a in admitted):
+            return (
+                f"{one + ' has no' if within else none + ' has'} nodes that admit every pod of batch {batch} "
+                f"(node selector, node affinity or taints){taken}"
+            )
+        needs = ", ".join(f"{_fmt(total[r], self._exp[r])} {r}" for r in total)
+        return f"{none} both admits the pods of batch {batch} and has {needs} free{taken}"
 
 
 def _pack(
-    pods: Sequence[PodNeeds],
-    nodes: Sequence[NodeInfo],
-    have: dict[str, dict[str, Decimal]],
-    budget: _Budget | None = None,
-) -> dict[str, str] | None:
-    """A node for every pod within these nodes, or None (exact unless the step budget runs out)."""
-    budget = budget or _Budget(MAX_STEPS)
-    needs = {p.name: _with_pod(p.requests) for p in pods}
-    # quick refusal: the domain's total free capacity cannot hold the batch
-    for res in {r for need in needs.values() for r in need}:
-        total = sum((needs[p.name].get(res, Decimal(0)) for p in pods), Decimal(0))
-        if total > sum((have.get(n.name, {}).get(res, Decimal(0)) for n in nodes), Decimal(0)):
-            return None
-    candidates = {p.name: [n for n in nodes if feasible(p, n)] for p in pods}
-    if any(not c for c in candidates.values()):
-        return None
-    order = sorted(
-        pods, key=lambda p: (len(candidates[p.name]), [-v for v in needs[p.name].values()], p.name)
-    )
-    # which pods (by position in `order`) each node admits, computed once
-    admits = {n.name: 0 for n in nodes}
-    for i, p in enumerate(order):
-        for n in candidates[p.name]:
-            admits[n.name] |= 1 << i
-    room = {n.name: dict(have.get(n.name, {})) for n in nodes}
-    chosen: dict[str, str] = {}
+    needs: list[list[tuple[int, int]]], counts: list[int], admit: list[int], left: list[list[int]], steps: int
+) -> tuple[list[int] | None, int, bool]:
+    """Pods of shapes 0, 1, … (counts[s] each, needing needs[s]: (resource, amount) pairs) onto nodes
+    with room `left` (admit[x]: the shapes node x admits, a bit each): the node of every pod (shape by
+    shape), the steps used, and whether the budget ran out before an answer.
 
-    def dfs(i: int) -> bool:
-        if i == len(order):
+    A search over nodes, tightest first: how many pods of each shape the node takes (as many of the
+    first shapes as fit, first), then the next node with what is left. Alike nodes take non-increasing
+    shares; a (node, pods left) state refuted once is not searched again; a branch stops as soon as the
+    nodes still untouched lack the room or the slots (pods of a shape a node fits alone) the pods left
+    need. A step is a state or a share looked at."""
+    k, shapes = len(left), len(needs)
+    width = len(left[0]) if left else 0
+    order = sorted(range(k), key=lambda x: (left[x], admit[x]))
+    room_of, admit_of = [left[x] for x in order], [admit[x] for x in order]
+    alike = [i > 0 and room_of[i] == room_of[i - 1] and admit_of[i] == admit_of[i - 1] for i in range(k)]
+    cap = [
+        [
+            max(0, min(room_of[i][j] // a for j, a in needs[s])) if admit_of[i] >> s & 1 else 0
+            for s in range(shapes)
+        ]
+        for i in range(k)
+    ]
+    slots = [[0] * shapes for _ in range(k + 1)]  # nodes i… : pods of each shape they could take
+    room = [[0] * width for _ in range(k + 1)]  # nodes i… that take any pod: their room
+    for i in range(k - 1, -1, -1):
+        slots[i] = [slots[i + 1][s] + min(cap[i][s], counts[s]) for s in range(shapes)]
+        usable = any(cap[i])
+        room[i] = [room[i + 1][j] + (max(room_of[i][j], 0) if usable else 0) for j in range(width)]
+    full = [[dict(needs[s]).get(j, 0) for j in range(width)] for s in range(shapes)]
+    budget, refuted, share = [steps], set(), [(0,) * shapes] * k
+
+    class _Spent(Exception):
+        pass
+
+    def shares(i: int, rest: tuple[int, ...], limit: tuple[int, ...] | None) -> Iterable[tuple[int, ...]]:
+        """What node i can take of `rest`, largest first (lexicographically, not above `limit`)."""
+        free_, bits, u = list(room_of[i]), admit_of[i], [0] * shapes
+
+        def walk(s: int, tight: bool) -> Iterable[tuple[int, ...]]:
+            if s == shapes:
+                yield tuple(u)
+                return
+            top = (
+                max(0, min(rest[s], *(free_[j] // a for j, a in needs[s])))
+                if bits >> s & 1 and rest[s]
+                else 0
+            )
+            if tight and limit is not None:
+                top = min(top, limit[s])
+            for c in range(top, -1, -1):
+                u[s] = c
+                for j, a in needs[s]:
+                    free_[j] -= a * c
+                yield from walk(s + 1, tight and limit is not None and c == limit[s])
+                for j, a in needs[s]:
+                    free_[j] += a * c
+            u[s] = 0
+
+        return walk(0, True)
+
+    def dfs(i: int, rest: tuple[int, ...], prev: tuple[int, ...] | None) -> bool:
+        if not any(rest):
+            share[i:] = [(0,) * shapes] * (k - i)
             return True
-        pod = order[i]
-        need = needs[pod.name]
-        rest = ~((1 << i) - 1)  # the pods still to place
-        tried: set[tuple[tuple[tuple[str, Decimal], ...], int]] = set()
-        for node in candidates[pod.name]:
-            budget.left -= 1
-            if budget.left < 0:
-                return False
-            left = room[node.name]
-            if not _fits(need, left):
-                continue
-            # nodes alike in what is left (and in what they admit) lead to the same outcome: try one
-            signature = (tuple(sorted(left.items())), admits[node.name] & rest)
-            if signature in tried:
-                continue
-            tried.add(signature)
-            for res, amount in need.items():
-                left[res] = left.get(res, Decimal(0)) - amount
-            chosen[pod.name] = node.name
-            if dfs(i + 1):
-                return True
-            for res, amount in need.items():
-                left[res] += amount
-            del chosen[pod.name]
+        if i == k:
+            return False
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _Spent
+        limit = prev if alike[i] else None
+        state = (i, rest, limit)
+        if state in refuted:
+            return False
+        if all(slots[i][s] >= rest[s] for s in range(shapes)) and all(
+            room[i][j] >= sum(rest[s] * full[s][j] for s in range(shapes)) for j in range(width)
+        ):
+            for u in shares(i, rest, limit):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise _Spent
+                share[i] = u
+                if dfs(i + 1, tuple(r - c for r, c in zip(rest, u, strict=True)), u):
+                    return True
+        refuted.add(state)
         return False
 
-    return dict(chosen) if dfs(0) else None
-
-
-def _primary(pods: Sequence[PodNeeds]) -> str:
-    for res in PRIMARY:
-        if any(p.requests.get(res, Decimal(0)) > 0 for p in pods):
-            return res
-    return "pods"
-
-
-def _fmt(amount: Decimal) -> str:
-    text = format(amount.normalize(), "f")
-    return text
+    try:
+        ok = dfs(0, tuple(counts), None)
+    except _Spent:
+        return None, steps, True
+    if not ok:
+        return None, steps - budget[0], False
+    placed = [order[i] for s in range(shapes) for i in range(k) for _ in range(share[i][s])]
+    return placed, steps - budget[0], False
 
 
 def place(
@@ -219,74 +446,6 @@ def place(
     batch: int,
     avoid: Iterable[str] = (),
 ) -> Placed | Unplaceable:
-    """The best-fit domain for the whole batch, with a node per pod; or the reason none can hold it."""
-    have = free(nodes, used)
-    avoided = set(avoid)
-    domains: dict[str, list[NodeInfo]] = {}
-    for n in sorted(nodes, key=lambda n: n.name):
-        value = n.labels.get(topology_key)
-        if value is not None and n.name in have:
-            domains.setdefault(value, []).append(n)
-    if not domains:
-        return Unplaceable(f"no schedulable node has the label {topology_key}")
-    primary = _primary(pods)
-    best: tuple[tuple[Any, ...], Placed] | None = None
-    budget = _Budget(MAX_STEPS)  # one budget for the whole call: a plan never blocks for long
-    for value, members in domains.items():
-        if value in avoided:
-            continue
-        packed = _pack(pods, members, have, budget)
-        if packed is None:
-            continue
-        need = (
-            sum((p.requests.get(primary, Decimal(0)) for p in pods), Decimal(0))
-            if primary != "pods"
-            else Decimal(len(pods))
-        )
-        left = sum((have[n.name].get(primary, Decimal(0)) for n in members), Decimal(0)) - need
-        rank = (left, len(members), value)
-        if best is None or rank < best[0]:
-            best = (rank, Placed(value, packed))
-    if best is not None:
-        return best[1]
-    return Unplaceable(_why(domains, avoided, have, pods, topology_key, batch))
-
-
-def _why(
-    domains: Mapping[str, list[NodeInfo]],
-    avoided: set[str],
-    have: Mapping[str, Mapping[str, Decimal]],
-    pods: Sequence[PodNeeds],
-    key: str,
-    batch: int,
-) -> str:
-    open_ = {v: m for v, m in domains.items() if v not in avoided}
-    taken = f" ({len(domains) - len(open_)} taken by other batches)" if avoided & set(domains) else ""
-    if not open_:
-        return f"every {key} domain is taken by another batch{taken}; batch {batch} needs one of its own"
-    totals: dict[str, Decimal] = {}
-    for p in pods:
-        for res, amount in _with_pod(p.requests).items():
-            totals[res] = totals.get(res, Decimal(0)) + amount
-    order = [r for r in PRIMARY if r in totals] + sorted(r for r in totals if r not in PRIMARY)
-    for res in order:
-        room = {v: sum((have[n.name].get(res, Decimal(0)) for n in m), Decimal(0)) for v, m in open_.items()}
-        largest = max(room, key=lambda v: (room[v], v))
-        if room[largest] < totals[res]:
-            return (
-                f"no {key} domain has {_fmt(totals[res])} free {res} for batch {batch}{taken}; "
-                f"largest free: {largest} with {_fmt(max(room[largest], Decimal(0)))}"
-            )
-    admitting = [v for v, m in open_.items() if all(any(feasible(p, n) for n in m) for p in pods)]
-    if not admitting:
-        return (
-            f"no {key} domain has nodes that admit every pod of batch {batch} (node selector, node affinity "
-            f"or taints){taken}"
-        )
-    primary = _primary(pods)
-    room = {v: sum((have[n.name].get(primary, Decimal(0)) for n in open_[v]), Decimal(0)) for v in admitting}
-    largest = max(room, key=lambda v: (room[v], v))
-    return (
-        f"no {key} domain can fit the {len(pods)} pods of batch {batch} onto its nodes (free capacity is "
-        f"split across nodes){taken}; largest free {primary}: {largest} with {_fmt(room[largest])}"
-    )
+    """The best-fit domain for the whole batch, with a node per pod; or the reason none can hold it (one
+    batch: a Cluster of its own)."""
+    return Cluster(nodes, used).place(pods, [topology_key], batch, avoid)
