@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rbg.coordination.planner import Placed, PodNeeds, place
+from rbg.coordination.planner import Cluster, Placed, PodNeeds
 from rbg.coordination.resources import HOSTNAME, gated, node_info, pod_needs
 from rbg.leaderworker import labels
 
@@ -34,6 +34,7 @@ class GroupDecision:
     #: leader uid -> the nodes (and requests) its workers were planned on, held until they exist
     reserve: dict[str, list[tuple[str, dict[str, Decimal]]]] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)  # leader name -> why it is not placed
+    assigned: dict[str, str] = field(default_factory=dict)  # leader name -> its planned node
 
 
 def leaders_waiting(pods: Sequence[Obj], lws: str) -> list[Obj]:
@@ -87,7 +88,7 @@ def decide_groups(
     worker_spec = (lwt.get("workerTemplate") or {}).get("spec") or {}
     infos = [node_info(n) for n in nodes]
     hosts = {i.name: i.labels.get(HOSTNAME) for i in infos}
-    free: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in used.items()}
+    index = Cluster(infos, used)  # one planner index for the pass, each group's room taken
     out = GroupDecision()
     taken: set[str] = set()
     for leader in leaders:
@@ -101,21 +102,16 @@ def decide_groups(
         if placement_type == "Exclusive":
             avoid = others(namespace_pods, key, nodes, mine) | taken
         group = labels.ordinal(name) or 0
-        result = place(infos, free, needs, key, group, avoid)
+        result = index.place(needs, [key], group, avoid)
         if not isinstance(result, Placed):
             out.waiting[name] = f"group {group}: {result.reason}"
             continue
         node = result.nodes[name]
         out.release.append((leader, result.domain, hosts.get(node)))
+        out.assigned[name] = node
         taken.add(result.domain)
-        reserved = []
-        for need in needs:
-            at = result.nodes[need.name]
-            have = free.setdefault(at, {})
-            for res, amount in {**need.requests, "pods": Decimal(1)}.items():
-                have[res] = have.get(res, Decimal(0)) + amount
-            if need.name != name:
-                reserved.append((at, dict(need.requests)))
+        index.take(result.nodes, needs)
+        reserved = [(result.nodes[n.name], dict(n.requests)) for n in needs if n.name != name]
         if reserved:
             out.reserve[leader["metadata"].get("uid", "")] = reserved
     return out

@@ -97,6 +97,10 @@ class Ledger:
         if self._assumed.pop(uid, None) is not None:
             self._recount(uid)
 
+    def __contains__(self, uid: object) -> bool:
+        """The pod is live (seen and not deleted)."""
+        return uid in self._pods
+
     @property
     def assumed(self) -> dict[str, str]:
         """Pods released and not seen bound yet: uid -> node."""

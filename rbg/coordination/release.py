@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup
 from rbg.coordination.batches import EXCLUSIVE, POD_INDEX, ROLE_NAME, Obj, batch_label, is_current
-from rbg.coordination.planner import NodeInfo, Placed, PodNeeds, Unplaceable, place
+from rbg.coordination.planner import Cluster, NodeInfo, Placed, PodNeeds, Unplaceable
 from rbg.coordination.resources import HOSTNAME, gated, node_info, pod_needs, pod_requests
 from rbg.group.workloads import role_partition
 
@@ -87,20 +87,22 @@ def _unschedulable(pod: Obj) -> str | None:
 
 
 class _Cluster:
-    """The nodes as the decisions read them, and the capacity still free (taken as batches are placed)."""
+    """The nodes as the decisions read them, and the capacity still free (taken as batches are placed):
+    one planner index for the whole pass (rbg.coordination.planner.Cluster)."""
 
     def __init__(self, nodes: Sequence[Obj], used: Used, key: str) -> None:
         self.key = key
         self.infos = [node_info(n) for n in nodes]
         self.by_name = {i.name: i for i in self.infos}
         self.by_host = {i.labels[HOSTNAME]: i for i in self.infos if HOSTNAME in i.labels}
-        self.domains = sorted({i.labels[key] for i in self.infos if key in i.labels})
         self.used: dict[str, dict[str, Decimal]] = {k: dict(v) for k, v in used.items()}
+        self.index = Cluster(self.infos, self.used)
 
     def take(self, node: str, pod: Obj) -> None:
         have = self.used.setdefault(node, {})
         for k, v in {**pod_requests(pod), "pods": Decimal(1)}.items():
             have[k] = have.get(k, Decimal(0)) + v
+        self.index.take({pod["metadata"]["name"]: node}, [self._needs(pod)])
 
     def overcommitted(self, node: NodeInfo) -> bool:
         used = self.used.get(node.name) or {}
@@ -116,15 +118,15 @@ class _Cluster:
     ) -> Placed | Unplaceable:
         """The planner's domain for these pods (only `within`, when given), their own pins left out;
         `freed`: bound pods whose room counts as free (terminating)."""
-        avoided = set(avoid) if within is None else {d for d in self.domains if d != within}
-        used = self.used
-        if freed:
-            used = {k: dict(v) for k, v in self.used.items()}
-            for p in freed:
-                have = used.setdefault(str(p["spec"]["nodeName"]), {})
-                for res, amount in {**pod_requests(p), "pods": Decimal(1)}.items():
-                    have[res] = have.get(res, Decimal(0)) - amount
-        return place(self.infos, used, [self._needs(p) for p in pods], self.key, batch, avoided)
+        needs = [self._needs(p) for p in pods]
+        if not freed:
+            return self.index.place(needs, [self.key], batch, avoid, within)
+        used = {k: dict(v) for k, v in self.used.items()}
+        for p in freed:
+            have = used.setdefault(str(p["spec"]["nodeName"]), {})
+            for res, amount in {**pod_requests(p), "pods": Decimal(1)}.items():
+                have[res] = have.get(res, Decimal(0)) - amount
+        return Cluster(self.infos, used).place(needs, [self.key], batch, avoid, within)
 
     def _needs(self, pod: Obj) -> PodNeeds:
         needs = pod_needs(pod)

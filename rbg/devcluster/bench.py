@@ -542,6 +542,14 @@ def main() -> int:
     if not args.no_micro:
         report["micro"] = microbench.run()
         print("plan() micro-benchmark (ops/s):", json.dumps(report["micro"]), flush=True)
+        from rbg.devcluster import loop_bench, planner_bench
+
+        print("== planner: ms per batch placed (1,000 nodes x 100 batches)", flush=True)
+        report["planner"] = planner_bench.run()
+        print(planner_bench.table(report["planner"]), flush=True)
+        print("== admission latency while a pass plans", flush=True)
+        report["admission_while_planning"] = loop_bench.run()
+        print(loop_bench.table(report["admission_while_planning"]), flush=True)
     upstream_dir, why = upstream.find_dir()
     if upstream_dir is None:
         print(f"{why}: measuring this operator and the floor only", flush=True)

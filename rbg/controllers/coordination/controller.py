@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.controllers.kinds import PODGROUP, RBG
 from rbg.coordination import batches, gating, release, resources, tracker
+from rbg.coordination.ledger import Ledger
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -71,7 +72,8 @@ class CoordinationReconciler:
         self.pods = manager.informer(POD, transform=_slim)
         self.nodes = manager.informer(NODE)
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
-        self._assumed: dict[str, tuple[str, dict[str, Decimal]]] = {}  # released, not bound: uid -> node
+        # capacity in use per node, kept event by event (pods bound or pinned, releases in flight)
+        self.ledger = Ledger()
         # expectations: writes this process made that the cache may not show yet (uid -> what, until)
         self.released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
         self._deleted: dict[str, float] = {}
@@ -110,7 +112,12 @@ class CoordinationReconciler:
 
     def _on_pod(self, event: str, obj: Obj, old: Obj | None) -> None:
         """Waiting groups are looked at again only when capacity changed (a pod bound, gone or finished)."""
-        if _pod_capacity(event, obj, old):
+        before = self.ledger.version
+        if event == "DELETED":
+            self.ledger.observe(None, obj)
+        else:
+            self.ledger.observe(obj, old)
+        if self.ledger.version != before:  # a pod bound, released, finished or gone
             self.notify_capacity()
 
     def _pod_keys(self, pod: Obj) -> Iterable[Key]:
@@ -211,7 +218,7 @@ class CoordinationReconciler:
                 # a fresh look for each coordination: releases of other passes may have landed meanwhile
                 nodes = self.nodes.list()
                 mine = self.expected(self.pods.list(key.namespace, {batches.GROUP_NAME: key.name}))
-                everyone = self.pods.list()
+                used = self.used()  # on the loop: the ledger changes with every event
                 if coord.name == batches.EXCLUSIVE:  # one batch, in a domain no other group uses
                     others = batches.others_domains(
                         nodes, self.pods.list(key.namespace), key.name, aff.topology_key
@@ -223,7 +230,7 @@ class CoordinationReconciler:
                         if ns == key.namespace and tkey == aff.topology_key and group != key.name
                     }
                     extra = {**extra, "avoid": others}
-                d = await asyncio.to_thread(self._decide, rbg, coord, aff, mine, nodes, everyone, extra)
+                d = await asyncio.to_thread(release.decide, rbg, coord, aff, mine, nodes, used, **extra)
                 # what this pass gives away is recorded before the lock is let go: a pass for another
                 # group must not plan the same capacity (or, for exclusive topology, the same domain)
                 deadline = time.monotonic() + EXPECT_FOR
@@ -231,7 +238,7 @@ class CoordinationReconciler:
                     uid = pod["metadata"].get("uid", "")
                     node = d.assigned.get(pod["metadata"]["name"])
                     if node is not None:
-                        self._assumed[uid] = (node, resources.pod_requests(pod))
+                        self.ledger.assume(uid, node, resources.pod_requests(pod))
                     self.released[uid] = (aff.topology_key, domain, host, deadline)
                 for pod, _why in d.delete:
                     self._deleted[pod["metadata"].get("uid", "")] = deadline
@@ -281,34 +288,19 @@ class CoordinationReconciler:
             wake = gang_wait if wake is None else min(wake, gang_wait)
         return Result(requeue_after=wake + 0.1) if wake is not None else None
 
-    def _decide(
-        self,
-        rbg: RoleBasedGroup,
-        coord: Any,
-        aff: Any,
-        pods: list[Obj],
-        nodes: list[Obj],
-        everyone: list[Obj],
-        extra: dict[str, Any],
-    ) -> release.Decision:
-        """One pass's decision, off the event loop (admission and lease renewals share that loop)."""
-        return release.decide(rbg, coord, aff, pods, nodes, self.used(everyone), **extra)
-
-    def used(self, everyone: list[Obj]) -> dict[str, dict[str, Decimal]]:
-        """Capacity in use per node: pods bound or pinned to a host, releases of ours not bound yet, and
-        the capacity reserved for leader/worker groups' workers not created yet (call under the lock)."""
-        bound_uids = {p["metadata"].get("uid") for p in everyone if (p.get("spec") or {}).get("nodeName")}
-        live = {p["metadata"].get("uid") for p in everyone}
-        for uid in [u for u in list(self._assumed) if u in bound_uids or u not in live]:
-            self._assumed.pop(uid, None)
+    def used(self) -> dict[str, dict[str, Decimal]]:
+        """Capacity in use per node (a copy): the ledger's, plus the room reserved for leader/worker
+        groups' workers not created yet (call on the event loop, under the lock)."""
         now = time.monotonic()
-        for uid in [u for u, (until, _) in list(self.reserved.items()) if until < now or u not in live]:
-            self.reserved.pop(uid, None)
-        assumed = dict(self._assumed)
-        for uid, (_until, workers) in list(self.reserved.items()):
-            for i, (node, req) in enumerate(workers):
-                assumed[f"{uid}/{i}"] = (node, req)
-        return resources.usage(everyone, assumed)
+        for uid in [u for u, (until, _) in self.reserved.items() if until < now or u not in self.ledger]:
+            self.reserved.pop(uid, None)  # expired, or its leader is gone
+        out = self.ledger.used()
+        for _until, workers in self.reserved.values():
+            for node, req in workers:
+                have = out.setdefault(node, {})
+                for res, amount in {**req, "pods": Decimal(1)}.items():
+                    have[res] = have.get(res, Decimal(0)) + amount
+        return out
 
     def notify_capacity(self) -> None:
         """Capacity changed: every waiting group and every listener (leader/worker placement) looks again."""
@@ -415,7 +407,7 @@ class CoordinationReconciler:
             )
         except ApiError as exc:
             if exc.not_found:
-                self._assumed.pop(meta.get("uid", ""), None)  # gone: its capacity is not taken
+                self.ledger.forget(meta.get("uid", ""))  # gone: its capacity is not taken
                 self.released.pop(meta.get("uid", ""), None)
                 return
             if exc.conflict or exc.invalid:
@@ -425,7 +417,7 @@ class CoordinationReconciler:
             # not released: the pod stays gated and a later pass rejoins it to the batch's domain (the
             # members released already give it), so a failure half-way never splits the batch
             self.released.pop(meta.get("uid", ""), None)
-            self._assumed.pop(meta.get("uid", ""), None)
+            self.ledger.forget(meta.get("uid", ""))
             raise
 
     async def _apply(self, d: release.Decision, topology_key: str) -> None:
@@ -444,7 +436,7 @@ class CoordinationReconciler:
             for pod in pending[done:]:
                 uid = pod["metadata"].get("uid", "")
                 self.released.pop(uid, None)
-                self._assumed.pop(uid, None)
+                self.ledger.forget(uid)
                 self._deleted.pop(uid, None)
             raise
 
@@ -517,20 +509,3 @@ def _node_capacity(event: str, obj: Obj, old: Obj | None) -> bool:
         return (labels, spec.get("unschedulable"), spec.get("taints"), status.get("allocatable"), ready)
 
     return view(obj) != view(old)
-
-
-def _pod_capacity(event: str, obj: Obj, old: Obj | None) -> bool:
-    """A pod event that changes the capacity in use: a pod bound, released to a host, finished or gone."""
-
-    def holds(p: Obj | None) -> tuple[Any, ...]:
-        if p is None:
-            return ()
-        spec = p.get("spec") or {}
-        phase = (p.get("status") or {}).get("phase")
-        return (spec.get("nodeName"), resources.gated(p), phase in ("Succeeded", "Failed"))
-
-    if event == "DELETED":
-        return bool((obj.get("spec") or {}).get("nodeName")) or not resources.gated(obj)
-    if event == "ADDED":
-        return bool((obj.get("spec") or {}).get("nodeName"))
-    return holds(obj) != holds(old)

@@ -19,7 +19,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.controllers.coordination.controller import EXPECT_FOR, CoordinationReconciler
 from rbg.controllers.kinds import LWS
 from rbg.coordination import groups
-from rbg.coordination.resources import GATE
+from rbg.coordination.resources import GATE, pod_requests
 from rbg.leaderworker import labels
 from rbg.leaderworker.validation import placement
 from rbg.runtime.client import Kube
@@ -75,18 +75,18 @@ class LeaderWorkerPlacement:
             return None
         async with self.c.plan_lock:
             nodes = self.c.nodes.list()
-            everyone = self.c.pods.list()
-            ns_pods = self.c.pods.list(key.namespace)
-            leaders = groups.leaders_waiting(self.c.expected(ns_pods), key.name)
+            used = self.c.used()
+            # as this process's own releases left them (a group released a moment ago holds its domain)
+            ns_pods = self.c.expected(self.c.pods.list(key.namespace))
+            leaders = groups.leaders_waiting(ns_pods, key.name)
             d = await asyncio.to_thread(
-                lambda: groups.decide_groups(
-                    obj, where.type, str(where.key), leaders, ns_pods, nodes, self.c.used(everyone)
-                )
+                lambda: groups.decide_groups(obj, where.type, str(where.key), leaders, ns_pods, nodes, used)
             )
             until = time.monotonic() + RESERVE_FOR
             for leader, domain, host in d.release:
                 uid = leader["metadata"].get("uid", "")
                 self.c.released[uid] = (str(where.key), domain, host, time.monotonic() + EXPECT_FOR)
+                self.c.ledger.assume(uid, d.assigned[leader["metadata"]["name"]], pod_requests(leader))
                 if uid in d.reserve:
                     self.c.reserved[uid] = (until, d.reserve[uid])
         for i, (leader, domain, host) in enumerate(d.release):
@@ -95,6 +95,7 @@ class LeaderWorkerPlacement:
             except BaseException:
                 for later, _, _ in d.release[i + 1 :]:  # not attempted: seen as they are by the retry
                     self.c.released.pop(later["metadata"].get("uid", ""), None)
+                    self.c.ledger.forget(later["metadata"].get("uid", ""))
                     self.c.reserved.pop(later["metadata"].get("uid", ""), None)
                 raise
             self.recorder.event(
