@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from rbg.api import crd
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
 from rbg.controllers.coordination.controller import CoordinationReconciler
-from rbg.controllers.coordination.lws import LeaderWorkerPlacement
+from rbg.controllers.coordination.lws import LeaderWorkerPlacement, let_go
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
@@ -121,6 +121,9 @@ async def run(opts: Options) -> None:
                 "RoleBasedGroup roles of kind LeaderWorkerSet are run by that controller",
                 LWS_CRD,
             )
+            released = await let_go(kube)
+            if released:
+                log.warning("let %d leader pods go that our LeaderWorkerSet placement still held", released)
         if opts.install_crds:
             await install_crds(kube, skip=frozenset({LWS_CRD}) if upstream else frozenset())
         manager = Manager(

@@ -13,10 +13,8 @@ import json
 
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination.batches import (
-    COORDINATED,
     EXCLUSIVE,
     GROUP_NAME,
-    LEGACY,
     POD_INDEX,
     ROLE_NAME,
     Obj,
@@ -24,7 +22,6 @@ from rbg.coordination.batches import (
     batch_label,
     exclusive_key,
     exclusive_roles,
-    layout,
 )
 from rbg.coordination.resources import GATE
 
@@ -34,8 +31,6 @@ def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     role = labels.get(ROLE_NAME)
-    if labels.get(COORDINATED) not in (LEGACY, layout(rbg, str(role))):
-        return None  # made from an earlier layout's template (kept by a partition): it runs as it was
     key = exclusive_key(rbg)
     if key is not None:
         return _mutate_exclusive(pod, rbg, key) if role in exclusive_roles(rbg) else None

@@ -13,14 +13,16 @@ leader's anti-affinity guard names) may be in the domain; Colocated: groups may 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from rbg.coordination.planner import Cluster, Placed, PodNeeds
-from rbg.coordination.resources import HOSTNAME, gated, node_info, pod_needs
+from rbg.coordination.resources import HOSTNAME, LWS_GATE, PLANNED_WORKERS, gated, node_info, pod_needs
 from rbg.leaderworker import labels
+from rbg.quantity import quantity
 
 Obj = dict[str, Any]
 Used = Mapping[str, Mapping[str, Decimal]]
@@ -31,8 +33,8 @@ class GroupDecision:
     """What one pass does for one LeaderWorkerSet's gated leaders."""
 
     release: list[tuple[Obj, str, str | None]] = field(default_factory=list)  # (leader, domain, host)
-    #: leader uid -> the nodes (and requests) its workers were planned on, held until they exist
-    reserve: dict[str, list[tuple[str, dict[str, Decimal]]]] = field(default_factory=dict)
+    #: leader name -> the value of its PLANNED_WORKERS annotation (written with its release)
+    plans: dict[str, str] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)  # leader name -> why it is not placed
     assigned: dict[str, str] = field(default_factory=dict)  # leader name -> its planned node
 
@@ -44,7 +46,7 @@ def leaders_waiting(pods: Sequence[Obj], lws: str) -> list[Obj]:
         for p in pods
         if (p["metadata"].get("labels") or {}).get(labels.NAME) == lws
         and (p["metadata"].get("labels") or {}).get(labels.WORKER_INDEX) == "0"
-        and gated(p)
+        and gated(p, LWS_GATE)
         and not p["metadata"].get("deletionTimestamp")
     ]
     return sorted(out, key=lambda p: labels.ordinal(p["metadata"]["name"]) or 0)
@@ -55,8 +57,8 @@ def _domain(pod: Obj, key: str, node_labels: Mapping[str, Mapping[str, str]]) ->
     node = spec.get("nodeName")
     if node:
         return node_labels.get(node, {}).get(key)
-    if gated(pod):
-        return None
+    if spec.get("schedulingGates"):
+        return None  # a gated pod holds no domain yet
     return (spec.get("nodeSelector") or {}).get(key)
 
 
@@ -111,7 +113,90 @@ def decide_groups(
         out.assigned[name] = node
         taken.add(result.domain)
         index.take(result.nodes, needs)
-        reserved = [(result.nodes[n.name], dict(n.requests)) for n in needs if n.name != name]
-        if reserved:
-            out.reserve[leader["metadata"].get("uid", "")] = reserved
+        if workers:
+            out.plans[name] = json.dumps(
+                {
+                    "nodes": [result.nodes[w.name] for w in workers],
+                    "requests": {
+                        k: format(v.normalize(), "f") for k, v in sorted(workers[0].requests.items())
+                    },
+                },
+                separators=(",", ":"),
+            )
     return out
+
+
+class Reservations:
+    """The room of workers planned with their leader and not created yet, kept pod event by pod event
+    from the leaders' PLANNED_WORKERS annotations and the workers that exist: it lives in the API, so an
+    operator restart or a slow leader (LeaderReady) never gives it away, and it ends as its workers
+    appear or its leader goes."""
+
+    def __init__(self) -> None:
+        self._plans: dict[str, tuple[str, list[str], dict[str, Decimal]]] = {}  # leader uid -> key, nodes
+        self._workers: dict[str, set[str]] = {}  # namespace/group-key -> uids of workers that exist
+        self._expected: dict[str, tuple[str, list[str], dict[str, Decimal], float]] = {}
+
+    @staticmethod
+    def _group(pod: Obj) -> str | None:
+        pod_labels = pod["metadata"].get("labels") or {}
+        key = pod_labels.get(labels.GROUP_KEY)
+        return f"{pod['metadata'].get('namespace', '')}/{key}" if key else None
+
+    def observe(self, pod: Obj | None, old: Obj | None = None) -> None:
+        """An informer event: ADDED (pod, None), MODIFIED (pod, old), DELETED (None, old)."""
+        gone = pod is None or bool(pod["metadata"].get("deletionTimestamp"))
+        target = old if pod is None else pod
+        if target is None:
+            return
+        uid = target["metadata"].get("uid", "")
+        group = self._group(target)
+        worker = (target["metadata"].get("labels") or {}).get(labels.WORKER_INDEX) not in (None, "0")
+        if worker and group is not None:
+            members = self._workers.setdefault(group, set())
+            (members.discard if gone else members.add)(uid)
+            if not members:
+                del self._workers[group]
+            return
+        plan = parse_plan((target["metadata"].get("annotations") or {}).get(PLANNED_WORKERS))
+        if gone or plan is None or group is None:
+            self._plans.pop(uid, None)
+            if gone:
+                self._expected.pop(uid, None)
+            return
+        self._plans[uid] = (group, *plan)
+        self._expected.pop(uid, None)  # the cache caught up
+
+    def expect(self, uid: str, group: str, value: str, until: float) -> None:
+        """A leader released by this process, whose annotation the cache does not show yet."""
+        plan = parse_plan(value)
+        if plan is not None:
+            self._expected[uid] = (group, *plan, until)
+
+    def drop(self, uid: str) -> None:
+        """Forget an expectation (the release failed: nothing is planned for its workers)."""
+        self._expected.pop(uid, None)
+
+    def room(self, now: float) -> list[tuple[str, dict[str, Decimal]]]:
+        """(node, requests) for each worker planned and not created yet."""
+        for uid in [u for u, e in self._expected.items() if e[3] < now]:
+            del self._expected[uid]
+        plans = [*self._plans.values(), *((g, n, r) for g, n, r, _ in self._expected.values())]
+        out = []
+        for group, nodes, req in plans:
+            missing = len(nodes) - len(self._workers.get(group, ()))
+            out += [(node, req) for node in nodes[: max(0, missing)]]
+        return out
+
+
+def parse_plan(value: str | None) -> tuple[list[str], dict[str, Decimal]] | None:
+    """The planned nodes and one worker's requests of a PLANNED_WORKERS value, or None."""
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+        nodes = [str(n) for n in data["nodes"]]
+        req = {str(k): q for k, v in data["requests"].items() if (q := quantity(v)) is not None}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return nodes, req

@@ -60,6 +60,10 @@ class Decision:
     batches: list[BatchState] = field(default_factory=list)
     planned: list[tuple[int, str]] = field(default_factory=list)  # newly planned (batch, domain)
     moved: list[tuple[int, str, str]] = field(default_factory=list)  # (batch, domain it leaves, why)
+    #: gated pods of an earlier layout that cannot be replaced (kept by a partition, or not of a
+    #: StatefulSet role): they run as they were, outside any batch (the webhook gates every coordinated
+    #: pod, since its cache may lag the layout; the controller decides)
+    ungate: list[Obj] = field(default_factory=list)
 
     @property
     def unplaced(self) -> dict[int, str]:
@@ -210,6 +214,7 @@ def decide(
     batches = [BatchState(k) for k in range(total)]
     stale: dict[int, list[Obj]] = {}
     leaving: dict[int, list[Obj]] = {}  # terminating members: their room comes back
+    ungate: list[Obj] = []
     for pod in pods:
         meta = pod.get("metadata") or {}
         role = (meta.get("labels") or {}).get(ROLE_NAME)
@@ -235,8 +240,10 @@ def decide(
             batches[k].members.append(pod)
         elif kinds.get(str(role)) == "StatefulSet":  # only their pods can be replaced batch by batch (D27)
             stale.setdefault(k, []).append(pod)
+        elif gated(pod):
+            ungate.append(pod)
 
-    out = Decision(batches=batches)
+    out = Decision(batches=batches, ungate=ungate)
     cluster = _Cluster(nodes, used, tkey)
     taken = set(avoid)
     for b in batches:
@@ -281,10 +288,12 @@ def decide(
                 b.message = (
                     f"waiting for {len(leaving[b.index])} terminating pods of the batch to free their room"
                 )
-                continue
+                b.waiting = True  # a pod stuck terminating (a finalizer) turns the batch Stuck
             else:
                 why.append(f"{tkey}={domain} has no room for {len(waiting)} recreated pods ({result.reason})")
-        if why:
+        if b.waiting:
+            pass  # waiting for its own terminating members
+        elif why:
             _move(b, domain, why, cluster, taken, out)
         elif domain is not None:
             _report_scheduler(b)
@@ -306,18 +315,23 @@ def _release(
 
 
 def _replace(b: BatchState, old: list[Obj], partitions: Mapping[str, int], out: Decision) -> None:
-    """Members of an earlier layout: replaced together once the new layout has reached the batch."""
-    if not any(gated(p) for p in b.members):
-        b.message = f"{len(old)} pods of batch {b.index} still run under an earlier layout"
-        return
-    held = []
+    """Members of an earlier layout: replaced together once the new layout has reached the batch (one of
+    its members exists gated); those a partition keeps run as they were (let go if gated)."""
+    held, replaceable = [], []
     for p in old:
         role = str((p["metadata"].get("labels") or {}).get(ROLE_NAME))
         ordinal = _ordinal(p)
         if _statefulset_pod(p) and ordinal is not None and ordinal >= partitions.get(role, 0):
-            out.delete.append((p, f"replaced with the rest of batch {b.index}, so it is placed whole"))
+            replaceable.append(p)
         else:
             held.append(p["metadata"].get("name", ""))
+            if gated(p):
+                out.ungate.append(p)
+    if not any(gated(p) for p in b.members) and not any(gated(p) for p in replaceable):
+        b.message = f"{len(old)} pods of batch {b.index} still run under an earlier layout"
+        return
+    for p in replaceable:
+        out.delete.append((p, f"replaced with the rest of batch {b.index}, so it is placed whole"))
     if held:
         b.message = (
             f"batch {b.index} waits for {', '.join(held)}: created under an earlier layout and kept by the "

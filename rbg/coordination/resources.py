@@ -25,6 +25,13 @@ from rbg.quantity import quantity
 Obj = dict[str, Any]
 Resources = Mapping[str, Decimal]
 GATE = "rbg.workloads.x-k8s.io/coordination"
+#: the gate of leader/worker groups' leaders (KEP-162 placement on the planner), apart from the batch
+#: gate: an RBG role of kind LeaderWorkerSet may be in a coordination too
+LWS_GATE = "rbg.workloads.x-k8s.io/lws-placement"
+#: on a released leader: the nodes planned for its workers and one worker's requests (JSON), so their
+#: room stays reserved until they exist, across restarts (rbg.coordination.groups)
+PLANNED_WORKERS = "rbg.workloads.x-k8s.io/planned-workers"
+KEPT_ANNOTATIONS = frozenset({PLANNED_WORKERS})
 HOSTNAME = "kubernetes.io/hostname"
 
 
@@ -49,9 +56,9 @@ class PodNeeds:
     affinity_terms: tuple[tuple[Mapping[str, Any], ...], ...] = ()
 
 
-def gated(pod: Obj) -> bool:
-    """The pod still carries the coordination's scheduling gate."""
-    return any(g.get("name") == GATE for g in (pod.get("spec") or {}).get("schedulingGates") or [])
+def gated(pod: Obj, gate: str = GATE) -> bool:
+    """The pod still carries the gate (by default the coordination's)."""
+    return any(g.get("name") == gate for g in (pod.get("spec") or {}).get("schedulingGates") or [])
 
 
 def _container_requests(container: Obj) -> dict[str, Decimal]:
@@ -307,6 +314,10 @@ def slim_pod(pod: Obj) -> Obj:
     if spec.get("initContainers"):
         out_spec["initContainers"] = resources(spec.get("initContainers"), ("restartPolicy",))
     out_meta = {k: meta[k] for k in (*_POD_META_FIELDS, "deletionTimestamp") if k in meta}
+    if "annotations" in meta:  # present (a patch adds to it, never replaces it), with placement's own only
+        out_meta["annotations"] = {
+            k: v for k, v in (meta["annotations"] or {}).items() if k in KEPT_ANNOTATIONS
+        }
     out: Obj = {"metadata": out_meta, "spec": out_spec, "status": {}}
     for k in ("apiVersion", "kind"):
         if k in pod:

@@ -17,6 +17,7 @@ import statistics
 import threading
 import time
 import urllib.request
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -70,10 +71,7 @@ def scenario(
         }
         for i in range(nodes)
     ]
-    used = {n["metadata"]["name"]: {"nvidia.com/gpu": rng.choice([0, 2, 4, 6, 8])} for n in node_objs}
-    from decimal import Decimal
-
-    used_d = {k: {r: Decimal(v) for r, v in u.items()} for k, u in used.items()}
+    used_d = {f"n{i:04d}": {"nvidia.com/gpu": Decimal(rng.choice([0, 2, 4, 6, 8]))} for i in range(nodes)}
     pods = []
     for role, n in (("prefill", 2 * groups), ("decode", groups)):
         for i in range(n):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rbg.coordination.resources import GATE
+from rbg.coordination.resources import LWS_GATE
 from rbg.leaderworker import labels
 
 Obj = dict[str, Any]
@@ -98,8 +98,8 @@ def mutate(pod: Obj, namespace: str) -> Obj:
     if leader and (annotations.get(labels.EXCLUSIVE) or annotations.get(labels.COLOCATED)):
         # held until the planner finds a domain for the whole group (rbg.coordination.groups, D29)
         gates = spec.setdefault("schedulingGates", [])
-        if not any(g.get("name") == GATE for g in gates):
-            gates.append({"name": GATE})
+        if not any(g.get("name") == LWS_GATE for g in gates):
+            gates.append({"name": LWS_GATE})
     size = int(annotations.get(labels.SIZE, "1") or 1)
     sgs = annotations.get(labels.SUBGROUP_SIZE)
     if sgs and sgs.isdigit() and int(sgs) > 0:

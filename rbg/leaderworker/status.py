@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbg.api.lws_v1 import LeaderWorkerSet
-from rbg.coordination.resources import GATE
+from rbg.coordination.resources import LWS_GATE
 from rbg.group.status import progress_only
 from rbg.leaderworker import labels
 from rbg.leaderworker.rollout import GroupState
@@ -81,7 +81,7 @@ def why(group: Group, lws: LeaderWorkerSet, placement_key: str | None) -> str:
     if leader["metadata"].get("deletionTimestamp"):
         return f"group {g}: leader pod {name} is being deleted (the group is recreated)"
     gates = (leader.get("spec") or {}).get("schedulingGates") or []
-    if any(gate.get("name") == GATE for gate in gates):
+    if any(gate.get("name") == LWS_GATE for gate in gates):
         note = (leader["metadata"].get("annotations") or {}).get(labels.PLACEMENT_WHY)
         return f"group {g}: leader pod {name} waits for a domain that holds its whole group" + (
             f": {note}" if note else ""

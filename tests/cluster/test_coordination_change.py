@@ -9,7 +9,7 @@ import pytest
 import yaml
 from lightkube import Client
 from lightkube.resources.core_v1 import Event, Node, Pod
-from test_coordination import BATCH, HOST, batches_by_domain, pd_group, pool  # noqa: F401 - fixture
+from test_coordination import BATCH, HOST, RACK, batches_by_domain, pd_group, pool  # noqa: F401 - fixture
 from tests_rbg_helpers import RBG, wait_rbg_ready
 
 from rbg.devcluster.wait import wait_until
@@ -180,3 +180,26 @@ def test_a_released_batch_the_scheduler_refuses_turns_stuck_with_its_reason_then
     assert any("is not bound in" in m for m in events), events
     kube.delete(Pod, "blocker", namespace=namespace, grace_period=0)
     wait_until(lambda: whole_and_bound(kube, "ports", namespace, 1), 120, "bound once the port is free")
+
+
+def test_inside_a_rack_each_pod_goes_to_its_planned_node_so_a_spread_cannot_strand_the_batch(
+    kube: Client,
+    namespace: str,
+    kubectl: Any,
+    pool: Any,  # noqa: F811
+) -> None:
+    # one rack of two 8-GPU nodes; a batch of 2 prefill x 4 GPUs and 1 decode x 8 GPUs fits only as
+    # {decode} + {prefill, prefill}: a scheduler that spread the prefills would strand the decode pod
+    tag, add = pool
+    add(2, 8)
+    doc = in_pool(pd_group("spread", 2, 1, key=RACK), tag)
+    for role, gpus in zip(doc["spec"]["roles"], (4, 8), strict=True):
+        role["template"]["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/gpu": gpus}}
+    apply(kubectl, namespace, doc)
+    wait_rbg_ready(kube, "spread", namespace, timeout=90)
+    nodes = {p.metadata.name: p.spec.nodeName for p in kube.list(Pod, namespace=namespace)}
+    assert nodes["spread-prefill-0"] == nodes["spread-prefill-1"] != nodes["spread-decode-0"]
+    for name, node in nodes.items():
+        selector = kube.get(Pod, name, namespace=namespace).spec.nodeSelector
+        assert selector[HOST] == node  # pinned to the planned node, not only to the rack
+        assert selector[RACK] == f"rack-{tag}"

@@ -259,12 +259,8 @@ def test_a_cordoned_or_relabelled_domain_whose_members_all_run_moves_nothing() -
     assert not d.batches[0].waiting
 
 
-def test_a_pod_of_an_earlier_layout_is_not_gated_and_an_evicted_one_is_no_member() -> None:
+def test_an_evicted_pod_is_no_member() -> None:
     rbg = group(prefill=2, decode=1)
-    old = admitted("prefill", 0, rbg)
-    pod = {"metadata": {**old["metadata"], "labels": {**old["metadata"]["labels"]}}, "spec": {}}
-    pod["metadata"]["labels"][batches.COORDINATED] = "0123456789"
-    assert gating.mutate(pod, rbg) is None  # kept by a partition: it runs as it was, never held
     members = [bind(admitted("prefill", i, rbg), "a") for i in (0, 1)] + [
         bind(admitted("decode", 0, rbg), "a")
     ]
@@ -273,6 +269,19 @@ def test_a_pod_of_an_earlier_layout_is_not_gated_and_an_evicted_one_is_no_member
     evicted["status"] = {"phase": "Failed"}
     d = decide(rbg, [*members, evicted], [node("a"), node("b")])
     assert d.batches[0].phase == "Bound"  # the Failed object is not counted as a fourth member
+
+
+def test_a_gated_pod_of_an_earlier_layout_that_a_partition_keeps_is_let_run_as_it_was() -> None:
+    data = group(prefill=4, decode=2).model_dump(by_alias=True, exclude_none=True)
+    data["spec"]["roles"][0]["rolloutStrategy"] = {"rollingUpdate": {"partition": 3}}
+    rbg = RoleBasedGroup.model_validate(data)
+    # recreated from the old template after its node died; the webhook gates every coordinated pod
+    old = admitted("prefill", 0, rbg)
+    old["metadata"]["labels"][batches.COORDINATED] = "0123456789"
+    pods = [old, bind(admitted("prefill", 1, rbg), "b"), bind(admitted("decode", 0, rbg), "b")]
+    d = decide(rbg, pods, [node("a"), node("b")])
+    assert [p["metadata"]["name"] for p in d.ungate] == ["g-prefill-0"]
+    assert d.delete == []
 
 
 def exclusive_router_group(replicas: int = 2) -> RoleBasedGroup:

@@ -211,6 +211,7 @@ def test_a_slim_pod_keeps_what_placement_reads_and_reads_the_same_as_the_whole_p
             "uid": "u1",
             "resourceVersion": "7",
             "labels": {"app": "x"},
+            "annotations": {},  # present (a release adds to it), placement's own keys only
         },
         "spec": {
             "nodeSelector": {HOSTNAME: "n1"},

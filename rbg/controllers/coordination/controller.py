@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.controllers.kinds import PODGROUP, RBG
-from rbg.coordination import batches, gating, release, resources, tracker
+from rbg.coordination import batches, gating, groups, release, resources, tracker
 from rbg.coordination.ledger import Ledger
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
@@ -78,8 +78,8 @@ class CoordinationReconciler:
         self.released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
         self._deleted: dict[str, float] = {}
         self.plan_lock = asyncio.Lock()  # one plan at a time: capacity is given away exactly once
-        #: leader uid -> (until, [(node, requests)]): workers of a released leader, not created yet
-        self.reserved: dict[str, tuple[float, list[tuple[str, dict[str, Decimal]]]]] = {}
+        #: room of leader/worker groups' workers planned and not created yet (from the API, D29)
+        self.reservations = groups.Reservations()
         self.listeners: list[Callable[[], None]] = []
         self._waiting: set[Key] = set()  # groups with a batch not placed yet
         self._stranded: dict[Key, int] = {}
@@ -115,8 +115,10 @@ class CoordinationReconciler:
         before = self.ledger.version
         if event == "DELETED":
             self.ledger.observe(None, obj)
+            self.reservations.observe(None, obj)
         else:
             self.ledger.observe(obj, old)
+            self.reservations.observe(obj, old)
         if self.ledger.version != before:  # a pod bound, released, finished or gone
             self.notify_capacity()
 
@@ -291,15 +293,11 @@ class CoordinationReconciler:
     def used(self) -> dict[str, dict[str, Decimal]]:
         """Capacity in use per node (a copy): the ledger's, plus the room reserved for leader/worker
         groups' workers not created yet (call on the event loop, under the lock)."""
-        now = time.monotonic()
-        for uid in [u for u, (until, _) in self.reserved.items() if until < now or u not in self.ledger]:
-            self.reserved.pop(uid, None)  # expired, or its leader is gone
         out = self.ledger.used()
-        for _until, workers in self.reserved.values():
-            for node, req in workers:
-                have = out.setdefault(node, {})
-                for res, amount in {**req, "pods": Decimal(1)}.items():
-                    have[res] = have.get(res, Decimal(0)) + amount
+        for node, req in self.reservations.room(time.monotonic()):
+            have = out.setdefault(node, {})
+            for res, amount in {**req, "pods": Decimal(1)}.items():
+                have[res] = have.get(res, Decimal(0)) + amount
         return out
 
     def notify_capacity(self) -> None:
@@ -339,23 +337,29 @@ class CoordinationReconciler:
         """No coordination (nor exclusive topology) any more: release what is still gated, unpinned, and
         clear the coordination status."""
         for pod in pods:
-            gates = (pod.get("spec") or {}).get("schedulingGates") or []
-            index = next((i for i, g in enumerate(gates) if g.get("name") == resources.GATE), None)
-            if index is None:
-                continue
-            patch = [
-                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": resources.GATE},
-                {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
-            ]
-            try:
-                await self.kube.patch(
-                    POD, pod["metadata"]["name"], key.namespace, patch, "json", field_manager=FIELD_MANAGER
-                )
-            except ApiError as exc:
-                if not (exc.not_found or exc.conflict or exc.invalid):
-                    raise
+            await self.ungate(pod)
         if (obj.get("status") or {}).get("coordinationStatus"):
             await self._write_status(key, obj, [])
+
+    async def ungate(self, pod: Obj, gate: str = resources.GATE) -> None:
+        """Remove the gate, pinning nothing: the pod is scheduled as it is, outside any batch."""
+        gates = (pod.get("spec") or {}).get("schedulingGates") or []
+        index = next((i for i, g in enumerate(gates) if g.get("name") == gate), None)
+        if index is None:
+            return
+        meta = pod["metadata"]
+        patch = [
+            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid", "")},
+            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": gate},
+            {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
+        ]
+        try:
+            await self.kube.patch(
+                POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
+            )
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict or exc.invalid):
+                raise
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)
@@ -376,30 +380,36 @@ class CoordinationReconciler:
             BATCHES.labels(phase).set(n)
         STRANDED.set(sum(self._stranded.values()))
 
-    async def release_pod(self, pod: Obj, topology_key: str, domain: str, host: str | None) -> None:
+    async def release_pod(
+        self,
+        pod: Obj,
+        topology_key: str,
+        domain: str,
+        host: str | None,
+        *,
+        gate: str = resources.GATE,
+        annotations: dict[str, str] | None = None,
+    ) -> None:
         """One update: pin to the domain, and to the planned node inside it (additions, allowed while
-        gated: the scheduler could otherwise spread a batch inside its domain and strand a pod), and remove
-        our gate.
+        gated: the scheduler could otherwise spread a batch inside its domain and strand a pod), add
+        `annotations`, and remove the gate.
 
-        A JSON patch whose `test` guards the gate's position, not a resourceVersion precondition: the
-        scheduler writes the status of gated pods, and a conflict there would leave a member of a planned
-        batch gated while its capacity goes to someone else."""
+        A JSON patch whose `test`s guard the pod's uid (never a pod recreated under the same name) and the
+        gate's position, not a resourceVersion precondition: the scheduler writes the status of gated
+        pods, and a conflict there would leave a member of a planned batch gated while its capacity goes to
+        someone else."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
         gates = spec.get("schedulingGates") or []
-        index = next((i for i, g in enumerate(gates) if g.get("name") == resources.GATE), None)
+        index = next((i for i, g in enumerate(gates) if g.get("name") == gate), None)
         if index is None:
             return
         pins = {topology_key: domain, **({resources.HOSTNAME: host} if host else {})}
-        selector = spec.get("nodeSelector")
-        pin: list[Obj] = (
-            [{"op": "add", "path": f"/spec/nodeSelector/{_pointer(k)}", "value": v} for k, v in pins.items()]
-            if selector
-            else [{"op": "add", "path": "/spec/nodeSelector", "value": pins}]
-        )
         patch = [
-            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": resources.GATE},
+            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid", "")},
+            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": gate},
             {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
-            *pin,
+            *_adds("/spec/nodeSelector", spec.get("nodeSelector"), pins),
+            *_adds("/metadata/annotations", meta.get("annotations"), annotations or {}),
         ]
         try:
             await self.kube.patch(
@@ -431,6 +441,8 @@ class CoordinationReconciler:
             for pod, why in d.delete:
                 await self._replace(pod, why)
                 done += 1
+            for pod in d.ungate:
+                await self.ungate(pod)
         except BaseException:
             pending = [p for p, _, _ in d.release] + [p for p, _ in d.delete]
             for pod in pending[done:]:
@@ -494,6 +506,15 @@ def _slim(pod: Obj) -> Obj:
 
 def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def _adds(path: str, current: Obj | None, values: dict[str, str]) -> list[Obj]:
+    """JSON patch operations adding `values` to the map at `path` (made when the object has none)."""
+    if not values:
+        return []
+    if current is None:
+        return [{"op": "add", "path": path, "value": values}]
+    return [{"op": "add", "path": f"{path}/{_pointer(k)}", "value": v} for k, v in values.items()]
 
 
 def _node_capacity(event: str, obj: Obj, old: Obj | None) -> bool:

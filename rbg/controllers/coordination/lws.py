@@ -19,7 +19,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.controllers.coordination.controller import EXPECT_FOR, CoordinationReconciler
 from rbg.controllers.kinds import LWS
 from rbg.coordination import groups
-from rbg.coordination.resources import GATE, pod_requests
+from rbg.coordination.resources import LWS_GATE, PLANNED_WORKERS, pod_requests
 from rbg.leaderworker import labels
 from rbg.leaderworker.validation import placement
 from rbg.runtime.client import Kube
@@ -29,7 +29,6 @@ from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
 from rbg.runtime.objects import POD, Key, Obj
 
-RESERVE_FOR = 120.0  # seconds a released leader's workers keep their planned capacity before they exist
 RETRY_AFTER = 30.0  # a waiting group is also looked at again this often (capacity may come unseen)
 
 
@@ -82,21 +81,31 @@ class LeaderWorkerPlacement:
             d = await asyncio.to_thread(
                 lambda: groups.decide_groups(obj, where.type, str(where.key), leaders, ns_pods, nodes, used)
             )
-            until = time.monotonic() + RESERVE_FOR
+            until = time.monotonic() + EXPECT_FOR
             for leader, domain, host in d.release:
-                uid = leader["metadata"].get("uid", "")
-                self.c.released[uid] = (str(where.key), domain, host, time.monotonic() + EXPECT_FOR)
-                self.c.ledger.assume(uid, d.assigned[leader["metadata"]["name"]], pod_requests(leader))
-                if uid in d.reserve:
-                    self.c.reserved[uid] = (until, d.reserve[uid])
+                uid, name = leader["metadata"].get("uid", ""), leader["metadata"]["name"]
+                self.c.released[uid] = (str(where.key), domain, host, until)
+                self.c.ledger.assume(uid, d.assigned[name], pod_requests(leader))
+                if name in d.plans:
+                    group_key = (leader["metadata"].get("labels") or {}).get(labels.GROUP_KEY, "")
+                    group = f"{key.namespace}/{group_key}"
+                    self.c.reservations.expect(uid, group, d.plans[name], until)
         for i, (leader, domain, host) in enumerate(d.release):
+            plan = d.plans.get(leader["metadata"]["name"])
             try:
-                await self.c.release_pod(leader, str(where.key), domain, host)
+                await self.c.release_pod(
+                    leader,
+                    str(where.key),
+                    domain,
+                    host,
+                    gate=LWS_GATE,
+                    annotations={PLANNED_WORKERS: plan} if plan else None,
+                )
             except BaseException:
-                for later, _, _ in d.release[i + 1 :]:  # not attempted: seen as they are by the retry
+                for later, _, _ in d.release[i:]:  # failed or not attempted: seen as they are by the retry
                     self.c.released.pop(later["metadata"].get("uid", ""), None)
                     self.c.ledger.forget(later["metadata"].get("uid", ""))
-                    self.c.reserved.pop(later["metadata"].get("uid", ""), None)
+                    self.c.reservations.drop(later["metadata"].get("uid", ""))
                 raise
             self.recorder.event(
                 obj,
@@ -104,6 +113,8 @@ class LeaderWorkerPlacement:
                 "GroupPlanned",
                 f"{leader['metadata']['name']} and its workers planned on {where.key}={domain}",
             )
+        for uid in [u for u in self._told if u not in self.c.ledger]:
+            del self._told[uid]  # leaders gone
         for leader in leaders:
             uid = leader["metadata"].get("uid", "")
             why = d.waiting.get(leader["metadata"]["name"])
@@ -127,19 +138,28 @@ class LeaderWorkerPlacement:
 
     async def _ungate(self, leaders: list[Obj]) -> None:
         for leader in leaders:
-            meta = leader["metadata"]
-            gates = (leader.get("spec") or {}).get("schedulingGates") or []
-            index = next((i for i, g in enumerate(gates) if g.get("name") == GATE), None)
-            if index is None:
-                continue
+            await self.c.ungate(leader, LWS_GATE)
+
+
+async def let_go(kube: Kube) -> int:
+    """Remove our placement gate from every leader that carries it (an upstream LeaderWorkerSet install
+    took over, D23: nothing of ours would ever release them); how many were let go."""
+    pods, _ = await kube.list(POD, label_selector=f"{labels.WORKER_INDEX}=0")
+    count = 0
+    for pod in pods:
+        if any(g.get("name") == LWS_GATE for g in (pod.get("spec") or {}).get("schedulingGates") or []):
+            gates = pod["spec"]["schedulingGates"]
+            index = next(i for i, g in enumerate(gates) if g.get("name") == LWS_GATE)
             patch = [
-                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": GATE},
+                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": LWS_GATE},
                 {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
             ]
             try:
-                await self.kube.patch(
-                    POD, meta["name"], meta.get("namespace"), patch, "json", field_manager="rbg-lws"
+                await kube.patch(
+                    POD, pod["metadata"]["name"], pod["metadata"].get("namespace"), patch, "json"
                 )
+                count += 1
             except ApiError as exc:
                 if not (exc.not_found or exc.conflict or exc.invalid):
                     raise
+    return count
