@@ -61,6 +61,20 @@ def gated(pod: Obj, gate: str = GATE) -> bool:
     return any(g.get("name") == gate for g in (pod.get("spec") or {}).get("schedulingGates") or [])
 
 
+def gate_removal(pod: Obj, gate: str = GATE) -> list[Obj] | None:
+    """JSON patch operations removing the gate from the pod, guarded by `test`s on the pod's uid (never a
+    pod recreated under the same name) and on the gate's position; None when it carries no such gate."""
+    gates = (pod.get("spec") or {}).get("schedulingGates") or []
+    index = next((i for i, g in enumerate(gates) if g.get("name") == gate), None)
+    if index is None:
+        return None
+    return [
+        {"op": "test", "path": "/metadata/uid", "value": (pod.get("metadata") or {}).get("uid", "")},
+        {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": gate},
+        {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
+    ]
+
+
 def _container_requests(container: Obj) -> dict[str, Decimal]:
     res = container.get("resources") or {}
     merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}  # limits default requests

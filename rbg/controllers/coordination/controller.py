@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
 from rbg.controllers.kinds import PODGROUP, RBG
-from rbg.coordination import batches, gating, groups, release, resources, tracker
+from rbg.coordination import batches, expectations, gating, groups, release, resources, tracker
 from rbg.coordination.ledger import Ledger
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
@@ -165,27 +165,11 @@ class CoordinationReconciler:
             del self.released[uid]
         for uid in [u for u, t in self._deleted.items() if t < now]:
             del self._deleted[uid]
-        out = []
-        for pod in pods:
-            uid = pod["metadata"].get("uid", "")
-            if uid in self._deleted and not pod["metadata"].get("deletionTimestamp"):
-                pod = {**pod, "metadata": {**pod["metadata"], "deletionTimestamp": "expected"}}
-            elif uid in self.released:
-                if not resources.gated(pod):
-                    del self.released[uid]  # the cache caught up
-                else:
-                    tkey, domain, host, _ = self.released[uid]
-                    spec = dict(pod.get("spec") or {})
-                    spec["schedulingGates"] = [
-                        g for g in spec.get("schedulingGates") or [] if g.get("name") != resources.GATE
-                    ]
-                    spec["nodeSelector"] = {
-                        **(spec.get("nodeSelector") or {}),
-                        tkey: domain,
-                        **({resources.HOSTNAME: host} if host else {}),
-                    }
-                    pod = {**pod, "spec": spec}
-            out.append(pod)
+        out, caught_up = expectations.as_written(
+            pods, {u: v[:3] for u, v in self.released.items()}, self._deleted
+        )
+        for uid in caught_up:
+            del self.released[uid]
         return out
 
     async def reconcile(self, key: Key) -> Result | None:
@@ -343,16 +327,10 @@ class CoordinationReconciler:
 
     async def ungate(self, pod: Obj, gate: str = resources.GATE) -> None:
         """Remove the gate, pinning nothing: the pod is scheduled as it is, outside any batch."""
-        gates = (pod.get("spec") or {}).get("schedulingGates") or []
-        index = next((i for i, g in enumerate(gates) if g.get("name") == gate), None)
-        if index is None:
+        patch = resources.gate_removal(pod, gate)
+        if patch is None:
             return
         meta = pod["metadata"]
-        patch = [
-            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid", "")},
-            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": gate},
-            {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
-        ]
         try:
             await self.kube.patch(
                 POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
@@ -399,15 +377,12 @@ class CoordinationReconciler:
         pods, and a conflict there would leave a member of a planned batch gated while its capacity goes to
         someone else."""
         meta, spec = pod["metadata"], pod.get("spec") or {}
-        gates = spec.get("schedulingGates") or []
-        index = next((i for i, g in enumerate(gates) if g.get("name") == gate), None)
-        if index is None:
+        removal = resources.gate_removal(pod, gate)
+        if removal is None:
             return
         pins = {topology_key: domain, **({resources.HOSTNAME: host} if host else {})}
         patch = [
-            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid", "")},
-            {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": gate},
-            {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
+            *removal,
             *_adds("/spec/nodeSelector", spec.get("nodeSelector"), pins),
             *_adds("/metadata/annotations", meta.get("annotations"), annotations or {}),
         ]

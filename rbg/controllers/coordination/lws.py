@@ -19,7 +19,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.controllers.coordination.controller import EXPECT_FOR, CoordinationReconciler
 from rbg.controllers.kinds import LWS
 from rbg.coordination import groups
-from rbg.coordination.resources import LWS_GATE, PLANNED_WORKERS, pod_requests
+from rbg.coordination.resources import LWS_GATE, PLANNED_WORKERS, gate_removal, pod_requests
 from rbg.leaderworker import labels
 from rbg.leaderworker.validation import placement
 from rbg.runtime.client import Kube
@@ -147,19 +147,13 @@ async def let_go(kube: Kube) -> int:
     pods, _ = await kube.list(POD, label_selector=f"{labels.WORKER_INDEX}=0")
     count = 0
     for pod in pods:
-        if any(g.get("name") == LWS_GATE for g in (pod.get("spec") or {}).get("schedulingGates") or []):
-            gates = pod["spec"]["schedulingGates"]
-            index = next(i for i, g in enumerate(gates) if g.get("name") == LWS_GATE)
-            patch = [
-                {"op": "test", "path": f"/spec/schedulingGates/{index}/name", "value": LWS_GATE},
-                {"op": "remove", "path": f"/spec/schedulingGates/{index}"},
-            ]
-            try:
-                await kube.patch(
-                    POD, pod["metadata"]["name"], pod["metadata"].get("namespace"), patch, "json"
-                )
-                count += 1
-            except ApiError as exc:
-                if not (exc.not_found or exc.conflict or exc.invalid):
-                    raise
+        patch = gate_removal(pod, LWS_GATE)
+        if patch is None:
+            continue
+        try:
+            await kube.patch(POD, pod["metadata"]["name"], pod["metadata"].get("namespace"), patch, "json")
+            count += 1
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict or exc.invalid):
+                raise
     return count
