@@ -211,7 +211,7 @@ def blocker(kube: Client, namespace: str, node: str, gpus: int) -> None:
 
 
 def gated(pod: Any) -> bool:
-    return any(g.name == "rbg.workloads.x-k8s.io/coordination" for g in pod.spec.schedulingGates or [])
+    return any(g.name == "rbg.workloads.x-k8s.io/lws-placement" for g in pod.spec.schedulingGates or [])
 
 
 def test_exclusive_with_a_node_too_few_binds_no_leader_where_its_workers_cannot_follow(
