@@ -21,6 +21,7 @@ from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.controllers.coordination.pods import FIELD_MANAGER, PodWrites
 from rbg.controllers.kinds import PODGROUP, RBG
 from rbg.coordination import batches, expectations, gating, groups, release, resources, tracker
 from rbg.coordination.ledger import Ledger
@@ -33,7 +34,6 @@ from rbg.runtime.objects import NODE, POD, Key, Obj, trim
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
-FIELD_MANAGER = "rbg-coordination"
 REQUEUE_ANNOTATION = "rbg.workloads.x-k8s.io/capacity-epoch"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 BATCH_WAIT = Histogram(
@@ -50,7 +50,6 @@ STRANDED = Gauge(
 )
 PHASES = ("Pending", "Planned", "Bound", "Stuck")
 NUDGE_EVERY = 5.0
-EXPECT_FOR = 30.0  # seconds a write of ours is assumed done while the cache does not show it
 NUDGE_FOR = 60.0
 POD_RULE = Rule(
     path="/mutate-rbg-pod",
@@ -74,9 +73,8 @@ class CoordinationReconciler:
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
         # capacity in use per node, kept event by event (pods bound or pinned, releases in flight)
         self.ledger = Ledger()
-        # expectations: writes this process made that the cache may not show yet (uid -> what, until)
-        self.released: dict[str, tuple[str, str, str | None, float]] = {}  # uid -> key, domain, host
-        self._deleted: dict[str, float] = {}
+        # releases, deletions and gate removals, with the expectations they leave
+        self.writes = PodWrites(kube, self.ledger)
         self.plan_lock = asyncio.Lock()  # one plan at a time: capacity is given away exactly once
         #: room of leader/worker groups' workers planned and not created yet (from the API, D29)
         self.reservations = groups.Reservations()
@@ -161,15 +159,14 @@ class CoordinationReconciler:
         """The pods as this process's own writes left them, where the cache does not show them yet
         (expectations, as controller-runtime keeps them): a stale pass never plans a batch twice."""
         now = time.monotonic()
-        for uid in [u for u, v in self.released.items() if v[3] < now]:
-            del self.released[uid]
-        for uid in [u for u, t in self._deleted.items() if t < now]:
-            del self._deleted[uid]
-        out, caught_up = expectations.as_written(
-            pods, {u: v[:3] for u, v in self.released.items()}, self._deleted
-        )
+        w = self.writes
+        for uid in [u for u, v in w.released.items() if v[3] < now]:
+            del w.released[uid]
+        for uid in [u for u, t in w.deleted.items() if t < now]:
+            del w.deleted[uid]
+        out, caught_up = expectations.as_written(pods, {u: v[:3] for u, v in w.released.items()}, w.deleted)
         for uid in caught_up:
-            del self.released[uid]
+            del w.released[uid]
         return out
 
     async def reconcile(self, key: Key) -> Result | None:
@@ -219,15 +216,7 @@ class CoordinationReconciler:
                 d = await asyncio.to_thread(release.decide, rbg, coord, aff, mine, nodes, used, **extra)
                 # what this pass gives away is recorded before the lock is let go: a pass for another
                 # group must not plan the same capacity (or, for exclusive topology, the same domain)
-                deadline = time.monotonic() + EXPECT_FOR
-                for pod, domain, host in d.release:
-                    uid = pod["metadata"].get("uid", "")
-                    node = d.assigned.get(pod["metadata"]["name"])
-                    if node is not None:
-                        self.ledger.assume(uid, node, resources.pod_requests(pod))
-                    self.released[uid] = (aff.topology_key, domain, host, deadline)
-                for pod, _why in d.delete:
-                    self._deleted[pod["metadata"].get("uid", "")] = deadline
+                self.writes.expect(d, aff.topology_key)
                 if coord.name == batches.EXCLUSIVE and (d.planned or d.moved):
                     # the group's claim moves with it: a re-planned group frees the domain it had
                     for claim in [
@@ -236,7 +225,7 @@ class CoordinationReconciler:
                         del self._claims[claim]
                     for _index, domain in d.planned:
                         self._claims[(key.namespace, aff.topology_key, domain)] = key.name
-            await self._apply(d, aff.topology_key)
+            await self.writes.apply(d, aff.topology_key)
             now = time.monotonic()
             for index, _domain in d.planned:
                 since = self._complete_since.pop((key, coord.name, index), None)
@@ -321,23 +310,9 @@ class CoordinationReconciler:
         """No coordination (nor exclusive topology) any more: release what is still gated, unpinned, and
         clear the coordination status."""
         for pod in pods:
-            await self.ungate(pod)
+            await self.writes.ungate(pod)
         if (obj.get("status") or {}).get("coordinationStatus"):
             await self._write_status(key, obj, [])
-
-    async def ungate(self, pod: Obj, gate: str = resources.GATE) -> None:
-        """Remove the gate, pinning nothing: the pod is scheduled as it is, outside any batch."""
-        patch = resources.gate_removal(pod, gate)
-        if patch is None:
-            return
-        meta = pod["metadata"]
-        try:
-            await self.kube.patch(
-                POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
-            )
-        except ApiError as exc:
-            if not (exc.not_found or exc.conflict or exc.invalid):
-                raise
 
     def _forget(self, key: Key) -> None:
         self._waiting.discard(key)
@@ -357,88 +332,6 @@ class CoordinationReconciler:
         for phase, n in counts.items():
             BATCHES.labels(phase).set(n)
         STRANDED.set(sum(self._stranded.values()))
-
-    async def release_pod(
-        self,
-        pod: Obj,
-        topology_key: str,
-        domain: str,
-        host: str | None,
-        *,
-        gate: str = resources.GATE,
-        annotations: dict[str, str] | None = None,
-    ) -> None:
-        """One update: pin to the domain, and to the planned node inside it (additions, allowed while
-        gated: the scheduler could otherwise spread a batch inside its domain and strand a pod), add
-        `annotations`, and remove the gate.
-
-        A JSON patch whose `test`s guard the pod's uid (never a pod recreated under the same name) and the
-        gate's position, not a resourceVersion precondition: the scheduler writes the status of gated
-        pods, and a conflict there would leave a member of a planned batch gated while its capacity goes to
-        someone else."""
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        removal = resources.gate_removal(pod, gate)
-        if removal is None:
-            return
-        pins = {topology_key: domain, **({resources.HOSTNAME: host} if host else {})}
-        patch = [
-            *removal,
-            *_adds("/spec/nodeSelector", spec.get("nodeSelector"), pins),
-            *_adds("/metadata/annotations", meta.get("annotations"), annotations or {}),
-        ]
-        try:
-            await self.kube.patch(
-                POD, meta["name"], meta.get("namespace"), patch, "json", field_manager=FIELD_MANAGER
-            )
-        except ApiError as exc:
-            if exc.not_found:
-                self.ledger.forget(meta.get("uid", ""))  # gone: its capacity is not taken
-                self.released.pop(meta.get("uid", ""), None)
-                return
-            if exc.conflict or exc.invalid:
-                # the test failed: most likely an earlier pass released it and the cache has not seen
-                # that yet, so its capacity stays assumed (dropped once it is bound or gone)
-                return
-            # not released: the pod stays gated and a later pass rejoins it to the batch's domain (the
-            # members released already give it), so a failure half-way never splits the batch
-            self.released.pop(meta.get("uid", ""), None)
-            self.ledger.forget(meta.get("uid", ""))
-            raise
-
-    async def _apply(self, d: release.Decision, topology_key: str) -> None:
-        """The pass's releases, then its deletions; an API error half-way forgets the expectations of
-        what was not attempted, so the next pass (the work queue's retry) sees those pods as they are."""
-        done = 0
-        try:
-            for pod, domain, host in d.release:
-                await self.release_pod(pod, topology_key, domain, host)
-                done += 1
-            for pod, why in d.delete:
-                await self._replace(pod, why)
-                done += 1
-            for pod in d.ungate:
-                await self.ungate(pod)
-        except BaseException:
-            pending = [p for p, _, _ in d.release] + [p for p, _ in d.delete]
-            for pod in pending[done:]:
-                uid = pod["metadata"].get("uid", "")
-                self.released.pop(uid, None)
-                self.ledger.forget(uid)
-                self._deleted.pop(uid, None)
-            raise
-
-    async def _replace(self, pod: Obj, why: str) -> None:
-        """Delete a member so that its workload recreates it, gated, with the rest of its batch."""
-        meta = pod["metadata"]
-        try:
-            await self.kube.delete(
-                POD, meta["name"], meta.get("namespace"), preconditions_uid=meta.get("uid")
-            )
-        except ApiError as exc:
-            if not (exc.not_found or exc.conflict):  # gone, or a new pod of that name already
-                self._deleted.pop(meta.get("uid", ""), None)
-                raise
-        log.info("replaced pod %s/%s: %s", meta.get("namespace"), meta["name"], why)
 
     async def _write_status(self, key: Key, obj: Obj, statuses: list[Obj]) -> None:
         def strip(items: list[Obj]) -> list[Obj]:
@@ -477,19 +370,6 @@ def _stranded(b: release.BatchState) -> int:
 
 def _slim(pod: Obj) -> Obj:
     return resources.slim_pod(trim(pod))
-
-
-def _pointer(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def _adds(path: str, current: Obj | None, values: dict[str, str]) -> list[Obj]:
-    """JSON patch operations adding `values` to the map at `path` (made when the object has none)."""
-    if not values:
-        return []
-    if current is None:
-        return [{"op": "add", "path": path, "value": values}]
-    return [{"op": "add", "path": f"{path}/{_pointer(k)}", "value": v} for k, v in values.items()]
 
 
 def _node_capacity(event: str, obj: Obj, old: Obj | None) -> bool:

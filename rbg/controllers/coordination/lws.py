@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from rbg.api.lws_v1 import LeaderWorkerSet
-from rbg.controllers.coordination.controller import EXPECT_FOR, CoordinationReconciler
+from rbg.controllers.coordination.controller import CoordinationReconciler
+from rbg.controllers.coordination.pods import EXPECT_FOR
 from rbg.controllers.kinds import LWS
 from rbg.coordination import groups
 from rbg.coordination.resources import LWS_GATE, PLANNED_WORKERS, gate_removal, pod_requests
@@ -84,7 +85,7 @@ class LeaderWorkerPlacement:
             until = time.monotonic() + EXPECT_FOR
             for leader, domain, host in d.release:
                 uid, name = leader["metadata"].get("uid", ""), leader["metadata"]["name"]
-                self.c.released[uid] = (str(where.key), domain, host, until)
+                self.c.writes.released[uid] = (str(where.key), domain, host, until)
                 self.c.ledger.assume(uid, d.assigned[name], pod_requests(leader))
                 if name in d.plans:
                     group_key = (leader["metadata"].get("labels") or {}).get(labels.GROUP_KEY, "")
@@ -93,7 +94,7 @@ class LeaderWorkerPlacement:
         for i, (leader, domain, host) in enumerate(d.release):
             plan = d.plans.get(leader["metadata"]["name"])
             try:
-                await self.c.release_pod(
+                await self.c.writes.release_pod(
                     leader,
                     str(where.key),
                     domain,
@@ -103,7 +104,7 @@ class LeaderWorkerPlacement:
                 )
             except BaseException:
                 for later, _, _ in d.release[i:]:  # failed or not attempted: seen as they are by the retry
-                    self.c.released.pop(later["metadata"].get("uid", ""), None)
+                    self.c.writes.released.pop(later["metadata"].get("uid", ""), None)
                     self.c.ledger.forget(later["metadata"].get("uid", ""))
                     self.c.reservations.drop(later["metadata"].get("uid", ""))
                 raise
@@ -138,7 +139,7 @@ class LeaderWorkerPlacement:
 
     async def _ungate(self, leaders: list[Obj]) -> None:
         for leader in leaders:
-            await self.c.ungate(leader, LWS_GATE)
+            await self.c.writes.ungate(leader, LWS_GATE)
 
 
 async def let_go(kube: Kube) -> int:
