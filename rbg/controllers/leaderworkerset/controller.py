@@ -20,6 +20,13 @@ from rbg.controllers.kinds import LWS
 from rbg.leaderworker import desired, labels, restart, rollout, validation
 from rbg.leaderworker import status as lws_status
 from rbg.leaderworker.restart import GonePod, controller_uid
+from rbg.leaderworker.revision import (
+    controller_revision,
+    revision_data,
+    revision_hash,
+    revision_spec,
+    same_revision,
+)
 from rbg.leaderworker.status import Group
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
@@ -139,8 +146,8 @@ class LeaderWorkerSetReconciler:
             leader_sts = None  # an earlier set's of the same name, going away: not written (see _free)
 
         # the revision of the current template (upstream's data, hash and name)
-        data = desired.revision_data(lws)
-        digest = desired.revision_hash(data)
+        data = revision_data(lws)
+        digest = revision_hash(data)
         revisions = {
             _label(r, labels.REVISION): r for r in self.revisions.by_owner(uid) if controller_uid(r) == uid
         }
@@ -148,14 +155,14 @@ class LeaderWorkerSetReconciler:
         if (
             digest not in revisions
             and running in revisions
-            and desired.same_revision(revisions[running].get("data") or {}, data)
+            and same_revision(revisions[running].get("data") or {}, data)
         ):
             # the running template, written otherwise (by an earlier version of this operator, or by
             # upstream with another serialization): keep its key, as upstream does, so nothing rolls
             digest, data = str(running), revisions[running]["data"]
         if digest not in revisions:
             number = max((int(r.get("revision", 0)) for r in revisions.values()), default=0) + 1
-            body = desired.controller_revision(lws, data, digest, number)
+            body = controller_revision(lws, data, digest, number)
             revisions[digest] = await self.kube.apply(body, field_manager=labels.FIELD_MANAGER)
             self.recorder.event(
                 obj,
@@ -455,7 +462,7 @@ class LeaderWorkerSetReconciler:
 
 def _size(revision: Obj, lws: LeaderWorkerSet) -> int:
     try:
-        lwt = desired.revision_spec(revision["data"])["leaderWorkerTemplate"]
+        lwt = revision_spec(revision["data"])["leaderWorkerTemplate"]
         return LeaderWorkerTemplate.model_validate(lwt).size
     except (KeyError, TypeError, AttributeError, ValidationError):
         return lws.spec.leader_worker_template.size

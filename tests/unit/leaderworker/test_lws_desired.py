@@ -6,7 +6,7 @@ from typing import Any
 
 from lwsdata import lws
 
-from rbg.leaderworker import desired, labels
+from rbg.leaderworker import desired, labels, revision
 from rbg.leaderworker import status as lws_status
 from rbg.leaderworker.rollout import GroupState
 from rbg.leaderworker.status import Group
@@ -20,8 +20,8 @@ def test_leader_statefulset_selects_leaders_and_carries_the_revision() -> None:
         size=3,
         leaderTemplate={"metadata": {"labels": {"role": "leader"}}, "spec": {"containers": [{"name": "l"}]}},
     )
-    data = desired.revision_data(s)
-    digest = desired.revision_hash(data)
+    data = revision.revision_data(s)
+    digest = revision.revision_hash(data)
     sts = desired.leader_statefulset(
         s, data, digest, Placement("Exclusive", "h"), replicas=3, partition=1, max_unavailable=0
     )
@@ -42,9 +42,13 @@ def test_leader_statefulset_selects_leaders_and_carries_the_revision() -> None:
 
 def test_the_revision_covers_the_template_and_network_config_only() -> None:
     a, b = lws(replicas=2), lws(replicas=5)
-    assert desired.revision_hash(desired.revision_data(a)) == desired.revision_hash(desired.revision_data(b))
+    assert revision.revision_hash(revision.revision_data(a)) == revision.revision_hash(
+        revision.revision_data(b)
+    )
     c = lws(size=4)
-    assert desired.revision_hash(desired.revision_data(a)) != desired.revision_hash(desired.revision_data(c))
+    assert revision.revision_hash(revision.revision_data(a)) != revision.revision_hash(
+        revision.revision_data(c)
+    )
 
 
 def leader_pod(rev: str = "r1", **annotations: str) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def leader_pod(rev: str = "r1", **annotations: str) -> dict[str, Any]:
 
 
 def test_worker_statefulset_is_owned_by_its_leader_and_built_from_the_leaders_revision() -> None:
-    old = desired.revision_data(lws(size=4))  # the leader was made with size 4
+    old = revision.revision_data(lws(size=4))  # the leader was made with size 4
     sts = desired.worker_statefulset(
         lws(size=2), leader_pod(**{P + "exclusive-topology": "h"}), old, {"h": "node-1"}
     )

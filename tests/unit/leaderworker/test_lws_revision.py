@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rbg.api.lws_v1 import LeaderWorkerSet
-from rbg.leaderworker import desired
+from rbg.leaderworker import desired, gojson, revision
 
 HACK = Path(__file__).resolve().parents[3] / "hack" / "lws-hash"
 
@@ -67,9 +67,9 @@ def manifest(name: str) -> dict[str, Any]:
 
 def revision_of(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     s = LeaderWorkerSet.model_validate(doc)
-    data = desired.revision_data(s)
-    digest = desired.revision_hash(data)
-    body = desired.controller_revision(s, data, digest, 1)
+    data = revision.revision_data(s)
+    digest = revision.revision_hash(data)
+    body = revision.controller_revision(s, data, digest, 1)
     return digest, body["metadata"]["name"], body
 
 
@@ -87,7 +87,7 @@ def test_hash_label_and_revision_name_are_upstreams(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(UPSTREAM_DATA))
 def test_revision_data_is_upstreams_patch_byte_for_byte(name: str) -> None:
     _, _, body = revision_of(manifest(name))
-    assert desired.go_json(body["data"]) == UPSTREAM_DATA[name]
+    assert gojson.go_json(body["data"]) == UPSTREAM_DATA[name]
     assert body["data"] == json.loads(UPSTREAM_DATA[name])
 
 
@@ -124,7 +124,7 @@ def test_the_kep_162_placement_policy_is_part_of_the_revision() -> None:
 
 @pytest.mark.parametrize(("given", "written"), sorted(UPSTREAM_QUANTITIES.items()))
 def test_quantities_are_written_back_as_upstreams_go_does(given: str, written: str) -> None:
-    assert desired.go_quantity(json.loads(given)) == written
+    assert gojson.go_quantity(json.loads(given)) == written
 
 
 def test_the_go_type_table_is_the_one_hack_lws_hash_printed() -> None:
@@ -137,7 +137,7 @@ def test_the_go_type_table_is_the_one_hack_lws_hash_printed() -> None:
                 out.append(line.strip())
         return out
 
-    assert lines(desired.GO_TYPES) == lines((HACK / "go-types.txt").read_text())
+    assert lines(gojson.GO_TYPES) == lines((HACK / "go-types.txt").read_text())
 
 
 def test_a_revision_written_by_an_earlier_version_of_this_operator_is_the_same_template() -> None:
@@ -149,23 +149,25 @@ def test_a_revision_written_by_an_earlier_version_of_this_operator_is_the_same_t
         "leaderWorkerTemplate": s.spec.leader_worker_template.wire(),
         "networkConfig": {"subdomainPolicy": "Shared"},
     }
-    current = desired.revision_data(s)
-    assert desired.same_revision(earlier, current)
-    spec = desired.revision_spec(current)
+    current = revision.revision_data(s)
+    assert revision.same_revision(earlier, current)
+    spec = revision.revision_spec(current)
     assert "$patch" not in spec["leaderWorkerTemplate"]
     assert spec["leaderWorkerTemplate"]["size"] == 4
-    assert desired.revision_spec(earlier) == earlier
+    assert revision.revision_spec(earlier) == earlier
     changed = copy.deepcopy(doc)
     changed["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["image"] = "new:2"
-    assert not desired.same_revision(earlier, desired.revision_data(LeaderWorkerSet.model_validate(changed)))
+    assert not revision.same_revision(
+        earlier, revision.revision_data(LeaderWorkerSet.model_validate(changed))
+    )
     unique = copy.deepcopy(earlier)
     unique["networkConfig"] = {"subdomainPolicy": "UniquePerReplica"}
-    assert not desired.same_revision(unique, current)
+    assert not revision.same_revision(unique, current)
 
 
 def test_statefulsets_are_built_from_either_revision_format() -> None:
     s = LeaderWorkerSet.model_validate(manifest("04-subgroups-claims.json"))
-    current = desired.revision_data(s)
+    current = revision.revision_data(s)
     earlier = {
         "leaderWorkerTemplate": s.spec.leader_worker_template.wire(),
         "networkConfig": {"subdomainPolicy": "UniquePerReplica"},
