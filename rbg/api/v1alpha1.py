@@ -81,7 +81,9 @@ class RollingUpdate(ApiModel):
     """Deployment roles: how many pods (a number or a percentage) may be created above replicas during an
     update."""
     paused: bool | None = None
-    """Pause the rollout (accepted, not acted on yet)."""
+    """Stop the role's rollout where it is: pods already on the new template stay, the others keep the
+    old one until it is set back to false (StatefulSet and LeaderWorkerSet roles: the partition is held at
+    replicas; Deployment roles: the Deployment is paused)."""
     in_place_update_strategy: InPlaceUpdateStrategy | None = None
     """Settings of in-place updates (accepted, not acted on yet)."""
 
@@ -337,6 +339,9 @@ class RoleBasedGroupSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     """Roles placed, updated or scaled together (accepted, not acted on yet)."""
+    startup_policy: Literal["Ordered", "Parallel"] | None = None
+    """Ordered (the default): a role is created once every role it depends on is Ready; Parallel: every
+    role is created at once, its dependencies still listed in the discovery config."""
 
 
 class Condition(ApiModel):

@@ -83,9 +83,10 @@ def plan(
 
     index = {r.name: i for i, r in enumerate(rbg.spec.roles)}
     deps = {r.name: list(r.dependencies or []) for r in rbg.spec.roles}
+    ordered = rbg.spec.startup_policy != "Parallel"
     for level in dependencies.levels(deps):
         for role_name in level:
-            if workloads[role_name] is None:
+            if workloads[role_name] is None and ordered:
                 # created only once every dependency is Ready; once it exists it is kept in line
                 blocking = [
                     d

@@ -55,9 +55,8 @@ def _rolling(role: RoleSpec) -> Any:
 
 
 def _statefulset_spec(w: Workload) -> Obj:
-    ru = _rolling(w.role)
     update: Obj = {"type": "RollingUpdate"}
-    partition = _partition(ru.partition if ru else None, w.role.replicas)
+    partition = role_partition(w.role)
     if partition > 0:
         update["rollingUpdate"] = {"partition": partition}
     return {
@@ -84,6 +83,7 @@ def _deployment_spec(w: Workload) -> Obj:
         "template": w.template,
         "minReadySeconds": w.role.min_ready_seconds,
         "strategy": strategy,
+        **({"paused": True} if ru is not None and ru.paused else {}),
     }
 
 
@@ -113,7 +113,7 @@ def _lws_spec(w: Workload) -> Obj:
             "maxUnavailable": ru.max_unavailable if ru.max_unavailable is not None else 1,
             "maxSurge": ru.max_surge if ru.max_surge is not None else 0,
         }
-        partition = _partition(ru.partition, w.role.replicas)
+        partition = role_partition(w.role)
         if partition:
             config["partition"] = partition
         spec["rolloutStrategy"] = {"type": "RollingUpdate", "rollingUpdateConfiguration": config}
@@ -136,8 +136,12 @@ def _lws_instances(workload: str, namespace: str, role: RoleSpec, ports: Obj) ->
 
 
 def role_partition(role: RoleSpec) -> int:
-    """The role's StatefulSet partition: ordinals below it keep the old template in a rollout."""
+    """The role's partition (StatefulSet ordinals, LeaderWorkerSet groups): those below it keep the old
+    template in a rollout. A paused rollout holds every one where it is (the partition is the replicas):
+    pods already replaced stay replaced, the others keep the old template until it is resumed."""
     ru = _rolling(role)
+    if ru is not None and ru.paused:
+        return role.replicas
     return _partition(ru.partition if ru else None, role.replicas)
 
 

@@ -266,6 +266,49 @@ def test_plan_waits_for_dependencies_then_creates_the_dependent_role() -> None:
     assert ("StatefulSet", "pd-disagg-decode") in [(o["kind"], o["metadata"]["name"]) for o in ready.apply]
 
 
+def test_parallel_startup_creates_every_role_at_once() -> None:
+    rbg = example()
+    rbg.spec.startup_policy = "Parallel"
+    first = plan(rbg, [], NOW)
+    workloads = [(o["kind"], o["metadata"]["name"]) for o in first.apply if o["kind"] != "Service"]
+    assert ("StatefulSet", "pd-disagg-decode") in workloads  # not held for prefill
+    assert first.waiting == {}
+
+
+def test_a_paused_rollout_holds_every_pod_where_it_is() -> None:
+    roles: list[dict[str, Any]] = [
+        {
+            "name": "sts",
+            "replicas": 4,
+            "rolloutStrategy": {"rollingUpdate": {"paused": True, "partition": 1}},
+        },
+        {
+            "name": "dep",
+            "replicas": 2,
+            "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+            "rolloutStrategy": {"rollingUpdate": {"paused": True}},
+        },
+        {
+            "name": "lws",
+            "replicas": 3,
+            "workload": LWS_WORKLOAD,
+            "rolloutStrategy": {"rollingUpdate": {"paused": True}},
+        },
+        {
+            "name": "free",
+            "replicas": 2,
+            "rolloutStrategy": {"rollingUpdate": {"paused": False, "partition": 1}},
+        },
+    ]
+    rbg = rbg_of(roles)
+    sts, dep, lws, free = (desired.workload(rbg, i) for i in range(4))
+    assert sts["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 4}}
+    assert dep["spec"]["paused"] is True
+    assert lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] == 3
+    assert free["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}
+    assert "paused" not in desired.workload(rbg_of([{**roles[1], "rolloutStrategy": None}]), 0)["spec"]
+
+
 def test_plan_status_ready_only_when_every_role_is_ready() -> None:
     rbg = example()
     objs = [o for o in plan(rbg, [], NOW).apply if o["kind"] in ("StatefulSet", "Deployment")]
