@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rbg.api import lws_v1, v1alpha1
+from rbg.api import lws_v1, scaling_v1alpha1, v1alpha1
 from rbg.api.base import EMBED
 from rbg.api.k8s_schema import structural_schema
 
@@ -173,8 +173,37 @@ def leaderworkerset_crd() -> Schema:
     )
 
 
+def scalingadapter_crd() -> Schema:
+    return _crd(
+        group=v1alpha1.GROUP,
+        version=v1alpha1.VERSION,
+        kind=scaling_v1alpha1.KIND,
+        plural=scaling_v1alpha1.PLURAL,
+        short="rbgsa",
+        description="RoleBasedGroupScalingAdapter exposes one role of a RoleBasedGroup through the scale "
+        "subresource, so that a HorizontalPodAutoscaler or KEDA can drive that role's replicas.",
+        spec=scaling_v1alpha1.ScalingAdapterSpec,
+        status=scaling_v1alpha1.ScalingAdapterStatus,
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        columns=[
+            {"name": "PHASE", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "REPLICAS", "type": "integer", "jsonPath": ".status.replicas"},
+            {"name": "READY_REPLICAS", "type": "integer", "jsonPath": ".status.readyReplicas"},
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
 ALL = {
     "workloads.x-k8s.io_rolebasedgroups.yaml": rolebasedgroup_crd,
+    "workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml": scalingadapter_crd,
     "leaderworkerset.x-k8s.io_leaderworkersets.yaml": leaderworkerset_crd,
 }
 

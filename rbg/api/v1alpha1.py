@@ -115,8 +115,8 @@ class EngineRuntime(ApiModel):
 
 class ScalingAdapter(ApiModel):
     enable: bool = False
-    """Create a scaling adapter so that an autoscaler can drive this role's replicas (accepted, not acted on
-    yet)."""
+    """Create a RoleBasedGroupScalingAdapter `{group}-{role}` so that an autoscaler (HPA, KEDA) can drive
+    this role's replicas through its scale subresource; the role's replicas then follow the adapter's."""
     labels: dict[str, str] | None = None
     """Labels for the scaling adapter object."""
 
@@ -207,7 +207,7 @@ class RoleSpec(ApiModel):
     engine_runtimes: list[EngineRuntime] | None = None
     """Engine runtime profiles injected into the role's pods (accepted, not acted on yet)."""
     scaling_adapter: ScalingAdapter | None = None
-    """Scaling adapter of the role (accepted, not acted on yet)."""
+    """Scaling adapter of the role."""
     min_ready_seconds: int = Field(0, ge=0)
     """Seconds a new pod must be ready before it counts as available."""
 

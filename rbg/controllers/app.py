@@ -17,8 +17,9 @@ from rbg.controllers.coordination.controller import CoordinationReconciler
 from rbg.controllers.coordination.lws import LeaderWorkerPlacement, let_go
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
-from rbg.controllers.rolebasedgroup.admission import RULE, validate_rolebasedgroup
+from rbg.controllers.rolebasedgroup.admission import RULE, RoleBasedGroupAdmission
 from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
+from rbg.controllers.scalingadapter.controller import ScalingAdapterReconciler
 from rbg.runtime import certs
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
@@ -139,6 +140,7 @@ async def run(opts: Options) -> None:
             manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
         )
         coordination = CoordinationReconciler(manager, kube)
+        ScalingAdapterReconciler(manager, kube)
         if not upstream:
             LeaderWorkerSetReconciler(
                 manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
@@ -150,7 +152,7 @@ async def run(opts: Options) -> None:
         dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
         cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
         manager.serve_webhooks(AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir))
-        manager.webhook(RULE.path, validate_rolebasedgroup)
+        manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)
         manager.webhook(RBG_POD_RULE.path, coordination.mutate_pod)
         validating = [RULE]
         mutating = [RBG_POD_RULE]

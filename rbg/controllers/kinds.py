@@ -6,6 +6,9 @@ from rbg.runtime.client import Kube
 from rbg.runtime.objects import Kind
 
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
+RBGSA = Kube.register(
+    Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupScalingAdapter", "rolebasedgroupscalingadapters")
+)
 LWS = Kube.register(Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"))
 PODGROUP = Kube.register(Kind("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups"))
 VOLCANO_PODGROUP = Kube.register(Kind("scheduling.volcano.sh", "v1beta1", "PodGroup", "podgroups"))

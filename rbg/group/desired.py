@@ -32,6 +32,14 @@ def child_refs(rbg: RoleBasedGroup) -> list[tuple[str, str, str]]:
     for i, role in enumerate(rbg.spec.roles):
         refs.append((workload_kind(role), names.workload_name(group, role.name), f"spec.roles[{i}].name"))
         refs.append(("Service", names.service_name(group, role.name), f"spec.roles[{i}].name"))
+        if role.scaling_adapter is not None and role.scaling_adapter.enable:
+            refs.append(
+                (
+                    "RoleBasedGroupScalingAdapter",
+                    names.adapter_name(group, role.name),
+                    f"spec.roles[{i}].scalingAdapter",
+                )
+            )
     if rbg.spec.pod_group_policy is not None:
         refs.append(("PodGroup", group, "spec.podGroupPolicy"))
     return refs

@@ -52,3 +52,8 @@ def group_uid(namespace: str, name: str) -> str:
 
 def selector(group: str, role: str) -> dict[str, str]:
     return {GROUP_NAME: group, ROLE_NAME: role}
+
+
+def adapter_name(group: str, role: str) -> str:
+    """The scaling adapter of a role with scalingAdapter.enable (upstream's name)."""
+    return f"{group}-{role}"

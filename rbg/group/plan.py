@@ -10,6 +10,7 @@ from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import dependencies, desired, names, status
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate
+from rbg.scaling import adapter
 
 Obj = dict[str, Any]
 
@@ -100,11 +101,20 @@ def plan(
             assert not isinstance(template, TemplateError)  # validate() reported those above
             out.apply.append(desired.workload(rbg, index[role_name], template=template))
 
+    out.apply += [adapter.desired(rbg, role) for role in rbg.spec.roles if adapter.enabled(role)]
     wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in out.apply}
     out.delete = [
         o
         for o in owned
-        if o.get("kind") in ("StatefulSet", "Deployment", "LeaderWorkerSet", "Service", "PodGroup")
+        if o.get("kind")
+        in (
+            "StatefulSet",
+            "Deployment",
+            "LeaderWorkerSet",
+            "Service",
+            "PodGroup",
+            "RoleBasedGroupScalingAdapter",
+        )
         and (o.get("apiVersion"), o["kind"], o["metadata"]["name"]) not in wanted
         and (o.get("metadata", {}).get("labels") or {}).get(names.GROUP_NAME) == group
     ]

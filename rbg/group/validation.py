@@ -172,8 +172,6 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         )
         if role.restart_policy not in (None, "None") and not group_restart:
             out.append(FieldError(f"{where}.restartPolicy", f"{_LATER}: pods are not recreated together"))
-        if role.scaling_adapter is not None and role.scaling_adapter.enable:
-            out.append(FieldError(f"{where}.scalingAdapter", f"{_LATER}: no scaling adapter is created"))
         if role.engine_runtimes:
             out.append(FieldError(f"{where}.engineRuntimes", f"{_LATER}: no engine runtime is injected"))
         if role.components:

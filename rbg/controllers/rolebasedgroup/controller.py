@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
-from rbg.controllers.kinds import LWS, PODGROUP, RBG, VOLCANO_PODGROUP
+from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
 from rbg.group import names, workloads
 from rbg.group.plan import plan
 from rbg.group.status import progress_only, same_status
@@ -28,7 +28,7 @@ from rbg.runtime.manager import Manager
 from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj, rv_older, timestamp
 
 log = logging.getLogger(__name__)
-CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP, PODGROUP, VOLCANO_PODGROUP)
+CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP, PODGROUP, VOLCANO_PODGROUP, RBGSA)
 #: kinds whose CRD may be absent (installed later, or by an upstream controller)
 OPTIONAL_KINDS = (LWS, PODGROUP, VOLCANO_PODGROUP)
 CHILD_KIND = {k.api_version + "/" + k.kind: k for k in CHILD_KINDS}
