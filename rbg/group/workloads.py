@@ -111,7 +111,8 @@ def _lws_spec(w: Workload) -> Obj:
     if ru is not None:
         config: Obj = {
             "maxUnavailable": ru.max_unavailable if ru.max_unavailable is not None else 1,
-            "maxSurge": ru.max_surge if ru.max_surge is not None else 0,
+            # paused: no surge group either (it would start on the new template)
+            "maxSurge": 0 if ru.paused else (ru.max_surge if ru.max_surge is not None else 0),
         }
         partition = role_partition(w.role)
         if partition:

@@ -60,19 +60,32 @@ class AdapterDecision:
     events: list[tuple[Literal["Normal", "Warning"], str, str]] = field(default_factory=list)
 
 
-def decide(adapter: RoleBasedGroupScalingAdapter, rbg: RoleBasedGroup | None, ready: int) -> AdapterDecision:
-    """What the adapter controller does this pass; `ready`: the role's ready replicas."""
+def decide(
+    adapter: RoleBasedGroupScalingAdapter, rbg: RoleBasedGroup | None, ready: int, owner_uid: str | None
+) -> AdapterDecision:
+    """What the adapter controller does this pass; `ready`: the role's ready replicas; `owner_uid`: the
+    uid of the group that controls the adapter, if any. Only the adapter a group made for a role with
+    `scalingAdapter.enable` drives it (as upstream): two adapters of one role would fight over it, and
+    one nobody locked would undo every edit made by hand."""
     out = AdapterDecision()
     ref = adapter.spec.scale_target_ref
     previous = adapter.status.model_dump(by_alias=True, exclude_none=True) if adapter.status else {}
     index = next((i for i, r in enumerate(rbg.spec.roles) if r.name == ref.role), None) if rbg else None
+    why = None
     if rbg is None or index is None:
         what = (
             f"RoleBasedGroup {ref.name}" if rbg is None else f"role {ref.role} of RoleBasedGroup {ref.name}"
         )
-        out.status = {**previous, "phase": "NotBound", "message": f"{what} not found"}
-        if previous.get("phase") != "NotBound":
-            out.events.append(("Warning", "FailedGetRBGRole", f"{what} not found"))
+        why = f"{what} not found"
+    elif owner_uid != rbg.metadata.uid or not enabled(rbg.spec.roles[index]):
+        why = (
+            f"not the adapter of role {ref.role}: set scalingAdapter.enable on it, and RoleBasedGroup "
+            f"{ref.name} makes adapter {names.adapter_name(ref.name, ref.role)}"
+        )
+    if why is not None or rbg is None or index is None:
+        out.status = {**previous, "phase": "NotBound", "message": why or ""}
+        if previous.get("phase") != "NotBound" or previous.get("message") != why:
+            out.events.append(("Warning", "FailedGetRBGRole", why or ""))
         return out
     role = rbg.spec.roles[index]
     wanted = adapter.spec.replicas

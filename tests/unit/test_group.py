@@ -292,7 +292,7 @@ def test_a_paused_rollout_holds_every_pod_where_it_is() -> None:
             "name": "lws",
             "replicas": 3,
             "workload": LWS_WORKLOAD,
-            "rolloutStrategy": {"rollingUpdate": {"paused": True}},
+            "rolloutStrategy": {"rollingUpdate": {"paused": True, "maxSurge": 1}},
         },
         {
             "name": "free",
@@ -305,6 +305,7 @@ def test_a_paused_rollout_holds_every_pod_where_it_is() -> None:
     assert sts["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 4}}
     assert dep["spec"]["paused"] is True
     assert lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["partition"] == 3
+    assert lws["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["maxSurge"] == 0  # no surge group
     assert free["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}
     assert "paused" not in desired.workload(rbg_of([{**roles[1], "rolloutStrategy": None}]), 0)["spec"]
 

@@ -57,7 +57,7 @@ def test_only_an_enabled_role_gets_an_adapter_owned_by_the_group_and_it_goes_wit
 
 
 def test_first_bind_copies_the_roles_replicas_then_the_adapter_drives_the_role() -> None:
-    d = adapter.decide(sa(None), group(replicas=2), ready=2)
+    d = adapter.decide(sa(None), group(replicas=2), ready=2, owner_uid="u")
     assert d.bind_replicas == 2
     assert d.scale_role is None
     assert d.status["phase"] == "Bound"
@@ -66,18 +66,18 @@ def test_first_bind_copies_the_roles_replicas_then_the_adapter_drives_the_role()
         == "rbg.workloads.x-k8s.io/group-name=pd,rbg.workloads.x-k8s.io/role-name=prefill"
     )
     assert [e[1] for e in d.events] == ["SuccessfulBound"]
-    d = adapter.decide(sa(5, {"phase": "Bound"}), group(replicas=2), ready=2)
+    d = adapter.decide(sa(5, {"phase": "Bound"}), group(replicas=2), ready=2, owner_uid="u")
     assert d.scale_role == (0, "prefill", 5)
     assert d.events == []  # bound already: not told again
 
 
 def test_a_missing_target_is_not_bound_and_a_lws_role_selects_its_leaders() -> None:
-    d = adapter.decide(sa(3), None, ready=0)
+    d = adapter.decide(sa(3), None, ready=0, owner_uid="u")
     assert d.status["phase"] == "NotBound"
     assert d.scale_role is None
     lws = group(workload=LWS, leaderWorkerSet={"size": 2})
     assert (
-        adapter.decide(sa(2), lws, ready=1)
+        adapter.decide(sa(2), lws, ready=1, owner_uid="u")
         .status["selector"]
         .endswith(",leaderworkerset.sigs.k8s.io/worker-index=0")
     )
@@ -96,3 +96,14 @@ def test_a_bound_roles_replicas_cannot_be_changed_by_hand_but_other_edits_pass()
         adapter.lock_errors(old, group(replicas=4, minReadySeconds=5), adapters) == []
     )  # not a replicas change
     assert adapter.lock_errors(old, new, {}) == []  # no adapter yet
+
+
+def test_only_the_adapter_the_group_made_drives_its_role() -> None:
+    # a user's own adapter (or a second one) would fight the group's, or undo every edit made by hand
+    d = adapter.decide(sa(5), group(replicas=2), ready=2, owner_uid=None)
+    assert d.scale_role is None
+    assert d.bind_replicas is None
+    assert d.status["phase"] == "NotBound"
+    assert "set scalingAdapter.enable" in d.status["message"]
+    d = adapter.decide(sa(5), group(replicas=2, enable=False), ready=2, owner_uid="u")
+    assert d.scale_role is None  # the flag is off: the group's adapter is going away

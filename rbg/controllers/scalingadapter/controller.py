@@ -23,6 +23,7 @@ from rbg.scaling import adapter as core
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "rbg-scaling-adapter"
 UNBOUND_RETRY = 10.0  # seconds: an adapter whose group or role is missing looks again (as upstream)
+REFUSED_RETRY = 30.0  # seconds: a step the group refused is tried again (its spec may have changed)
 
 
 class ScalingAdapterReconciler:
@@ -62,8 +63,10 @@ class ScalingAdapterReconciler:
         role = adapter.spec.scale_target_ref.role
         statuses = ((target or {}).get("status") or {}).get("roleStatuses") or []
         ready = next((int(s.get("readyReplicas") or 0) for s in statuses if s.get("name") == role), 0)
-        d = core.decide(adapter, rbg, ready)
+        owners = [o for o in obj["metadata"].get("ownerReferences") or [] if o.get("controller")]
+        d = core.decide(adapter, rbg, ready, owners[0].get("uid") if owners else None)
         status = dict(d.status)
+        refused = False
         if d.bind_replicas is not None:
             patch = {"spec": {"replicas": d.bind_replicas}}
             await self.kube.patch(RBGSA, key.name, key.namespace, patch, field_manager=FIELD_MANAGER)
@@ -78,13 +81,15 @@ class ScalingAdapterReconciler:
                     RBG, target["metadata"]["name"], key.namespace, ops, "json", field_manager=FIELD_MANAGER
                 )
             except ApiError as exc:
-                if exc.conflict or exc.status >= 500 or exc.status == 0:
-                    raise  # a retry with a fresh look
-                # refused by the group's admission (e.g. a coordination's ratio): said, not retried
+                if "denied the request" not in exc.message:
+                    raise  # throttled, conflicting, a stale role index, the server: retried with back-off
+                # refused by the group's admission (e.g. a coordination's ratio): said, and tried again
+                # later (an autoscaler that keeps wanting the same replicas writes nothing new)
                 message = f"role {name} cannot be scaled to {replicas}: {exc.message}"
                 if status.get("message") != message:
                     self.recorder.event(obj, "Warning", "FailedScale", message)
                 status["message"] = message
+                refused = True
             else:
                 msg = f"role {name} of {target['metadata']['name']} scaled to {replicas}"
                 self.recorder.event(obj, "Normal", "SuccessfulScale", msg)
@@ -94,6 +99,8 @@ class ScalingAdapterReconciler:
         for kind, reason, message in d.events:
             self.recorder.event(obj, kind, reason, message)
         await self._write_status(key, obj, status)
+        if refused:
+            return Result(requeue_after=REFUSED_RETRY)
         return Result(requeue_after=UNBOUND_RETRY) if status.get("phase") == "NotBound" else None
 
     async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
