@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rbg.api import lws_v1, scaling_v1alpha1, v1alpha1
+from rbg.api import groupset_v1alpha1, lws_v1, scaling_v1alpha1, v1alpha1
 from rbg.api.base import EMBED
 from rbg.api.k8s_schema import structural_schema
 
@@ -201,8 +201,33 @@ def scalingadapter_crd() -> Schema:
     )
 
 
+def rolebasedgroupset_crd() -> Schema:
+    return _crd(
+        group=v1alpha1.GROUP,
+        version=v1alpha1.VERSION,
+        kind=groupset_v1alpha1.KIND,
+        plural=groupset_v1alpha1.PLURAL,
+        short="rbgs",
+        description="RoleBasedGroupSet runs `replicas` copies of one RoleBasedGroup, `{set}-{i}`; a "
+        "template change rolls them one group at a time.",
+        spec=groupset_v1alpha1.RoleBasedGroupSetSpec,
+        status=groupset_v1alpha1.RoleBasedGroupSetStatus,
+        subresources={
+            "status": {},
+            "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"},
+        },
+        columns=[
+            {"name": "DESIRED", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "READY", "type": "integer", "jsonPath": ".status.readyReplicas"},
+            {"name": "UPDATED", "type": "integer", "jsonPath": ".status.updatedReplicas"},
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
 ALL = {
     "workloads.x-k8s.io_rolebasedgroups.yaml": rolebasedgroup_crd,
+    "workloads.x-k8s.io_rolebasedgroupsets.yaml": rolebasedgroupset_crd,
     "workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml": scalingadapter_crd,
     "leaderworkerset.x-k8s.io_leaderworkersets.yaml": leaderworkerset_crd,
 }

@@ -15,6 +15,7 @@ from rbg.api import crd
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
 from rbg.controllers.coordination.controller import CoordinationReconciler
 from rbg.controllers.coordination.lws import LeaderWorkerPlacement, let_go
+from rbg.controllers.groupset.controller import GroupSetReconciler
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, RoleBasedGroupAdmission
@@ -141,6 +142,7 @@ async def run(opts: Options) -> None:
         )
         coordination = CoordinationReconciler(manager, kube)
         ScalingAdapterReconciler(manager, kube)
+        GroupSetReconciler(manager, kube)
         if not upstream:
             LeaderWorkerSetReconciler(
                 manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval

@@ -6,6 +6,7 @@ from rbg.runtime.client import Kube
 from rbg.runtime.objects import Kind
 
 RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
+RBGSET = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupSet", "rolebasedgroupsets"))
 RBGSA = Kube.register(
     Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupScalingAdapter", "rolebasedgroupscalingadapters")
 )

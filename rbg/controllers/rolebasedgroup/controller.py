@@ -106,10 +106,20 @@ class RoleBasedGroupReconciler:
             return None  # the namespace is going away, and the group with it: no retries
         if not rejected and not await self._write_all(obj, then, [], key.namespace, rejected):
             return None
-        if rejected:
+        rolled = {
+            (d["kind"], d["metadata"]["name"])
+            for d in then
+            if self._observed_of(d, key.namespace) is not None
+        }
+        if rejected or rolled:
             # what the spec produces is refused by the API server (e.g. a container without an image):
-            # say so in status and events instead of retrying the same write forever
-            result = plan(rbg, children, now, taken, rejected)
+            # say so in status and events instead of retrying the same write forever. A workload just
+            # changed has not caught up with its new spec (the cache still shows it as it was): its role
+            # is not Ready until the workload says so (a RoleBasedGroupSet rolls its next group on it)
+            seen = [
+                _not_caught_up(c) if (c.get("kind"), c["metadata"]["name"]) in rolled else c for c in children
+            ]
+            result = plan(rbg, seen, now, taken, rejected)
         wait = self._status_wait(key, obj, result.status)
         if wait > 0:
             # progress (counts) only, and written moments ago: written once the interval has passed,
@@ -267,3 +277,9 @@ class _Written:
     resource_version: str | None
     status: dict[str, Any]
     at: float  # time.monotonic() of the write
+
+
+def _not_caught_up(workload: Obj) -> Obj:
+    """The workload as it is once its new spec is stored: a generation its status has not observed."""
+    meta = workload["metadata"]
+    return {**workload, "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1}}

@@ -1,0 +1,82 @@
+"""RoleBasedGroupSet, workloads.x-k8s.io/v1alpha1: `replicas` copies of one group, `{set}-{i}`.
+
+Both shapes in use are accepted: upstream v1alpha1's `spec.template` (a group's spec) and the seed's and
+v1alpha2's `spec.groupTemplate {labels, annotations, spec}`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rbg.api.base import ApiModel, ObjectMeta
+from rbg.api.v1alpha1 import GROUP, VERSION, IntOrString, RoleBasedGroupSpec
+
+KIND = "RoleBasedGroupSet"
+PLURAL = "rolebasedgroupsets"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class GroupTemplate(ApiModel):
+    labels: dict[str, str] | None = None
+    """Labels of every child group."""
+    annotations: dict[str, str] | None = None
+    """Annotations of every child group (e.g. the group exclusive topology: one domain per group)."""
+    spec: RoleBasedGroupSpec
+    """The spec of every child group."""
+
+
+class GroupSetRollout(ApiModel):
+    max_unavailable: IntOrString | None = 1
+    """How many child groups may be not Ready at once while a template change rolls (a number, or a
+    percentage of replicas rounded down, at least 1)."""
+    partition: int | None = Field(None, ge=0)
+    """Child groups with an index below it keep the old template."""
+
+
+class RoleBasedGroupSetSpec(ApiModel):
+    """How many copies of the group, and the group."""
+
+    replicas: int = Field(1, ge=0)
+    """Child groups `{set}-0` … `{set}-{replicas-1}`."""
+    template: RoleBasedGroupSpec | None = None
+    """The child groups' spec (upstream v1alpha1's shape); or use groupTemplate."""
+    group_template: GroupTemplate | None = None
+    """The child groups' labels, annotations and spec (the seed's and v1alpha2's shape)."""
+    rollout_strategy: GroupSetRollout | None = None
+    """How a template change rolls across the child groups: one group at a time by default, the next
+    only once the previous is Ready on the new template."""
+
+
+class GroupSetCondition(ApiModel):
+    type: str
+    """Ready."""
+    status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
+    reason: str = ""
+    """AllReplicasReady or ReplicasNotReady."""
+    message: str = ""
+    """What is not ready."""
+    last_transition_time: str | None = None
+    """When the status last changed."""
+
+
+class RoleBasedGroupSetStatus(ApiModel):
+    """What the operator observed, written by it."""
+
+    observed_generation: int | None = None
+    """The generation of the spec this status is about."""
+    replicas: int = 0
+    """Child groups that exist."""
+    ready_replicas: int = 0
+    """Child groups that are Ready."""
+    updated_replicas: int = 0
+    """Child groups on the current template."""
+    conditions: list[GroupSetCondition] | None = None
+    """Ready when every child group is Ready on the current template."""
+
+
+class RoleBasedGroupSet(ApiModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RoleBasedGroupSetSpec
+    status: RoleBasedGroupSetStatus | None = None

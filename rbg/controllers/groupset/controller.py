@@ -1,0 +1,95 @@
+"""RoleBasedGroupSets: `replicas` child groups, created, rolled one group at a time, scaled down from
+the highest index. Thin: caches in, rbg.groupset.plan decides, writes out (server-side apply of the
+children it creates or updates only; nothing written at idle)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from rbg.api.groupset_v1alpha1 import API_VERSION, KIND, RoleBasedGroupSet
+from rbg.controllers.kinds import RBG, RBGSET
+from rbg.groupset import plan as core
+from rbg.runtime.client import Kube
+from rbg.runtime.controller import Controller, Result, not_status_only
+from rbg.runtime.errors import ApiError
+from rbg.runtime.events import EventRecorder
+from rbg.runtime.manager import Manager
+from rbg.runtime.objects import Key, Obj, owner_reference, timestamp
+
+FIELD_MANAGER = "rbg-groupset"
+
+
+class GroupSetReconciler:
+    def __init__(self, manager: Manager, kube: Kube, workers: int = 4) -> None:
+        self.kube = kube
+        self.sets = manager.informer(RBGSET)
+        self.rbgs = manager.informer(RBG)
+        self.recorder: EventRecorder = manager.recorder("groupset-controller")
+        self.controller = Controller("groupset", self.reconcile, workers=workers)
+        self.controller.for_informer(self.sets, predicate=not_status_only)
+        self.controller.owns(self.rbgs, RBGSET)
+        manager.add(self.controller)
+
+    async def reconcile(self, key: Key) -> Result | None:
+        obj = self.sets.get(key)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return None  # garbage collection removes the children
+        try:
+            gs = RoleBasedGroupSet.model_validate(obj)
+        except ValidationError as exc:
+            self.recorder.event(
+                obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
+            )
+            return None
+        children = self.rbgs.by_owner(gs.metadata.uid)
+        p = core.plan(gs, children, owner_reference(obj), timestamp())
+        for c in p.delete:
+            meta = c["metadata"]
+            try:
+                await self.kube.delete(RBG, meta["name"], key.namespace, preconditions_uid=meta.get("uid"))
+            except ApiError as exc:
+                if not (exc.not_found or exc.conflict):
+                    raise
+        for c in p.create + p.update:
+            try:
+                await self.kube.apply(c, field_manager=FIELD_MANAGER)
+            except ApiError as exc:
+                if exc.namespace_terminating:
+                    return None
+                if exc.status in (400, 403, 422) and "denied the request" in exc.message:
+                    # the group's admission refuses the template: said, not retried until it changes
+                    self.recorder.event(
+                        obj, "Warning", "InvalidTemplate", f"{c['metadata']['name']}: {exc.message}"
+                    )
+                    break
+                raise
+        for c in p.update:
+            self.recorder.event(
+                obj, "Normal", "GroupUpdating", f"{c['metadata']['name']} rolls to the new template"
+            )
+        await self._write_status(key, obj, p.status)
+        return None
+
+    async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
+        def strip(st: Obj) -> Obj:
+            return {
+                **st,
+                "conditions": [
+                    {k: v for k, v in c.items() if k != "lastTransitionTime"}
+                    for c in st.get("conditions") or []
+                ],
+            }
+
+        if strip(obj.get("status") or {}) == strip(status):
+            return
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": key.name, "namespace": key.namespace},
+            "status": status,
+        }
+        try:
+            await self.kube.apply_status(body, field_manager=FIELD_MANAGER)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise

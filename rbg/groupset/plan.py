@@ -1,0 +1,155 @@
+"""One reconcile of a RoleBasedGroupSet as a pure function: its child groups in, what to create,
+update and delete, and its status, out.
+
+- Children `{set}-{i}` for i < replicas, labelled `groupset-name` / `groupset-index`, with the
+  template's labels and annotations, and the template's digest in an annotation (the revision).
+- Scale down removes the highest indices first. A template change rolls in ascending index order, so
+  that mid-rollout a scale-down removes old groups, never an updated one in favour of an old one.
+- A child is updated only while fewer than maxUnavailable children (default 1) are not Ready on the
+  current template: with the default, the next group only once the previous is Ready again on the new
+  template. Children below `partition` keep the old template. New children get the current template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
+from rbg.api.v1alpha1 import API_VERSION as RBG_API_VERSION
+from rbg.group.names import PREFIX
+
+Obj = dict[str, Any]
+SET_NAME = PREFIX + "groupset-name"
+SET_INDEX = PREFIX + "groupset-index"
+REVISION = PREFIX + "groupset-revision"
+
+
+@dataclass
+class SetPlan:
+    create: list[Obj] = field(default_factory=list)
+    update: list[Obj] = field(default_factory=list)
+    delete: list[Obj] = field(default_factory=list)
+    status: Obj = field(default_factory=dict)
+
+
+def template(gs: RoleBasedGroupSet) -> tuple[Obj, dict[str, str], dict[str, str]]:
+    """The children's spec, labels and annotations, from either shape."""
+    if gs.spec.group_template is not None:
+        t = gs.spec.group_template
+        return (
+            t.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            t.labels or {},
+            t.annotations or {},
+        )
+    spec = (
+        gs.spec.template.model_dump(by_alias=True, exclude_none=True, mode="json") if gs.spec.template else {}
+    )
+    return spec, {}, {}
+
+
+def revision(gs: RoleBasedGroupSet) -> str:
+    spec, labels, annotations = template(gs)
+    body = json.dumps([spec, labels, annotations], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:10]
+
+
+def child(gs: RoleBasedGroupSet, index: int, owner: Obj) -> Obj:
+    spec, labels, annotations = template(gs)
+    name = gs.metadata.name
+    return {
+        "apiVersion": RBG_API_VERSION,
+        "kind": "RoleBasedGroup",
+        "metadata": {
+            "name": f"{name}-{index}",
+            "namespace": gs.metadata.namespace,
+            "labels": {**labels, SET_NAME: name, SET_INDEX: str(index)},
+            "annotations": {**annotations, REVISION: revision(gs)},
+            "ownerReferences": [owner],
+        },
+        "spec": spec,
+    }
+
+
+def ready(group: Obj) -> bool:
+    """Ready on the spec it has now: the group's controller has seen its latest generation, it is Ready,
+    and every role's pods run the role's current template (updated = replicas)."""
+    st = group.get("status") or {}
+    if st.get("observedGeneration") != group["metadata"].get("generation"):
+        return False
+    roles = st.get("roleStatuses") or []
+    if any(int(r.get("updatedReplicas") or 0) < int(r.get("replicas") or 0) for r in roles):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+
+
+def _limit(value: int | str | None, replicas: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return max(1, replicas * int(value[:-1]) // 100)
+    return max(1, value if isinstance(value, int) else 1)
+
+
+def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> SetPlan:
+    out = SetPlan()
+    digest = revision(gs)
+    replicas = gs.spec.replicas
+    by_index: dict[int, Obj] = {}
+    for c in children:
+        value = (c["metadata"].get("labels") or {}).get(SET_INDEX, "")
+        if value.isdigit() and c["metadata"]["name"] == f"{gs.metadata.name}-{value}":
+            by_index[int(value)] = c
+        else:
+            out.delete.append(c)  # not one of ours by name and index
+    for i in sorted(by_index, reverse=True):
+        if i >= replicas:
+            out.delete.append(by_index.pop(i))  # scale down: the highest first
+    out.create = [child(gs, i, owner) for i in range(replicas) if i not in by_index]
+
+    def current(c: Obj) -> bool:
+        return (c["metadata"].get("annotations") or {}).get(REVISION) == digest
+
+    rollout = gs.spec.rollout_strategy
+    budget = _limit(rollout.max_unavailable if rollout else None, replicas)
+    floor = (rollout.partition if rollout else None) or 0
+    unavailable = sum(1 for c in by_index.values() if not ready(c)) + len(out.create)
+    for i in sorted(by_index):
+        c = by_index[i]
+        if current(c) or i < floor:
+            continue
+        if unavailable >= budget:
+            break  # the next group waits for the ones rolling now
+        out.update.append(child(gs, i, owner))
+        if ready(c):
+            unavailable += 1
+    n_ready = sum(1 for c in by_index.values() if ready(c))
+    updated = sum(1 for c in by_index.values() if current(c)) + len(out.create)
+    all_ready = n_ready == replicas and updated == replicas and len(by_index) == replicas
+    waiting = sorted(c["metadata"]["name"] for c in by_index.values() if not ready(c))
+    condition: Obj = {
+        "type": "Ready",
+        "status": "True" if all_ready else "False",
+        "reason": "AllReplicasReady" if all_ready else "ReplicasNotReady",
+        "message": ""
+        if all_ready
+        else f"{n_ready}/{replicas} groups ready"
+        + (f"; waiting for {', '.join(waiting)}" if waiting else ""),
+    }
+    previous = next(
+        (c for c in (gs.status.conditions if gs.status else None) or [] if c.type == "Ready"), None
+    )
+    same = (
+        previous is not None
+        and previous.status == condition["status"]
+        and previous.reason == condition["reason"]
+    )
+    condition["lastTransitionTime"] = previous.last_transition_time if same and previous else now
+    out.status = {
+        "observedGeneration": gs.metadata.generation,
+        "replicas": len(by_index) + len(out.create),
+        "readyReplicas": n_ready,
+        "updatedReplicas": updated,
+        "conditions": [condition],
+    }
+    return out

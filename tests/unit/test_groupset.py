@@ -1,0 +1,99 @@
+"""RoleBasedGroupSets, pure: children by index, scale down from the top, one group rolled at a time."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
+from rbg.groupset import plan as gsp
+
+NOW = "2026-01-01T00:00:00Z"
+OWNER = {
+    "apiVersion": "workloads.x-k8s.io/v1alpha1",
+    "kind": "RoleBasedGroupSet",
+    "name": "s",
+    "uid": "u",
+    "controller": True,
+}
+
+
+def groupset(
+    replicas: int, image: str = "i:1", shape: str = "groupTemplate", **rollout: Any
+) -> RoleBasedGroupSet:
+    spec = {
+        "roles": [
+            {
+                "name": "prefill",
+                "replicas": 2,
+                "template": {"spec": {"containers": [{"name": "c", "image": image}]}},
+            }
+        ]
+    }
+    body: dict[str, Any] = {"replicas": replicas}
+    if shape == "groupTemplate":
+        body["groupTemplate"] = {"labels": {"app": "x"}, "annotations": {"note": "y"}, "spec": spec}
+    else:
+        body["template"] = spec
+    if rollout:
+        body["rolloutStrategy"] = rollout
+    return RoleBasedGroupSet.model_validate(
+        {"metadata": {"name": "s", "namespace": "ns", "uid": "u", "generation": 2}, "spec": body}
+    )
+
+
+def existing(obj: dict[str, Any], ready: bool = True) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    out["metadata"].update(uid=obj["metadata"]["name"], generation=1)
+    out["status"] = {
+        "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+    }
+    return out
+
+
+def test_children_are_made_by_index_with_the_templates_labels_and_annotations() -> None:
+    p = gsp.plan(groupset(3), [], OWNER, NOW)
+    assert [c["metadata"]["name"] for c in p.create] == ["s-0", "s-1", "s-2"]
+    c = p.create[1]
+    assert c["metadata"]["labels"] == {"app": "x", gsp.SET_NAME: "s", gsp.SET_INDEX: "1"}
+    assert c["metadata"]["annotations"]["note"] == "y"
+    assert c["spec"]["roles"][0]["name"] == "prefill"
+    assert c["metadata"]["ownerReferences"] == [OWNER]
+    # upstream v1alpha1's spec.template makes the same children (and the same revision)
+    assert gsp.plan(groupset(3, shape="template"), [], OWNER, NOW).create[0]["spec"] == p.create[0]["spec"]
+
+
+def test_scale_down_removes_the_highest_index_first() -> None:
+    children = [existing(c) for c in gsp.plan(groupset(5), [], OWNER, NOW).create]
+    p = gsp.plan(groupset(2), children, OWNER, NOW)
+    assert [c["metadata"]["name"] for c in p.delete] == ["s-4", "s-3", "s-2"]
+    assert p.create == []
+    assert p.update == []
+
+
+def test_a_template_change_rolls_one_group_at_a_time_in_index_order() -> None:
+    children = [existing(c) for c in gsp.plan(groupset(3), [], OWNER, NOW).create]
+    new = groupset(3, image="i:2")
+    p = gsp.plan(new, children, OWNER, NOW)
+    assert [c["metadata"]["name"] for c in p.update] == ["s-0"]  # the others wait
+    # s-0 updated, not Ready yet on the new template: nothing more rolls
+    children[0] = existing(p.update[0], ready=False)
+    assert gsp.plan(new, children, OWNER, NOW).update == []
+    children[0] = existing(p.update[0], ready=True)
+    assert [c["metadata"]["name"] for c in gsp.plan(new, children, OWNER, NOW).update] == ["s-1"]
+    # mid-rollout a scale-down removes old groups (the highest), never the updated s-0
+    assert [
+        c["metadata"]["name"] for c in gsp.plan(groupset(1, image="i:2"), children, OWNER, NOW).delete
+    ] == ["s-2", "s-1"]
+
+
+def test_max_unavailable_and_partition() -> None:
+    children = [existing(c) for c in gsp.plan(groupset(4), [], OWNER, NOW).create]
+    p = gsp.plan(groupset(4, image="i:2", maxUnavailable=2, partition=1), children, OWNER, NOW)
+    assert [c["metadata"]["name"] for c in p.update] == ["s-1", "s-2"]  # two at once, s-0 below the partition
+    status = gsp.plan(groupset(4, image="i:2"), children, OWNER, NOW).status
+    assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (4, 4, 0)
+    assert status["conditions"][0]["status"] == "False"  # not Ready until every group runs the template
+    done = gsp.plan(groupset(4), children, OWNER, NOW).status
+    assert done["conditions"][0]["reason"] == "AllReplicasReady"
