@@ -10,11 +10,20 @@ from typing import Literal
 from pydantic import Field
 
 from rbg.api.base import ApiModel, ObjectMeta
-from rbg.api.v1alpha1 import GROUP, VERSION, IntOrString, RoleBasedGroupSpec
+from rbg.api.v1alpha1 import GROUP, MAX_ROLES, VERSION, IntOrString, RoleBasedGroupSpec, RoleName, RoleSpec
 
 KIND = "RoleBasedGroupSet"
 PLURAL = "rolebasedgroupsets"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class SeedRole(RoleSpec):
+    """A role as the seed's quick start writes it: named by `role` (or `name`)."""
+
+    name: RoleName | None = None  # type: ignore[assignment]
+    """The role's name (or `role`)."""
+    role: RoleName | None = None
+    """The role's name, as the seed's quick start spells it."""
 
 
 class GroupTemplate(ApiModel):
@@ -22,8 +31,11 @@ class GroupTemplate(ApiModel):
     """Labels of every child group."""
     annotations: dict[str, str] | None = None
     """Annotations of every child group (e.g. the group exclusive topology: one domain per group)."""
-    spec: RoleBasedGroupSpec
+    spec: RoleBasedGroupSpec | None = None
     """The spec of every child group."""
+    roles: list[SeedRole] | None = Field(None, max_length=MAX_ROLES)
+    """The roles of every child group, without `spec` (the seed's quick start); each named by `role` or
+    `name`. Use spec or roles."""
 
 
 class GroupSetRollout(ApiModel):

@@ -39,11 +39,16 @@ def template(gs: RoleBasedGroupSet) -> tuple[Obj, dict[str, str], dict[str, str]
     """The children's spec, labels and annotations, from either shape."""
     if gs.spec.group_template is not None:
         t = gs.spec.group_template
-        return (
-            t.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            t.labels or {},
-            t.annotations or {},
-        )
+        if t.spec is not None:
+            spec = t.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+        else:  # the seed's shape: roles right under groupTemplate, named by `role`
+            roles = []
+            for r in t.roles or []:
+                role = r.model_dump(by_alias=True, exclude_none=True, mode="json")
+                role["name"] = role.pop("role", None) or role.get("name")
+                roles.append(role)
+            spec = {"roles": roles}
+        return spec, t.labels or {}, t.annotations or {}
     spec = (
         gs.spec.template.model_dump(by_alias=True, exclude_none=True, mode="json") if gs.spec.template else {}
     )

@@ -97,3 +97,26 @@ def test_max_unavailable_and_partition() -> None:
     assert status["conditions"][0]["status"] == "False"  # not Ready until every group runs the template
     done = gsp.plan(groupset(4), children, OWNER, NOW).status
     assert done["conditions"][0]["reason"] == "AllReplicasReady"
+
+
+def test_the_seeds_shape_names_roles_by_role_and_needs_no_spec_level() -> None:
+    tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    gs = RoleBasedGroupSet.model_validate(
+        {
+            "metadata": {"name": "demo-group", "namespace": "ns", "uid": "u"},
+            "spec": {
+                "replicas": 2,
+                "groupTemplate": {
+                    "roles": [
+                        {"role": "prefill", "replicas": 2, "template": tpl},
+                        {"role": "decode", "replicas": 2, "dependencies": ["prefill"], "template": tpl},
+                    ]
+                },
+            },
+        }
+    )
+    (first, _second) = gsp.plan(gs, [], OWNER, NOW).create
+    roles = first["spec"]["roles"]
+    assert [(r["name"], r["replicas"]) for r in roles] == [("prefill", 2), ("decode", 2)]
+    assert "role" not in roles[0]
+    assert roles[1]["dependencies"] == ["prefill"]
