@@ -110,3 +110,28 @@ def test_a_groupset_scales_and_rolls_one_group_at_a_time(kube: Client, namespace
     stop.set()
     assert worst[0] == 1, worst  # strictly one group at a time (and one did roll)
     wait_until(lambda: settled(kube, namespace, "svc", 2), 60, "the set Ready on the new template")
+
+
+def test_the_seeds_quick_start_manifest_runs(kube: Client, namespace: str, kubectl: Any) -> None:
+    # the seed's example as written (roles named by `role`, right under groupTemplate), with this API's
+    # group and a template for its `{ ... }`
+    tpl = {"spec": {"containers": [{"name": "engine", "image": "lmsysorg/sglang:latest"}]}}
+    doc = {
+        "apiVersion": "workloads.x-k8s.io/v1alpha1",
+        "kind": "RoleBasedGroupSet",
+        "metadata": {"name": "demo-group"},
+        "spec": {
+            "replicas": 2,
+            "groupTemplate": {
+                "roles": [
+                    {"role": "prefill", "replicas": 2, "template": tpl},
+                    {"role": "decode", "replicas": 2, "dependencies": ["prefill"], "template": tpl},
+                ]
+            },
+        },
+    }
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: settled(kube, namespace, "demo-group", 2), 120, "the seed's 2 groups Ready")
+    roles = children(kube, namespace)["demo-group-0"]["spec"]["roles"]
+    assert [r["name"] for r in roles] == ["prefill", "decode"]
