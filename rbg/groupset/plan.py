@@ -91,9 +91,12 @@ def ready(group: Obj) -> bool:
 
 
 def _limit(value: int | str | None, replicas: int) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        return max(1, replicas * int(value[:-1]) // 100)
-    return max(1, value if isinstance(value, int) else 1)
+    """Groups that may be not Ready at once: a number, or a percentage of replicas rounded down; at
+    least 1 (and 1 for anything else)."""
+    text = str(value).strip() if value is not None else ""
+    if text.endswith("%") and text[:-1].isdigit():
+        return max(1, replicas * int(text[:-1]) // 100)
+    return max(1, int(text)) if text.isdigit() else 1
 
 
 def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> SetPlan:
@@ -123,14 +126,18 @@ def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> Se
         c = by_index[i]
         if current(c) or i < floor:
             continue
-        if unavailable >= budget:
-            break  # the next group waits for the ones rolling now
-        out.update.append(child(gs, i, owner))
-        if ready(c):
+        if not ready(c):
+            # not Ready on its old template anyway: replacing it costs no availability, and a fix or a
+            # rollback of a template that never became Ready must reach it
+            out.update.append(child(gs, i, owner))
+        elif unavailable < budget:
+            out.update.append(child(gs, i, owner))
             unavailable += 1
+        # else: it waits for the groups rolling now
     n_ready = sum(1 for c in by_index.values() if ready(c))
     updated = sum(1 for c in by_index.values() if current(c)) + len(out.create)
-    all_ready = n_ready == replicas and updated == replicas and len(by_index) == replicas
+    held = sum(1 for i, c in by_index.items() if i < floor and not current(c))  # kept by the partition
+    all_ready = n_ready == replicas and updated + held == replicas and len(by_index) == replicas
     waiting = sorted(c["metadata"]["name"] for c in by_index.values() if not ready(c))
     condition: Obj = {
         "type": "Ready",

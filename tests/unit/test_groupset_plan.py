@@ -120,3 +120,28 @@ def test_the_seeds_shape_names_roles_by_role_and_needs_no_spec_level() -> None:
     assert [(r["name"], r["replicas"]) for r in roles] == [("prefill", 2), ("decode", 2)]
     assert "role" not in roles[0]
     assert roles[1]["dependencies"] == ["prefill"]
+
+
+def test_a_fix_reaches_groups_that_never_became_ready_and_a_partition_still_lets_the_set_be_ready() -> None:
+    bad = [existing(c, ready=False) for c in gsp.plan(groupset(3, image="typo"), [], OWNER, NOW).create]
+    fixed = gsp.plan(groupset(3, image="i:1"), bad, OWNER, NOW)
+    assert [c["metadata"]["name"] for c in fixed.update] == ["s-0", "s-1", "s-2"]  # none of them was serving
+    # one old group down for another reason: it is replaced, the healthy ones wait their turn
+    children = [existing(c) for c in gsp.plan(groupset(3), [], OWNER, NOW).create]
+    children[2] = existing(children[2], ready=False)
+    assert [
+        c["metadata"]["name"] for c in gsp.plan(groupset(3, image="i:2"), children, OWNER, NOW).update
+    ] == ["s-2"]
+    # groups a partition keeps on the old template do not stop the set from being Ready
+    healthy = [existing(c) for c in gsp.plan(groupset(3), [], OWNER, NOW).create]
+    kept = [existing(c) for c in gsp.plan(groupset(3, image="i:2"), [], OWNER, NOW).create]
+    mixed = [healthy[0], kept[1], kept[2]]
+    status = gsp.plan(groupset(3, image="i:2", partition=1), mixed, OWNER, NOW).status
+    assert status["conditions"][0]["status"] == "True"
+
+
+def test_a_malformed_max_unavailable_never_crashes() -> None:
+    children = [existing(c) for c in gsp.plan(groupset(4), [], OWNER, NOW).create]
+    for value in ("abc%", "2", -1, "50%"):
+        p = gsp.plan(groupset(4, image="i:2", maxUnavailable=value), children, OWNER, NOW)
+        assert 1 <= len(p.update) <= 2

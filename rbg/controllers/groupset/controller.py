@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rbg.api.groupset_v1alpha1 import API_VERSION, KIND, RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
 from rbg.groupset import plan as core
+from rbg.leaderworker.restart import controller_uid  # one helper for every controller
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -50,24 +51,36 @@ class GroupSetReconciler:
             except ApiError as exc:
                 if not (exc.not_found or exc.conflict):
                     raise
+        status = p.status
         for c in p.create + p.update:
+            name = c["metadata"]["name"]
+            existing = self.rbgs.get(Key(key.namespace, name))
+            if existing is not None and controller_uid(existing) != gs.metadata.uid:
+                # a group of that name that is not ours (made by hand, another owner's): never taken over
+                why = f"RoleBasedGroup {name} already exists and does not belong to this set"
+                status = _not_ready(status, why)
+                if (obj.get("status") or {}) != status:
+                    self.recorder.event(obj, "Warning", "GroupTaken", why)
+                continue
             try:
                 await self.kube.apply(c, field_manager=FIELD_MANAGER)
             except ApiError as exc:
                 if exc.namespace_terminating:
                     return None
-                if exc.status in (400, 403, 422) and "denied the request" in exc.message:
-                    # the group's admission refuses the template: said, not retried until it changes
-                    self.recorder.event(
-                        obj, "Warning", "InvalidTemplate", f"{c['metadata']['name']}: {exc.message}"
-                    )
+                if exc.invalid or "denied the request" in exc.message:
+                    # the group's schema or admission refuses the template: said in status, and as an
+                    # event when that is news; tried again when the set or a child changes
+                    why = f"{name}: {exc.message}"
+                    status = _not_ready(status, why)
+                    if (obj.get("status") or {}) != status:
+                        self.recorder.event(obj, "Warning", "InvalidTemplate", why)
                     break
                 raise
         for c in p.update:
             self.recorder.event(
                 obj, "Normal", "GroupUpdating", f"{c['metadata']['name']} rolls to the new template"
             )
-        await self._write_status(key, obj, p.status)
+        await self._write_status(key, obj, status)
         return None
 
     async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
@@ -93,3 +106,14 @@ class GroupSetReconciler:
         except ApiError as exc:
             if not exc.not_found:
                 raise
+
+
+def _not_ready(status: Obj, why: str) -> Obj:
+    """The status with its Ready condition False for `why`."""
+    conditions = [
+        {**c, "status": "False", "reason": "ReplicasNotReady", "message": why}
+        if c.get("type") == "Ready"
+        else c
+        for c in status.get("conditions") or []
+    ]
+    return {**status, "conditions": conditions}

@@ -104,12 +104,14 @@ class RoleBasedGroupReconciler:
         then = [d for d in changed if d["kind"] in WORKLOAD_KINDS]
         if not await self._write_all(obj, first, result.delete, key.namespace, rejected):
             return None  # the namespace is going away, and the group with it: no retries
-        if not rejected and not await self._write_all(obj, then, [], key.namespace, rejected):
+        written = not rejected  # the workloads are written only once the rest was accepted
+        if written and not await self._write_all(obj, then, [], key.namespace, rejected):
             return None
         rolled = {
             (d["kind"], d["metadata"]["name"])
-            for d in then
-            if self._observed_of(d, key.namespace) is not None
+            for d in (then if written else [])
+            if (d["kind"], d["metadata"]["name"]) not in rejected
+            and self._observed_of(d, key.namespace) is not None
         }
         if rejected or rolled:
             # what the spec produces is refused by the API server (e.g. a container without an image):
