@@ -306,6 +306,24 @@ class Kube:
         """Server-side apply on the /status subresource: only `status` of `obj` is written."""
         return await self._apply(obj, "status", field_manager, force)
 
+    async def write_status(
+        self, kind: Kind, name: str, namespace: str | None, status: Obj, *, field_manager: str
+    ) -> bool:
+        """Server-side apply of `status` alone onto the object; False when the object is gone."""
+        body = {
+            "apiVersion": kind.api_version,
+            "kind": kind.kind,
+            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
+            "status": status,
+        }
+        try:
+            await self.apply_status(body, field_manager=field_manager)
+        except ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
     async def _apply(self, obj: Obj, subresource: str | None, field_manager: str, force: bool) -> Obj:
         kind = self.kind_of(obj)
         meta = obj["metadata"]

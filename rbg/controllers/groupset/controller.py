@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from rbg.api.groupset_v1alpha1 import API_VERSION, KIND, RoleBasedGroupSet
+from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
 from rbg.groupset import plan as core
 from rbg.leaderworker.restart import controller_uid  # one helper for every controller
@@ -95,17 +95,7 @@ class GroupSetReconciler:
 
         if strip(obj.get("status") or {}) == strip(status):
             return
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {"name": key.name, "namespace": key.namespace},
-            "status": status,
-        }
-        try:
-            await self.kube.apply_status(body, field_manager=FIELD_MANAGER)
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+        await self.kube.write_status(RBGSET, key.name, key.namespace, status, field_manager=FIELD_MANAGER)
 
 
 def _not_ready(status: Obj, why: str) -> Obj:

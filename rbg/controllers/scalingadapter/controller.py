@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from rbg.api.scaling_v1alpha1 import API_VERSION, KIND, RoleBasedGroupScalingAdapter
+from rbg.api.scaling_v1alpha1 import RoleBasedGroupScalingAdapter
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.controllers.kinds import RBG, RBGSA
 from rbg.runtime.client import Kube
@@ -106,14 +106,4 @@ class ScalingAdapterReconciler:
     async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
         if (obj.get("status") or {}) == status:
             return  # no write when nothing changed
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {"name": key.name, "namespace": key.namespace},
-            "status": status,
-        }
-        try:
-            await self.kube.apply_status(body, field_manager=FIELD_MANAGER)
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+        await self.kube.write_status(RBGSA, key.name, key.namespace, status, field_manager=FIELD_MANAGER)
