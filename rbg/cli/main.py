@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rbg.cli import cluster, controller
+from rbg.cli import cluster, controller, rollout
 from rbg.cli.status import status
 from rbg.cli.topology import topology
 
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(controller.app, name="controller")
+app.add_typer(rollout.app, name="rollout")
 app.command()(status)
 app.command()(topology)
 

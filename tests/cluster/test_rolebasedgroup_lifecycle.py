@@ -98,3 +98,47 @@ def test_a_paused_rollout_holds_the_pods_and_resuming_rolls_them(kube: Client, n
 
     wait_until(rolled, 120, "every pod on the new template once resumed")
     wait_ready(kube, "hold", namespace)
+
+
+def test_rbg_rollout_pause_status_and_resume(kube: Client, namespace: str, cluster: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+
+    def rbg(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "rbg.cli.main", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    doc = simple("cli", {"prefill": 2})
+    create(kube, doc, namespace)
+    wait_ready(kube, "cli", namespace)
+    assert rbg("rollout", "pause", "cli", "-n", namespace).strip() == "rolebasedgroup/cli paused"
+    role = kube.get(RBG, "cli", namespace=namespace).to_dict()["spec"]["roles"][0]
+    assert role["rolloutStrategy"]["rollingUpdate"]["paused"] is True
+    image = [
+        {
+            "op": "replace",
+            "path": "/spec/roles/0/template/spec/containers/0/image",
+            "value": "registry.local/engine:3",
+        }
+    ]
+    kube.patch(RBG, "cli", image, namespace=namespace, patch_type=PatchType.JSON)
+
+    def seen_paused() -> tuple[bool, Any]:
+        rows = json.loads(rbg("rollout", "status", "cli", "-n", namespace, "-o", "json"))
+        return rows[0]["paused"] and rows[0]["updated"] == 0, rows
+
+    wait_until(seen_paused, 60, "paused, no pod on the new template")
+    assert "rolebasedgroup/cli resumed" in rbg("rollout", "resume", "cli", "-n", namespace)
+
+    def complete() -> tuple[bool, Any]:
+        text = rbg("rollout", "status", "cli", "-n", namespace)
+        return "prefill: 2/2 on the current template, 2 ready (complete)" in text, text
+
+    wait_until(complete, 120, "the rollout completes once resumed")
