@@ -139,6 +139,13 @@ def layout(rbg: RoleBasedGroup, role: str) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:10]
 
 
+def ordinal_of(pod: Obj) -> int | None:
+    """A StatefulSet pod's ordinal: its pod-index label, or the end of its name."""
+    meta = pod.get("metadata") or {}
+    value = str((meta.get("labels") or {}).get(POD_INDEX) or meta.get("name", "").rpartition("-")[2])
+    return int(value) if value.isdigit() else None
+
+
 #: the coordinated label's value before layouts (operator versions before D27): such pods are taken as
 #: of the present layout, so an operator upgrade re-batches nothing (their templates roll once)
 LEGACY = "true"

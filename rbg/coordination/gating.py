@@ -15,13 +15,13 @@ from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination.batches import (
     EXCLUSIVE,
     GROUP_NAME,
-    POD_INDEX,
     ROLE_NAME,
     Obj,
     affinity_coordinations,
     batch_label,
     exclusive_key,
     exclusive_roles,
+    ordinal_of,
 )
 from rbg.coordination.resources import GATE
 
@@ -34,8 +34,8 @@ def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
     key = exclusive_key(rbg)
     if key is not None:
         return _mutate_exclusive(pod, rbg, key) if role in exclusive_roles(rbg) else None
-    index = labels.get(POD_INDEX) or meta.get("name", "").rpartition("-")[2]
-    if not role or not str(index).isdigit():
+    index = ordinal_of(pod)
+    if not role or index is None:
         return None
     mine = [(c, a) for c, a in affinity_coordinations(rbg) if role in c.roles and a.ratios.get(role, 0) > 0]
     if not mine:
@@ -47,7 +47,7 @@ def mutate(pod: Obj, rbg: RoleBasedGroup) -> Obj | None:
     if not any(g.get("name") == GATE for g in gates):
         gates.append({"name": GATE})
     for coord, aff in mine:
-        k = int(index) // aff.ratios[role]
+        k = index // aff.ratios[role]
         out_labels[batch_label(coord.name)] = str(k)
         term = {
             "labelSelector": {

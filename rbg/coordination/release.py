@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup
-from rbg.coordination.batches import EXCLUSIVE, POD_INDEX, ROLE_NAME, Obj, batch_label, is_current
+from rbg.coordination.batches import EXCLUSIVE, ROLE_NAME, Obj, batch_label, is_current, ordinal_of
 from rbg.coordination.planner import Cluster, NodeInfo, Placed, PodNeeds, Unplaceable
 from rbg.coordination.resources import HOSTNAME, gated, node_info, pod_needs, pod_requests
 from rbg.group.workloads import role_partition
@@ -69,12 +69,6 @@ class Decision:
     def unplaced(self) -> dict[int, str]:
         """Batches that wait for something that may not come, with why."""
         return {b.index: b.message for b in self.batches if b.waiting}
-
-
-def _ordinal(pod: Obj) -> int | None:
-    meta = pod.get("metadata") or {}
-    value = str((meta.get("labels") or {}).get(POD_INDEX) or meta.get("name", "").rpartition("-")[2])
-    return int(value) if value.isdigit() else None
 
 
 def _statefulset_pod(pod: Obj) -> bool:
@@ -222,7 +216,7 @@ def decide(
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue  # finished (an evicted Deployment pod stays as a Failed object): not a member
-        ordinal = _ordinal(pod)
+        ordinal = ordinal_of(pod)
         if exclusive:
             k = 0
         elif ordinal is None:
@@ -320,7 +314,7 @@ def _replace(b: BatchState, old: list[Obj], partitions: Mapping[str, int], out: 
     held, replaceable = [], []
     for p in old:
         role = str((p["metadata"].get("labels") or {}).get(ROLE_NAME))
-        ordinal = _ordinal(p)
+        ordinal = ordinal_of(p)
         if _statefulset_pod(p) and ordinal is not None and ordinal >= partitions.get(role, 0):
             replaceable.append(p)
         else:

@@ -41,6 +41,11 @@ class Verdict:
 Validator = Callable[[Request], Awaitable[Verdict]]
 
 
+def json_pointer(key: str) -> str:
+    """A map key as one JSON pointer segment (RFC 6901: ~ and / escaped)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
 def patch_between(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
     """RFC 6902 operations turning `before` into `after` for a mutating webhook, at the granularity of
     each field of metadata and spec (an "add" replaces a member that exists)."""
@@ -52,8 +57,7 @@ def patch_between(before: dict[str, Any], after: dict[str, Any]) -> list[dict[st
             continue
         for field_, value in new.items():
             if old.get(field_) != value:
-                path = field_.replace("~", "~0").replace("/", "~1")
-                ops.append({"op": "add", "path": f"/{section}/{path}", "value": value})
+                ops.append({"op": "add", "path": f"/{section}/{json_pointer(field_)}", "value": value})
     return ops
 
 

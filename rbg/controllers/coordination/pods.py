@@ -12,6 +12,7 @@ from rbg.coordination.ledger import Ledger
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.objects import POD, Obj
+from rbg.runtime.webhook import json_pointer
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "rbg-coordination"
@@ -135,14 +136,10 @@ class PodWrites:
         log.info("replaced pod %s/%s: %s", meta.get("namespace"), meta["name"], why)
 
 
-def _pointer(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _adds(path: str, current: Obj | None, values: dict[str, str]) -> list[Obj]:
     """JSON patch operations adding `values` to the map at `path` (made when the object has none)."""
     if not values:
         return []
     if current is None:
         return [{"op": "add", "path": path, "value": values}]
-    return [{"op": "add", "path": f"{path}/{_pointer(k)}", "value": v} for k, v in values.items()]
+    return [{"op": "add", "path": f"{path}/{json_pointer(k)}", "value": v} for k, v in values.items()]
