@@ -421,6 +421,8 @@ class RoleBasedGroupStatus(ApiModel):
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
     )
     """Per AffinityScheduling coordination: its batches, where they are and whether they are bound."""
+    current_revision: str | None = None
+    """The ControllerRevision holding the group's current roles (`rbg rollout history` lists them)."""
 
 
 class RoleBasedGroup(ApiModel):

@@ -1,4 +1,5 @@
-"""`rbg rollout status | pause | resume NAME`: a RoleBasedGroup's rollout per role, and pausing it."""
+"""`rbg rollout status | history | diff | undo | pause | resume NAME`: a RoleBasedGroup's rollouts per role,
+its revisions, going back to one, and pausing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from rbg.cli import history
 from rbg.cli.status import _client
 
 app = typer.Typer(no_args_is_help=True, help="Rollouts of a RoleBasedGroup's roles.")
@@ -163,3 +165,95 @@ def resume(
 ) -> None:
     """Let the roles' rollouts go on."""
     _set_paused(name, False, role, namespace, kubeconfig, context)
+
+
+def _revisions(client: Any, obj: Obj) -> list[Obj]:
+    from lightkube.generic_resource import create_namespaced_resource
+
+    from rbg.group import names
+
+    kind = create_namespaced_resource("apps", "v1", "ControllerRevision", "controllerrevisions")
+    found = client.list(
+        kind,
+        namespace=obj["metadata"]["namespace"],
+        labels={names.GROUP_NAME: obj["metadata"]["name"]},
+    )
+    return history.owned(obj, [r.to_dict() for r in found])
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"error: {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@app.command("history")
+def history_cmd(
+    name: NameArg,
+    revision: Annotated[int | None, typer.Option("--revision", help="print this revision's roles")] = None,
+    namespace: Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """The group's revisions (ControllerRevisions), oldest first; * marks the current one."""
+    client, _, obj = _get(name, namespace, kubeconfig, context)
+    revisions = _revisions(client, obj)
+    if revision is not None:
+        try:
+            found = history.find(revisions, revision)
+        except history.HistoryError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(json.dumps(found.get("data"), indent=2) if output == "json" else history.spec_yaml(found))
+        return
+    rows_ = history.history_rows(obj, revisions)
+    typer.echo(history.as_json(rows_) if output == "json" else history.render_history(rows_))
+
+
+@app.command("diff")
+def diff_cmd(
+    name: NameArg,
+    revision: Annotated[int, typer.Option("--revision", help="the revision to compare with the current")],
+    namespace: Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """What changed from revision N to the current revision (a unified diff of the roles)."""
+    client, _, obj = _get(name, namespace, kubeconfig, context)
+    try:
+        text = history.diff(_revisions(client, obj), revision, obj)
+    except history.HistoryError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(text or f"revision {revision} is the current revision")
+
+
+@app.command("undo")
+def undo_cmd(
+    name: NameArg,
+    to_revision: Annotated[
+        int | None,
+        typer.Option("--to-revision", "--revision", help="default: the revision before the current"),
+    ] = None,
+    namespace: Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Roll the group back to an earlier revision's roles; every role keeps its current replicas."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.types import PatchType
+
+    client, kind, obj = _get(name, namespace, kubeconfig, context)
+    try:
+        target = history.undo_target(obj, _revisions(client, obj), to_revision)
+    except history.HistoryError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        client.patch(
+            kind,
+            name,
+            history.undo_patch(obj, target),
+            namespace=obj["metadata"]["namespace"],
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as exc:
+        raise _fail(exc.status.message or "the API server refused the rollback") from None
+    typer.echo(f"rolebasedgroup/{name} rolled back to revision {target.get('revision')}")

@@ -305,14 +305,23 @@ def usage(
 
 #: what the coordination controller reads of a pod (the cache of every pod of the cluster keeps only this)
 _POD_SPEC_FIELDS = ("nodeName", "nodeSelector", "schedulingGates", "affinity", "tolerations", "overhead")
-_POD_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")
+_POD_META_FIELDS = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "labels",
+    "ownerReferences",
+    "creationTimestamp",
+)
 
 
 def slim_pod(pod: Obj) -> Obj:
     """A pod reduced to what placement reads: identity, labels, owners, where it is bound or pinned, its
     requests (with init containers' restartPolicy: a native sidecar counts beside the containers), gates,
-    constraints, phase and conditions (the PodScheduled one with its message: the scheduler's reason)
-    (a cluster-wide cache of whole pods costs memory and CPU)."""
+    constraints, phase and conditions (the PodScheduled one with its message: the scheduler's reason),
+    and its containers' restart counts (failure recovery) (a cluster-wide cache of whole pods costs memory
+    and CPU)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -338,6 +347,13 @@ def slim_pod(pod: Obj) -> Obj:
             out[k] = pod[k]
     if "phase" in status:
         out["status"]["phase"] = status["phase"]
+    if "reason" in status:
+        out["status"]["reason"] = status["reason"]
+    for key in ("containerStatuses", "initContainerStatuses"):  # what failure recovery reads
+        if status.get(key):
+            out["status"][key] = [
+                {"name": c.get("name"), "restartCount": c.get("restartCount") or 0} for c in status[key]
+            ]
     if status.get("conditions"):
         out["status"]["conditions"] = [
             {

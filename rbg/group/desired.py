@@ -16,6 +16,7 @@ from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
 from rbg.coordination.batches import layout
 from rbg.coordination.resources import pod_requests
 from rbg.group import names
+from rbg.group.revision import ROLE_REVISION, role_revision
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
 from rbg.group.workloads import Workload, strategy_of
@@ -144,7 +145,14 @@ def pod_template(rbg: RoleBasedGroup, index: int, template: Obj | None = None) -
             *volumes,
             {"name": names.CONFIG_VOLUME, "configMap": {"name": names.config_map_name(rbg.metadata.name)}},
         ]
+    # what the pods run, hashed: the pods and the workload say which revision of the role they carry
+    meta["labels"][ROLE_REVISION] = role_revision(template, _leader_worker(role))
     return template
+
+
+def _leader_worker(role: RoleSpec) -> Obj | None:
+    lw = role.leader_worker_set
+    return {"leaderWorkerSet": lw.wire()} if lw is not None else None
 
 
 def workload(
@@ -158,13 +166,15 @@ def workload(
     if strategy is None:  # validate() refuses such roles before anything is built
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
     name = names.workload_name(group, role.name)
+    pods = pod_template(rbg, index, template)
+    labels[ROLE_REVISION] = pods["metadata"]["labels"][ROLE_REVISION]
     spec = strategy.spec(
         Workload(
             role=role,
             name=name,
             replicas=role.replicas if replicas is None else replicas,
             selector=names.selector(group, role.name),
-            template=pod_template(rbg, index, template),
+            template=pods,
             service=names.service_name(group, role.name),
         )
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.group import dependencies, desired, names, status
+from rbg.group import dependencies, desired, names, revision, status
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate
 from rbg.scaling import adapter
@@ -75,6 +75,11 @@ def plan(
         out.status = status.group_status(rbg, workloads, {}, now, invalid=errors[0])
         return out
 
+    # the revision first: what the workloads are about to run is recorded before they run it (D33)
+    current, stale = revision.plan_revisions(
+        rbg, [o for o in owned if o.get("kind") == "ControllerRevision"], desired.owner_reference(rbg)
+    )
+    out.apply.append(current)
     out.apply.append(desired.config_map(rbg))
     out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]
     resolved = [t for t in templates if not isinstance(t, TemplateError)]
@@ -118,5 +123,7 @@ def plan(
         and (o.get("apiVersion"), o["kind"], o["metadata"]["name"]) not in wanted
         and (o.get("metadata", {}).get("labels") or {}).get(names.GROUP_NAME) == group
     ]
+    out.delete += stale
     out.status = status.group_status(rbg, workloads, out.waiting, now)
+    out.status["currentRevision"] = current["metadata"]["name"]
     return out

@@ -8,9 +8,9 @@ from typing import Any
 from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet
 from rbg.leaderworker import labels
 from rbg.leaderworker.gojson import go_json, go_struct
+from rbg.lifecycle import revisions
 
 Obj = dict[str, Any]
-_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
 
 
 def _restart_policy(lwt: Obj) -> Obj:
@@ -69,11 +69,7 @@ def same_revision(data: Obj, other: Obj) -> bool:
 def revision_hash(data: Obj) -> str:
     """Upstream's template-revision-hash of revision data: FNV-32 (not 1a) of the Go-marshalled bytes, its
     decimal digits mapped onto a vowel-free alphabet (rand.SafeEncodeString)."""
-    h = 0x811C9DC5
-    for byte in go_json(data).encode():
-        h = (h * 0x01000193) & 0xFFFFFFFF
-        h ^= byte
-    return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in str(h))
+    return revisions.safe_encode(revisions.fnv32(go_json(data).encode()))
 
 
 def revision_name(lws_name: str, digest: str, number: int) -> str:

@@ -10,7 +10,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.coordination.resources import LWS_GATE
 from rbg.group.status import progress_only
 from rbg.leaderworker import labels
-from rbg.leaderworker.rollout import GroupState
+from rbg.lifecycle.rollout import GroupState
 
 __all__ = ["Group", "compute", "pod_ready", "progress_only", "same", "state", "statefulset_ready", "why"]
 

@@ -9,10 +9,11 @@ from typing import Literal
 
 from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.leaderworker import labels
+from rbg.lifecycle.intstr import PERCENT as _PERCENT
+from rbg.lifecycle.intstr import scaled
 
 MAX_INT32 = 2**31 - 1
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_PERCENT = re.compile(r"^([0-9]+)%$")
 
 PlacementType = Literal["Exclusive", "Colocated", "None"]
 
@@ -35,17 +36,6 @@ def placement(lws: LeaderWorkerSet) -> Placement:
     if annotation:
         return Placement("Exclusive", annotation)
     return Placement()
-
-
-def scaled(value: int | str, total: int, round_up: bool) -> int | None:
-    """An int-or-percentage scaled against `total` (None when it is neither)."""
-    if isinstance(value, int):
-        return value
-    m = _PERCENT.match(value)
-    if m is None:
-        return int(value) if value.isdigit() else None
-    pct = int(m.group(1))
-    return -(-total * pct // 100) if round_up else total * pct // 100
 
 
 def _int_or_percent(path: str, value: int | str) -> list[str]:

@@ -247,6 +247,7 @@ def test_plan_waits_for_dependencies_then_creates_the_dependent_role() -> None:
     first = plan(rbg, [], NOW)
     kinds = [(o["kind"], o["metadata"]["name"]) for o in first.apply]
     assert kinds == [
+        ("ControllerRevision", "pd-disagg-7b455bccff-1"),
         ("ConfigMap", "pd-disagg"),
         ("Service", "s-pd-disagg-router"),
         ("Service", "s-pd-disagg-prefill"),

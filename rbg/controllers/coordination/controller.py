@@ -21,6 +21,7 @@ from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
 from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.controllers import podcache
 from rbg.controllers.coordination.pods import FIELD_MANAGER, PodWrites
 from rbg.controllers.kinds import PODGROUP, RBG
 from rbg.coordination import batches, expectations, gating, groups, release, resources, tracker
@@ -30,7 +31,7 @@ from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import NODE, POD, Key, Obj, trim
+from rbg.runtime.objects import NODE, Key, Obj
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class CoordinationReconciler:
         self.kube = kube
         self.rbgs = manager.informer(RBG)
         # every pod: the capacity in use, and the coordinated ones (slimmed to what placement reads)
-        self.pods = manager.informer(POD, transform=_slim)
+        self.pods = podcache.pods(manager)
         self.nodes = manager.informer(NODE)
         self.recorder: EventRecorder = manager.recorder("coordination-controller")
         # capacity in use per node, kept event by event (pods bound or pinned, releases in flight)
@@ -366,10 +367,6 @@ def _stranded(b: release.BatchState) -> int:
     if not any(unschedulable(p) for p in b.members):
         return 0
     return sum(1 for p in b.members if (p.get("spec") or {}).get("nodeName"))
-
-
-def _slim(pod: Obj) -> Obj:
-    return resources.slim_pod(trim(pod))
 
 
 def _node_capacity(event: str, obj: Obj, old: Obj | None) -> bool:

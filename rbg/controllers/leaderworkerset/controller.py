@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet, LeaderWorkerTemplate
 from rbg.controllers.kinds import LWS
-from rbg.leaderworker import desired, labels, restart, rollout, validation
+from rbg.leaderworker import desired, labels, restart, validation
 from rbg.leaderworker import status as lws_status
 from rbg.leaderworker.restart import GonePod, controller_uid
 from rbg.leaderworker.revision import (
@@ -28,6 +28,7 @@ from rbg.leaderworker.revision import (
     same_revision,
 )
 from rbg.leaderworker.status import Group
+from rbg.lifecycle import rollout
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import contains, stamp, up_to_date

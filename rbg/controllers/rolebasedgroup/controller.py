@@ -25,10 +25,32 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder
 from rbg.runtime.informer import Informer
 from rbg.runtime.manager import Manager
-from rbg.runtime.objects import CONFIGMAP, DEPLOYMENT, SERVICE, STATEFULSET, Key, Obj, rv_older, timestamp
+from rbg.runtime.objects import (
+    CONFIGMAP,
+    CONTROLLERREVISION,
+    DEPLOYMENT,
+    SERVICE,
+    STATEFULSET,
+    Key,
+    Obj,
+    rv_older,
+    timestamp,
+)
 
 log = logging.getLogger(__name__)
-CHILD_KINDS = (STATEFULSET, DEPLOYMENT, LWS, SERVICE, CONFIGMAP, PODGROUP, VOLCANO_PODGROUP, RBGSA)
+CHILD_KINDS = (
+    STATEFULSET,
+    DEPLOYMENT,
+    LWS,
+    SERVICE,
+    CONFIGMAP,
+    PODGROUP,
+    VOLCANO_PODGROUP,
+    RBGSA,
+    CONTROLLERREVISION,
+)
+#: kinds a user's object of the same name may exist of (a revision's name holds its hash: none)
+NAMED_KINDS = tuple(k for k in CHILD_KINDS if k is not CONTROLLERREVISION)
 #: kinds whose CRD may be absent (installed later, or by an upstream controller)
 OPTIONAL_KINDS = (LWS, PODGROUP, VOLCANO_PODGROUP)
 CHILD_KIND = {k.api_version + "/" + k.kind: k for k in CHILD_KINDS}
@@ -64,7 +86,7 @@ class RoleBasedGroupReconciler:
             k.api_version + "/" + k.kind: manager.informer(
                 k, label_selector=f"!{names.GROUP_NAME}", metadata_only=True, optional=k in OPTIONAL_KINDS
             )
-            for k in CHILD_KINDS
+            for k in NAMED_KINDS
         }
         self.recorder: EventRecorder = manager.recorder("rolebasedgroup-controller")
         self._written: dict[Key, _Written] = {}
@@ -179,7 +201,8 @@ class RoleBasedGroupReconciler:
         taken: dict[tuple[str, str], str] = {}
         for d in changed:
             ref = Key(namespace, d["metadata"]["name"])
-            existing = self.children[_ref(d)].get(ref) or self.others[_ref(d)].get(ref)
+            others = self.others.get(_ref(d))
+            existing = self.children[_ref(d)].get(ref) or (others.get(ref) if others is not None else None)
             if existing is None:
                 continue
             refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]
@@ -217,6 +240,9 @@ class RoleBasedGroupReconciler:
         await self.kube.delete(
             CHILD_KIND[_ref(stale)], name, namespace, preconditions_uid=stale["metadata"]["uid"]
         )
+        if stale["kind"] == "ControllerRevision":
+            log.debug("revision pruned", extra={"group": owner["metadata"]["name"], "revision": name})
+            return
         self.recorder.event(
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbg.leaderworker.rollout import GroupState, LeaderSet, limits, parameters, partition
+from rbg.lifecycle.rollout import GroupState, LeaderSet, limits, parameters, partition
 
 READY_NEW = GroupState(True, True)
 READY_OLD = GroupState(True, False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rbg.leaderworker.validation import scaled
+from rbg.lifecycle.intstr import scaled
 
 
 @dataclass(frozen=True)

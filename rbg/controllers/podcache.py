@@ -1,0 +1,19 @@
+"""The operator's one cache of pods: every pod of the cluster, slimmed (rbg.coordination.resources.slim_pod)
+to what placement and failure recovery read. Every controller that reads pods shares it (a second cache
+of pods would double the memory and the watch traffic)."""
+
+from __future__ import annotations
+
+from rbg.coordination import resources
+from rbg.runtime.informer import Informer
+from rbg.runtime.manager import Manager
+from rbg.runtime.objects import POD, Obj, trim
+
+
+def slim(pod: Obj) -> Obj:
+    return resources.slim_pod(trim(pod))
+
+
+def pods(manager: Manager) -> Informer:
+    """The shared pod informer of this manager."""
+    return manager.informer(POD, transform=slim)
