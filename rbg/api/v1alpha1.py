@@ -70,16 +70,18 @@ class RollingUpdate(ApiModel):
     # values are checked by the admission webhook (CEL cannot bound an int-or-string's cost)
 
     type: Literal["InPlaceIfPossible", "Recreate", "RecreatePod", "InPlaceOnly"] | None = None
-    """How a pod is updated (accepted for upstream compatibility; StatefulSets and Deployments roll pods by
-    recreating them)."""
+    """Recreate: the role's pods are replaced all together (StatefulSet: every old pod deleted at once;
+    Deployment: its Recreate strategy; LeaderWorkerSet: every group at once). The other values roll pods
+    one step at a time by recreating them (in-place updates are not done)."""
     partition: IntOrString | None = 0
     """StatefulSet roles: ordinals below this (a number, or a percentage of replicas) keep the old template;
     LeaderWorkerSet roles: groups below it do."""
     max_unavailable: IntOrString | None = 1
-    """How many pods (a number or a percentage) may be unavailable during an update."""
+    """How many pods (a number or a percentage) may be unavailable during an update (StatefulSet roles:
+    above 1, the operator steps the partition)."""
     max_surge: IntOrString | None = 0
-    """Deployment roles: how many pods (a number or a percentage) may be created above replicas during an
-    update."""
+    """How many pods (a number or a percentage) may be created above replicas during an update
+    (StatefulSet roles: the operator adds them with the new template and gives them back at the end)."""
     paused: bool | None = None
     """Stop the role's rollout where it is: pods already on the new template stay, the others keep the
     old one until it is set back to false (StatefulSet and LeaderWorkerSet roles: the partition is held at
@@ -119,6 +121,32 @@ class ScalingAdapter(ApiModel):
     this role's replicas through its scale subresource; the role's replicas then follow the adapter's."""
     labels: dict[str, str] | None = None
     """Labels for the scaling adapter object."""
+
+
+class RestartPolicyConfig(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.baseDelaySeconds) || !has(self.maxDelaySeconds)"
+                    " || self.maxDelaySeconds >= self.baseDelaySeconds",
+                    "maxDelaySeconds must be greater than or equal to baseDelaySeconds",
+                )
+            ]
+        }
+    )
+
+    type: Literal["None", "RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart"] | None = None
+    """The policy (upstream v1alpha2's place for it); wins over restartPolicy when both are set."""
+    base_delay_seconds: int | None = Field(None, ge=0, le=86_400)
+    """Wait before the second recreation (the first is immediate); doubled for each further one (default
+    30; 0 with maxDelaySeconds 0: no backoff)."""
+    max_delay_seconds: int | None = Field(None, ge=0, le=86_400)
+    """The longest wait between recreations (default 600). The count of recreations starts again once
+    the pods ran without one for twice this (at least 10 minutes)."""
+    max_restarts: int | None = Field(None, ge=0, le=10_000)
+    """Recreations allowed before the group is marked Failed (condition Failed, event RestartLimitReached)
+    and left for a person; unset: no bound. Cleared by any change of the group's spec."""
 
 
 class RoleSpec(ApiModel):
@@ -180,8 +208,11 @@ class RoleSpec(ApiModel):
     restart_policy: Literal["None", "RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart"] | None = (
         None
     )
-    """What else restarts when a pod of the role restarts: None, the whole group (accepted, not acted on yet),
-    or the role instance (LeaderWorkerSet roles: the pod's whole leader/worker group is recreated)."""
+    """What else is recreated when a container of the role's pods restarts or a pod fails: None (only what
+    Kubernetes does), RecreateRBGOnPodRestart (every pod of the group) or RecreateRoleInstanceOnPodRestart
+    (the instance: the pod, or for LeaderWorkerSet roles its whole leader/worker group)."""
+    restart_policy_config: RestartPolicyConfig | None = None
+    """Backoff between recreations and their bound."""
     dependencies: list[Annotated[str, Field(max_length=63)]] | None = Field(None, max_length=MAX_ROLES)
     """Roles that must be Ready before this role's workload is created."""
     workload: WorkloadSpec = Field(
@@ -338,7 +369,8 @@ class RoleBasedGroupSpec(ApiModel):
         max_length=MAX_ROLES,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    """Roles placed, updated or scaled together (accepted, not acted on yet)."""
+    """Roles placed (AffinityScheduling), updated (rollingUpdate maxSkew) or scaled (scaling maxSkew)
+    together."""
     startup_policy: Literal["Ordered", "Parallel"] | None = None
     """Ordered (the default): a role is created once every role it depends on is Ready; Parallel: every
     role is created at once, its dependencies still listed in the discovery config."""
@@ -404,6 +436,41 @@ class CoordinationStatus(ApiModel):
     """When the phase last changed."""
 
 
+class RestartRecord(ApiModel):
+    scope: str
+    """Empty for the whole group, else `<role>/<instance>` (`<role>/*` for a Deployment role's pods)."""
+    count: int = 0
+    """Recreations since the scope was last stable."""
+    last_restart_time: str | None = None
+    """When the last recreation began."""
+    failed: bool = False
+    """The bound (restartPolicyConfig.maxRestarts) was reached."""
+    trigger: str = ""
+    """The pod and container that caused the last recreation."""
+
+
+class RestartStatus(ApiModel):
+    """Failure recovery's bookkeeping (a restarted operator resumes from it)."""
+
+    recreating: list[str] | None = None
+    """Uids of the pods the recreation in flight deletes."""
+    records: list[RestartRecord] | None = None
+    """Per scope: how often and when it was recreated."""
+    generation: int | None = None
+    """The group's generation when this was written (a spec change clears a Failed scope)."""
+
+
+class CoordinationProgress(ApiModel):
+    name: str
+    """The coordination."""
+    type: Literal["RollingUpdate", "Scaling"]
+    """What it coordinates."""
+    phase: Literal["InProgress", "Completed"]
+    """Completed when every role is updated (rolling update) or at its replicas (scaling)."""
+    progress: str = ""
+    """Per role: updated / replicas (rolling update) or replicas written / desired (scaling)."""
+
+
 class RoleBasedGroupStatus(ApiModel):
     """What the operator observed, written by it."""
 
@@ -421,6 +488,13 @@ class RoleBasedGroupStatus(ApiModel):
         None, json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
     )
     """Per AffinityScheduling coordination: its batches, where they are and whether they are bound."""
+    coordination_progress: list[CoordinationProgress] | None = Field(
+        None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "type"]},
+    )
+    """Per coordinated rolling update or scaling: how far each role is."""
+    restart_status: RestartStatus | None = None
+    """Failure recovery (restartPolicy): the recreation in flight and the count per scope."""
     current_revision: str | None = None
     """The ControllerRevision holding the group's current roles (`rbg rollout history` lists them)."""
 

@@ -403,6 +403,7 @@ async def measure(
     cpu3 = cpu_seconds(pid) if pid else 0.0
     idle_verbs = audit_requests(audit, converge_offset)
     verbs = audit_requests(audit, start_offset, converge_offset)
+    lifecycle = await _lifecycle(client, who, groups, ns, audit, pid, limit)
     for w in watchers:
         w.cancel()
     rss_kib = peak_rss_kib(pid) if pid else 0
@@ -411,6 +412,7 @@ async def measure(
 
     to_ready = [group_ready[g] - created[g] for g in groups if g in group_ready]
     result: dict[str, Any] = {
+        **lifecycle,
         "contender": who.name,
         "groups": n,
         "converged": len(group_ready),
@@ -453,6 +455,35 @@ async def measure(
     return result
 
 
+async def _lifecycle(
+    client: AsyncClient,
+    who: Contender,
+    groups: list[str],
+    ns: str,
+    audit: Path,
+    pid: int | None,
+    limit: float,
+) -> dict[str, Any]:
+    """After convergence and the idle window: an image rollout of every group, then (this operator) the
+    recovery of one group from a container restart (rbg.devcluster.lifecycle_bench)."""
+    from rbg.devcluster import lifecycle_bench
+
+    if pid is None or who.group_kind not in (RBG_V1A1, RBG_V1A2) or who.name == "rbg-lws":
+        return {}
+    offset = size(audit)
+
+    def writes() -> int:
+        return sum(c for (v, r), c in audit_requests(audit, offset).items() if v in WRITES and r != "leases")
+
+    version = "v1alpha1" if who.group_kind is RBG_V1A1 else "v1alpha2"
+    out = await lifecycle_bench.rollout(
+        client, who.group_kind, version, groups, ns, len(ROLES), limit, lambda: cpu_seconds(pid), writes
+    )
+    if who.name == "rbg":
+        out.update(await lifecycle_bench.recovery(client, who.group_kind, groups[0], ns, 300))
+    return out
+
+
 # -- reporting ------------------------------------------------------------------------------------
 
 _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], str], ...] = (
@@ -478,6 +509,10 @@ _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], str], ...] = (
     ("peak RSS (MiB)", lambda r: r.get("operator_peak_rss_mib"), "{:.0f}"),
     ("idle writes", lambda r: r.get("idle_writes"), "{:.0f}"),
     ("operator CPU while idle (s)", lambda r: r.get("operator_cpu_idle_s"), "{:.2f}"),
+    ("image rollout: all updated and Ready (s)", lambda r: r.get("rollout_s"), "{:.1f}"),
+    ("image rollout: operator CPU (s)", lambda r: r.get("rollout_operator_cpu_s"), "{:.2f}"),
+    ("image rollout: API writes", lambda r: r.get("rollout_api_writes"), "{:.0f}"),
+    ("recovery: restart -> all pods new, Ready (s)", lambda r: r.get("recovery_s"), "{:.1f}"),
 )
 
 

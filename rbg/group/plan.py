@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.group import dependencies, desired, names, revision, status
+from rbg.group import coordinated, dependencies, desired, names, recovery, revision, rollout, status
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate
+from rbg.group.workloads import role_partition
 from rbg.scaling import adapter
 
 Obj = dict[str, Any]
@@ -22,6 +24,10 @@ class Plan:
     status: Obj = field(default_factory=dict)
     waiting: dict[str, list[str]] = field(default_factory=dict)  # role -> dependencies not Ready
     invalid: list[str] = field(default_factory=list)
+    recreate: list[Obj] = field(default_factory=list)  # pods failure recovery deletes, once status is written
+    replace: list[Obj] = field(default_factory=list)  # pods of a Recreate rollout, deleted together
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    requeue_after: float | None = None  # a backoff ends then
 
 
 def _owned(objs: Sequence[Obj], uid: str) -> list[Obj]:
@@ -41,12 +47,14 @@ def plan(
     now: str,
     taken: Mapping[tuple[str, str], str] | None = None,
     rejected: Mapping[tuple[str, str], str] | None = None,
+    pods: Mapping[str, list[Obj]] | None = None,
 ) -> Plan:
     """What to apply, delete and report, given every observed child (workloads and Services).
 
     `taken` maps (kind, name) of objects that exist but belong to someone else to a description of
     their owner; `rejected` maps (kind, name) of children the API server refused (400/422) to its
     message. Either is reported against the spec field that decides the object, and nothing is applied.
+    `pods` maps a role to its pods (read by coordinated scaling: how many are scheduled).
     """
     out = Plan()
     owned = _owned(children, rbg.metadata.uid)
@@ -73,6 +81,8 @@ def plan(
     if errors:
         out.invalid = errors
         out.status = status.group_status(rbg, workloads, {}, now, invalid=errors[0])
+        if rbg.status is not None and rbg.status.restart_status is not None:  # kept, not acted on
+            out.status["restartStatus"] = rbg.status.restart_status.wire()
         return out
 
     # the revision first: what the workloads are about to run is recorded before they run it (D33)
@@ -90,6 +100,7 @@ def plan(
     index = {r.name: i for i, r in enumerate(rbg.spec.roles)}
     deps = {r.name: list(r.dependencies or []) for r in rbg.spec.roles}
     ordered = rbg.spec.startup_policy != "Parallel"
+    bodies: dict[str, Obj] = {}
     for level in dependencies.levels(deps):
         for role_name in level:
             if workloads[role_name] is None and ordered:
@@ -104,7 +115,23 @@ def plan(
                     continue
             template = templates[index[role_name]]
             assert not isinstance(template, TemplateError)  # validate() reported those above
-            out.apply.append(desired.workload(rbg, index[role_name], template=template))
+            body = desired.workload(rbg, index[role_name], template=template)
+            bodies[role_name] = body
+            out.apply.append(body)
+    # coordinated rolling update and scaling narrow the workloads about to be written (D34)
+    moved = coordinated.apply(rbg, bodies, workloads, pods or {})
+    for role_name, body in bodies.items():
+        role = rbg.spec.roles[index[role_name]]
+        partition = moved.partitions.get(role_name)
+        if body["kind"] == "StatefulSet":  # stepped here: surge, unavailable, roll before scale-up (D36)
+            coordinated.narrow(body, moved.replicas.get(role_name), None)
+            floor = partition if partition is not None else role_partition(role)
+            role_pods = (pods or {}).get(role_name, [])
+            batched = names.COORDINATED in body["spec"]["template"]["metadata"]["labels"]
+            rollout.statefulset(role, body, workloads[role_name], role_pods, floor, batched)
+            out.replace += rollout.recreate(role, body, workloads[role_name], role_pods)
+        else:
+            coordinated.narrow(body, moved.replicas.get(role_name), partition)
 
     out.apply += [adapter.desired(rbg, role) for role in rbg.spec.roles if adapter.enabled(role)]
     wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in out.apply}
@@ -125,5 +152,53 @@ def plan(
     ]
     out.delete += stale
     out.status = status.group_status(rbg, workloads, out.waiting, now)
+    out.status["conditions"].append(_rolling_condition(rbg, bodies, workloads, now))
     out.status["currentRevision"] = current["metadata"]["name"]
+    if moved.status:
+        out.status["coordinationProgress"] = moved.status
+    if recovery.enabled(rbg):  # failure recovery (D35): the bookkeeping travels in the status
+        every = [p for role_pods in (pods or {}).values() for p in role_pods]
+        decision = recovery.decide(
+            rbg, bodies, workloads, every, rbg.status.wire() if rbg.status else {}, _epoch(now)
+        )
+        out.status = recovery.with_recovery(rbg, out.status, decision, now)
+        out.recreate, out.events, out.requeue_after = (
+            list(decision.delete),
+            decision.events,
+            decision.requeue_after,
+        )
     return out
+
+
+def _epoch(now: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time (the plan's clock)."""
+    try:
+        return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _rolling_condition(
+    rbg: RoleBasedGroup, bodies: Mapping[str, Obj], observed: Mapping[str, Obj | None], now: str
+) -> Obj:
+    """RollingUpdateInProgress: True while a role rolls to a new template (its pods by the workload)."""
+    previous = list((rbg.status.wire() if rbg.status else {}).get("conditions", []))
+    roles = rollout.rolling_roles(bodies, observed)
+    if not roles:
+        return status.condition(
+            "RollingUpdateInProgress", False, "NoRollingUpdate", "", rbg.metadata.generation, now, previous
+        )
+    detail = ", ".join(
+        f"{r} ({int(((observed.get(r) or {}).get('status') or {}).get('updatedReplicas') or 0)}"
+        f"/{bodies[r]['spec'].get('replicas')} updated)"
+        for r in roles
+    )
+    return status.condition(
+        "RollingUpdateInProgress",
+        True,
+        "RollingUpdate",
+        f"rolling: {detail}",
+        rbg.metadata.generation,
+        now,
+        previous,
+    )

@@ -160,18 +160,20 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
     warnings, so that nobody relies on them silently."""
     spec = rbg.spec
     out: list[FieldError] = []
+    kinds = {r.name: r.workload.kind for r in spec.roles}
     for i, c in enumerate(spec.coordination or []):
-        if c.kind != "AffinityScheduling":  # ratio placement is acted on; coordinated updates not yet
-            out.append(
-                FieldError(f"spec.coordination[{i}]", f"{_LATER}: roles are not updated or scaled together")
-            )
+        if c.strategy is None or c.strategy.rolling_update is None:
+            continue
+        for member in c.roles:
+            if kinds.get(member) == "Deployment":  # no partition to hold its pods with (D34)
+                out.append(
+                    FieldError(
+                        f"spec.coordination[{i}].strategy.rollingUpdate",
+                        f"{_LATER} for Deployment role {member}: it rolls at its own pace",
+                    )
+                )
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
-        group_restart = role.restart_policy == "RecreateRoleInstanceOnPodRestart" and role.workload.kind == (
-            "LeaderWorkerSet"
-        )
-        if role.restart_policy not in (None, "None") and not group_restart:
-            out.append(FieldError(f"{where}.restartPolicy", f"{_LATER}: pods are not recreated together"))
         if role.engine_runtimes:
             out.append(FieldError(f"{where}.engineRuntimes", f"{_LATER}: no engine runtime is injected"))
         if role.components:

@@ -73,7 +73,9 @@ def _statefulset_spec(w: Workload) -> Obj:
 def _deployment_spec(w: Workload) -> Obj:
     ru = _rolling(w.role)
     strategy: Obj = {"type": "RollingUpdate"}
-    if ru is not None:
+    if ru is not None and ru.type == "Recreate":  # every pod replaced together (D36)
+        strategy = {"type": "Recreate"}
+    elif ru is not None:
         strategy["rollingUpdate"] = {"maxSurge": ru.max_surge or 0, "maxUnavailable": ru.max_unavailable or 0}
         if _zero(ru.max_surge) and _zero(ru.max_unavailable):
             strategy["rollingUpdate"]["maxUnavailable"] = 1
@@ -109,8 +111,10 @@ def _lws_spec(w: Workload) -> Obj:
     spec: Obj = {"replicas": w.replicas, "leaderWorkerTemplate": lwt, "startupPolicy": "LeaderCreated"}
     ru = _rolling(w.role)
     if ru is not None:
+        unavailable = ru.max_unavailable if ru.max_unavailable is not None else 1
         config: Obj = {
-            "maxUnavailable": ru.max_unavailable if ru.max_unavailable is not None else 1,
+            # Recreate: every group at once (LeaderWorkerSet has no Recreate of its own, D36)
+            "maxUnavailable": "100%" if ru.type == "Recreate" else unavailable,
             # paused: no surge group either (it would start on the new template)
             "maxSurge": 0 if ru.paused else (ru.max_surge if ru.max_surge is not None else 0),
         }

@@ -98,8 +98,10 @@ def leader_statefulset(
     replicas: int,
     partition: int,
     max_unavailable: int,
+    groups: int | None = None,
 ) -> Obj:
-    """The leader StatefulSet `{lws}`: one leader pod per group, built from revision `digest`."""
+    """The leader StatefulSet `{lws}`: one leader pod per group, built from revision `digest`; `groups`:
+    the group count the rollout runs at (the set's replicas unless a scale-up waits for it, D36)."""
     name = lws.metadata.name
     spec = revision_spec(data)
     lwt = LeaderWorkerTemplate.model_validate(spec["leaderWorkerTemplate"])
@@ -117,7 +119,8 @@ def leader_statefulset(
         annotations,
     )
     meta_labels = {**(lws.metadata.labels or {}), labels.NAME: name, labels.REVISION: digest}
-    meta_annotations = {**_set_annotations(lws), labels.REPLICAS: str(lws.spec.replicas)}
+    count = lws.spec.replicas if groups is None else groups
+    meta_annotations = {**_set_annotations(lws), labels.REPLICAS: str(count)}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

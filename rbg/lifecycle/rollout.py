@@ -107,3 +107,11 @@ def partition(states: list[GroupState], sts_replicas: int, step: int, current: i
         p = i
         i -= 1
     return min(p, current)
+
+
+def roll_first(replicas: int, base: int, unfinished: bool) -> int:
+    """The instances to run now (D36): a scale-up waits while instances the set already has are still to
+    roll to a new template, then comes. The other order deadlocks under tight capacity
+    (kubernetes-sigs/lws#717): the new instances cannot be scheduled, the rollout waits for them to be
+    ready, and the old instances keep the room. A scale-down is never held (it frees room)."""
+    return base if unfinished and replicas > base else replicas

@@ -74,6 +74,8 @@ class Informer:
         self.watch_restarts = 0
         self._handlers: list[Handler] = []
         self._by_owner: dict[str, set[Key]] = {}
+        #: label -> (namespace, value) -> keys, for the labels `index_label` was asked for
+        self._by_label: dict[str, dict[tuple[str, str], set[Key]]] = {}
         self._log = log.bind(kind=kind.kind, namespace=namespace or "", selector=label_selector or "")
 
     def __repr__(self) -> str:
@@ -99,6 +101,19 @@ class Informer:
     def by_owner(self, owner_uid: str) -> builtins.list[Obj]:
         """Objects with an ownerReference to this uid (controller or not)."""
         return [self.store[k] for k in self._by_owner.get(owner_uid, ()) if k in self.store]
+
+    def index_label(self, label: str) -> None:
+        """Keep an index of the objects by this label's value (for `by_label`); call before `run()`."""
+        index = self._by_label.setdefault(label, {})
+        for key, obj in self.store.items():
+            value = ((obj.get("metadata") or {}).get("labels") or {}).get(label)
+            if value is not None:
+                index.setdefault((key.namespace, value), set()).add(key)
+
+    def by_label(self, label: str, namespace: str, value: str) -> builtins.list[Obj]:
+        """Objects of the namespace whose `label` is `value` (an indexed label: see `index_label`)."""
+        keys = self._by_label[label].get((namespace, value), ())
+        return [self.store[k] for k in keys if k in self.store]
 
     def add_handler(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -217,6 +232,11 @@ class Informer:
         self.store[key] = obj
         for uid in _owner_uids(obj):
             self._by_owner.setdefault(uid, set()).add(key)
+        if self._by_label:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            for label, index in self._by_label.items():
+                if label in labels:
+                    index.setdefault((key.namespace, labels[label]), set()).add(key)
 
     def _remove(self, key: Key, old: Obj) -> None:
         self._unindex(key, old)
@@ -229,6 +249,16 @@ class Informer:
                 keys.discard(key)
                 if not keys:
                     del self._by_owner[uid]
+        if self._by_label:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            for label, index in self._by_label.items():
+                if label in labels:
+                    slot = (key.namespace, labels[label])
+                    keys = index.get(slot)
+                    if keys is not None:
+                        keys.discard(key)
+                        if not keys:
+                            del index[slot]
 
     def _notify(self, event_type: str, obj: Obj, old: Obj | None) -> None:
         for handler in self._handlers:

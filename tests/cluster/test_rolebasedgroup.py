@@ -196,12 +196,15 @@ def test_bad_dependencies_are_rejected_at_apply(
 
 def test_fields_not_acted_on_yet_are_accepted_with_a_warning(namespace: str, kubectl: Any) -> None:
     doc = simple("warned", {"prefill": 2, "decode": 1})
-    doc["spec"]["coordination"] = [{"name": "pd", "roles": ["prefill", "decode"]}]
+    doc["spec"]["roles"][1]["workload"] = {"apiVersion": "apps/v1", "kind": "Deployment"}
+    doc["spec"]["coordination"] = [
+        {"name": "pd", "roles": ["prefill", "decode"], "strategy": {"rollingUpdate": {"maxSkew": "10%"}}}
+    ]
     result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
     assert result.returncode == 0, result.stderr
     assert (
-        "Warning: spec.coordination[0]: accepted, but this operator does not act on it yet: "
-        "roles are not updated or scaled together"
+        "Warning: spec.coordination[0].strategy.rollingUpdate: accepted, but this operator does not act on "
+        "it yet for Deployment role decode: it rolls at its own pace"
     ) in result.stderr
     assert (
         kubectl("get", "rbg", "-n", namespace, "-o", "name").stdout.strip()

@@ -48,6 +48,8 @@ from rbg.runtime.objects import (
     timestamp,
 )
 
+#: revisions a LeaderWorkerSet keeps, the current one included (as a Deployment's revisionHistoryLimit)
+HISTORY_LIMIT = 10
 log = logging.getLogger(__name__)
 MISSING_REVISION_RETRY = 1.0
 
@@ -197,10 +199,18 @@ class LeaderWorkerSetReconciler:
         # the leader StatefulSet: partition and replicas of the rolling update
         ru = lws.spec.rollout_strategy.rolling_update_configuration
         current = _leader_set(leader_sts, digest)
+        target = lws.spec.replicas
+        if current is not None:  # a template change and a scale-up: roll the groups it has first (D36)
+            base = (
+                current.replicas_annotation if current.replicas_annotation is not None else current.replicas
+            )
+            floor = min(ru.partition or 0, base)
+            unfinished = not current.template_current or not all(s.updated for s in states[floor:base])
+            target = rollout.roll_first(lws.spec.replicas, base, unfinished)
         partition, replicas = rollout.parameters(
-            lws.spec.replicas, ru.max_unavailable, ru.max_surge, ru.partition or 0, current, states
+            target, ru.max_unavailable, ru.max_surge, ru.partition or 0, current, states
         )
-        unavailable, surge = rollout.limits(ru.max_unavailable, ru.max_surge, lws.spec.replicas)
+        unavailable, surge = rollout.limits(ru.max_unavailable, ru.max_surge, target)
         want = desired.leader_statefulset(
             lws,
             data,
@@ -209,6 +219,7 @@ class LeaderWorkerSetReconciler:
             replicas=replicas,
             partition=partition,
             max_unavailable=unavailable + surge,
+            groups=target,
         )
         unique = (
             lws.spec.network_config is not None
@@ -271,7 +282,7 @@ class LeaderWorkerSetReconciler:
         status = lws_status.compute(lws, groups, states, leader_sts, place.key, before, timestamp())
         wait = await self._write_status(key, obj, status)
         done = partition == 0 and replicas == lws.spec.replicas and all(s.ready and s.updated for s in states)
-        if done and len(revisions) > 1:
+        if done and len(revisions) > HISTORY_LIMIT:
             await self._truncate(revisions, digest, groups, ns)
         if waits:
             return Result(requeue_after=MISSING_REVISION_RETRY)
@@ -396,12 +407,15 @@ class LeaderWorkerSetReconciler:
     async def _truncate(
         self, revisions: dict[str | None, Obj], digest: str, groups: list[Group], ns: str
     ) -> None:
+        """Once a rollout is done, revisions beyond the history limit go (upstream deletes every one no
+        group uses; history is kept here as for Deployments, D36); one a group still uses never does."""
         used = {_label(g.leader, labels.REVISION) for g in groups} | {digest}
-        for h, r in revisions.items():
-            if h not in used:
-                await self.kube.delete(
-                    CONTROLLERREVISION, r["metadata"]["name"], ns, preconditions_uid=r["metadata"]["uid"]
-                )
+        ordered = sorted(revisions.values(), key=lambda r: int(r.get("revision") or 0))
+        unused = [r for r in ordered if _label(r, labels.REVISION) not in used]
+        for r in unused[: max(0, len(unused) - (HISTORY_LIMIT - 1))]:
+            await self.kube.delete(
+                CONTROLLERREVISION, r["metadata"]["name"], ns, preconditions_uid=r["metadata"]["uid"]
+            )
 
     def _invalid_status(self, lws: LeaderWorkerSet, obj: Obj, errors: list[str]) -> Obj:
         prev = obj.get("status") or {}

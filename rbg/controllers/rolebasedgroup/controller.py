@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.api.v1alpha1 import RoleBasedGroup, RoleBasedGroupStatus
+from rbg.controllers import podcache
 from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
-from rbg.group import names, workloads
-from rbg.group.plan import plan
-from rbg.group.status import progress_only, same_status
+from rbg.controllers.rolebasedgroup.statuswriter import StatusWriter
+from rbg.group import names, revision, workloads
+from rbg.group.plan import Plan, plan
+from rbg.group.status import same_status
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import stamp, up_to_date
@@ -29,6 +29,7 @@ from rbg.runtime.objects import (
     CONFIGMAP,
     CONTROLLERREVISION,
     DEPLOYMENT,
+    POD,
     SERVICE,
     STATEFULSET,
     Key,
@@ -88,19 +89,36 @@ class RoleBasedGroupReconciler:
             )
             for k in NAMED_KINDS
         }
+        # the operator's one pod cache: scheduled pods for coordinated scaling, restarts for recovery
+        self.pods = podcache.pods(manager)
         self.recorder: EventRecorder = manager.recorder("rolebasedgroup-controller")
-        self._written: dict[Key, _Written] = {}
+        self.status_writer = StatusWriter(kube, status_progress_interval)
         self.controller = Controller("rolebasedgroup", self.reconcile, workers=workers)
         # our own status writes come back as updates: they need no reconcile
         self.controller.for_informer(self.rbgs, predicate=not_status_only)
         for informer in self.children.values():
             self.controller.owns(informer, RBG)
+        self.controller.watches(self.pods, self._pod_group, predicate=self._pod_matters)
         manager.add(self.controller)
+
+    def _pod_group(self, pod: Obj) -> list[Key]:
+        group = (pod["metadata"].get("labels") or {}).get(names.GROUP_NAME)
+        return [Key(pod["metadata"].get("namespace") or "", group)] if group else []
+
+    def _pod_matters(self, event: str, pod: Obj, old: Obj | None) -> bool:
+        """A pod event a group must see: for groups that coordinate rolling updates or scaling, or recover
+        from failures (D34, D35), a pod that appears, goes, is bound, fails or restarts a container.
+        Other groups learn everything from their workloads' status."""
+        keys = self._pod_group(pod)
+        obj = self.rbgs.get(keys[0]) if keys else None
+        if obj is None or not watches_pods(obj.get("spec") or {}):
+            return False
+        return event != "MODIFIED" or old is None or pod_signal(pod) != pod_signal(old)
 
     async def reconcile(self, key: Key) -> Result | None:
         obj = self.rbgs.get(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            self._written.pop(key, None)
+            self.status_writer.forget(key)
             return None  # garbage collection removes the children through their owner references
         try:
             rbg = RoleBasedGroup.model_validate(obj)
@@ -109,17 +127,27 @@ class RoleBasedGroupReconciler:
                 obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
             )
             return None
+        last = self.status_writer.last(key)
+        if (
+            last is not None
+            and last.uid == obj["metadata"].get("uid")
+            and rv_older(obj["metadata"].get("resourceVersion"), last.resource_version)
+        ):
+            # the cache has not seen our last status write yet: decide on what was written (failure
+            # recovery's bookkeeping above all: a recreation must never start twice)
+            rbg.status = RoleBasedGroupStatus.model_validate(last.status)
         uid = rbg.metadata.uid
         children = [c for inf in self.children.values() for c in inf.by_owner(uid)]
         now = timestamp()
-        result = plan(rbg, children, now)
+        pods = _by_role(podcache.of_group(self.pods, key.namespace, key.name))
+        result = plan(rbg, children, now, pods=pods)
         stamped = [stamp(d, names.APPLIED_HASH) for d in result.apply]
         changed = [
             d for d in stamped if not up_to_date(self._observed_of(d, key.namespace), d, names.APPLIED_HASH)
         ]
         taken = self._taken(uid, changed, key.namespace)
         if taken:  # nothing is written: the plan that reports it applies and deletes nothing
-            result, changed = plan(rbg, children, now, taken), []
+            result, changed = plan(rbg, children, now, taken, pods=pods), []
         rejected: dict[tuple[str, str], str] = {}
         # the ConfigMap and Services first: a workload starts only once what its pods use exists
         first = [d for d in changed if d["kind"] not in WORKLOAD_KINDS]
@@ -143,13 +171,18 @@ class RoleBasedGroupReconciler:
             seen = [
                 _not_caught_up(c) if (c.get("kind"), c["metadata"]["name"]) in rolled else c for c in children
             ]
-            result = plan(rbg, seen, now, taken, rejected)
-        wait = self._status_wait(key, obj, result.status)
+            result = plan(rbg, seen, now, taken, rejected, pods=pods)
+        wait = self.status_writer.wait(key, obj, result.status)
         if wait > 0:
             # progress (counts) only, and written moments ago: written once the interval has passed,
             # with whatever the counts are then
             return Result(requeue_after=wait)
-        if await self._write_status(key, obj, result.status):
+        if result.replace and not rejected:
+            await self._replace(obj, result.replace)
+        written_now = await self.status_writer.write(key, obj, result.status)
+        if result.recreate and (written_now or same_status(_status_of(rbg), result.status)):
+            await self._recreate(obj, result)  # once the status holding the recreation is stored
+        if written_now:
             # said once per change of state, not on every reconcile (events cost writes too)
             if result.invalid:
                 reason = "FailedReconcileWorkload" if rejected else "InvalidSpec"
@@ -160,7 +193,34 @@ class RoleBasedGroupReconciler:
         if taken:
             # the other owner's object may go away without any event reaching this group: look again
             return Result(requeue_after=TAKEN_RECHECK_SECONDS)
+        if result.requeue_after is not None:  # a recreation's backoff ends then
+            return Result(requeue_after=max(result.requeue_after, 0.5))
         return None
+
+    async def _replace(self, obj: Obj, pods: list[Obj]) -> None:
+        """rolloutStrategy type Recreate: the role's pods on the old template, deleted together."""
+        roles = sorted({(p["metadata"].get("labels") or {}).get(names.ROLE_NAME, "") for p in pods})
+        msg = f"recreating {len(pods)} pods of role {', '.join(roles)} together (rollingUpdate type Recreate)"
+        self.recorder.event(obj, "Normal", "RecreatingRole", msg)
+        await self._delete_pods(pods)
+
+    async def _delete_pods(self, pods: list[Obj]) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for pod in pods:
+                meta = pod["metadata"]
+                tg.create_task(
+                    self.kube.delete(
+                        POD, meta["name"], meta.get("namespace"), preconditions_uid=meta.get("uid")
+                    )
+                )
+
+    async def _recreate(self, obj: Obj, result: Plan) -> None:
+        """Delete the pods failure recovery recreates (their uids are in the stored status: a crash or an
+        API error half-way is finished by the next pass), and say why."""
+        for type_, reason, message in result.events:
+            self.recorder.event(obj, "Warning" if type_ == "Warning" else "Normal", reason, message)
+            log.info("failure recovery", extra={"group": obj["metadata"]["name"], "decision": message})
+        await self._delete_pods(result.recreate)
 
     async def _write_all(
         self,
@@ -247,67 +307,61 @@ class RoleBasedGroupReconciler:
             owner, "Normal", "SuccessfulDelete", f"deleted {stale['kind']} {name}: no role uses it"
         )
 
-    def _status_wait(self, key: Key, obj: Obj, status: dict[str, Any]) -> float:
-        """Seconds to hold back a status that only reports progress (0: write it now if it changed).
-
-        While pods come up, ready and updated counts change many times a second across a cluster; each
-        write is an API write of the whole group. Progress is written at most once per
-        `status_progress_interval` per group; a condition that flips (Ready, Progressing, InvalidSpec) is
-        written at once.
-        """
-        last = self._written.get(key)
-        if last is None or last.uid != obj["metadata"].get("uid"):
-            return 0.0
-        since = time.monotonic() - last.at
-        if since >= self.status_progress_interval or not progress_only(last.status, status):
-            return 0.0
-        return 0.0 if same_status(obj.get("status"), status) else self.status_progress_interval - since
-
-    async def _write_status(self, key: Key, obj: Obj, status: dict[str, Any]) -> bool:
-        """Write the status if it changed; True when it did.
-
-        The cache may not have seen our last status write yet when the next reconcile runs: a status
-        equal to the one written last, on an object the cache holds at an older resourceVersion than
-        that write, is not written again.
-        """
-        last = self._written.get(key)
-        if (
-            last is not None
-            and last.uid == obj["metadata"].get("uid")
-            and same_status(last.status, status)
-            and rv_older(obj["metadata"].get("resourceVersion"), last.resource_version)
-        ):
-            return False
-        if same_status(obj.get("status"), status):
-            return False
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "RoleBasedGroup",
-            "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]},
-            "status": status,
-        }
-        try:
-            written = await self.kube.apply_status(body)
-        except ApiError as exc:
-            if not exc.not_found:  # deleted meanwhile: nothing to report on
-                raise
-            return False
-        meta = written.get("metadata") or {}
-        self._written[key] = _Written(meta.get("uid"), meta.get("resourceVersion"), status, time.monotonic())
-        return True
-
-
-@dataclass(frozen=True)
-class _Written:
-    """The last status this controller wrote for a group."""
-
-    uid: str | None
-    resource_version: str | None
-    status: dict[str, Any]
-    at: float  # time.monotonic() of the write
-
 
 def _not_caught_up(workload: Obj) -> Obj:
     """The workload as it is once its new spec is stored: a generation its status has not observed."""
     meta = workload["metadata"]
     return {**workload, "metadata": {**meta, "generation": int(meta.get("generation") or 0) + 1}}
+
+
+def _by_role(pods: list[Obj]) -> dict[str, list[Obj]]:
+    out: dict[str, list[Obj]] = {}
+    for pod in pods:
+        role = (pod["metadata"].get("labels") or {}).get(names.ROLE_NAME)
+        if role is not None:
+            out.setdefault(role, []).append(pod)
+    return out
+
+
+def watches_pods(spec: Obj) -> bool:
+    """Whether a group reads its pods: a coordinated rolling update or scaling, a restart policy, or a
+    StatefulSet rollout the operator steps."""
+    if any(
+        (c.get("strategy") or {}).keys() & {"rollingUpdate", "scaling"}
+        for c in spec.get("coordination") or []
+    ):
+        return True
+    for role in spec.get("roles") or []:
+        config = role.get("restartPolicyConfig") or {}
+        if (config.get("type") or role.get("restartPolicy")) not in (None, "None"):
+            return True
+        ru = (role.get("rolloutStrategy") or {}).get("rollingUpdate") or {}
+        kind = (role.get("workload") or {}).get("kind", "StatefulSet")
+        stepped = ru.get("maxSurge") not in (None, 0, "0", "0%") or ru.get("maxUnavailable") not in (
+            None,
+            1,
+            "1",
+        )
+        if kind == "StatefulSet" and (stepped or ru.get("type") == "Recreate"):
+            return True  # the operator steps its rollout on its pods (D36)
+    return False
+
+
+def pod_signal(pod: Obj) -> tuple[Any, ...]:
+    """What of a pod those groups decide on: bound, phase, deleting, revision, container restarts."""
+    status = pod.get("status") or {}
+    restarts = sum(
+        int(c.get("restartCount") or 0)
+        for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
+    )
+    return (
+        (pod.get("spec") or {}).get("nodeName"),
+        status.get("phase"),
+        bool(pod["metadata"].get("deletionTimestamp")),
+        (pod["metadata"].get("labels") or {}).get(revision.ROLE_REVISION),
+        restarts,
+    )
+
+
+def _status_of(rbg: RoleBasedGroup) -> Obj:
+    return rbg.status.wire() if rbg.status is not None else {}

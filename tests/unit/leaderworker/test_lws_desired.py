@@ -8,9 +8,9 @@ from lwsdata import lws
 
 from rbg.leaderworker import desired, labels, revision
 from rbg.leaderworker import status as lws_status
-from rbg.lifecycle.rollout import GroupState
 from rbg.leaderworker.status import Group
 from rbg.leaderworker.validation import Placement
+from rbg.lifecycle.rollout import GroupState
 
 P = labels.PREFIX
 

@@ -340,3 +340,23 @@ async def test_a_required_informer_stays_unsynced_while_its_kind_is_absent() -> 
     assert kube.lists >= 2  # it keeps trying
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_a_label_index_follows_relabels_moves_and_deletions() -> None:
+    inf, _ = informer()
+    inf.index_label("group")
+    a = obj("a", resourceVersion="1")
+    a["metadata"]["labels"] = {"group": "g1"}
+    inf.apply_event("ADDED", a)
+    b = obj("b", resourceVersion="1")
+    b["metadata"]["labels"] = {"group": "g1"}
+    inf.apply_event("ADDED", b)
+    assert sorted(o["metadata"]["name"] for o in inf.by_label("group", "ns", "g1")) == ["a", "b"]
+    moved = obj("a", resourceVersion="2")
+    moved["metadata"]["labels"] = {"group": "g2"}
+    inf.apply_event("MODIFIED", moved)
+    assert [o["metadata"]["name"] for o in inf.by_label("group", "ns", "g1")] == ["b"]
+    assert [o["metadata"]["name"] for o in inf.by_label("group", "ns", "g2")] == ["a"]
+    inf.apply_event("DELETED", b)
+    assert inf.by_label("group", "ns", "g1") == []
+    assert inf.by_label("group", "other-namespace", "g2") == []

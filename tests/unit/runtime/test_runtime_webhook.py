@@ -133,7 +133,12 @@ async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
         "spec": {
             "roles": [
                 {"name": "prefill", "template": tpl, "restartPolicy": "RecreateRBGOnPodRestart"},
-                {"name": "decode", "template": tpl, "scalingAdapter": {"enable": True}},
+                {
+                    "name": "decode",
+                    "template": tpl,
+                    "scalingAdapter": {"enable": True},
+                    "workload": {"apiVersion": "apps/v1", "kind": "Deployment"},
+                },
                 {
                     "name": "router",
                     "template": tpl,
@@ -141,19 +146,22 @@ async def test_fields_not_acted_on_yet_are_allowed_with_warnings() -> None:
                     "scalingAdapter": {"enable": False},
                 },
             ],
-            "coordination": [{"name": "pd", "roles": ["prefill", "decode"]}],
+            "coordination": [
+                {
+                    "name": "pd",
+                    "roles": ["prefill", "decode"],
+                    "strategy": {"rollingUpdate": {"maxSkew": "10%"}},
+                }
+            ],
             "podGroupPolicy": {"kubeScheduling": {}},
         },
     }
     verdict = await validate_rolebasedgroup({"uid": "x", "object": obj})
     assert verdict.errors == []
-    assert [w.split(":")[0] for w in verdict.warnings] == [
-        "spec.coordination[0]",
-        "spec.roles[0].restartPolicy",
-    ]
+    assert [w.split(":")[0] for w in verdict.warnings] == ["spec.coordination[0].strategy.rollingUpdate"]
     assert verdict.warnings[0] == (
-        "spec.coordination[0]: accepted, but this operator does not act on it yet: "
-        "roles are not updated or scaled together"
+        "spec.coordination[0].strategy.rollingUpdate: accepted, but this operator does not act on it yet "
+        "for Deployment role decode: it rolls at its own pace"
     )
 
 

@@ -1,0 +1,170 @@
+"""Coordinated rolling update and scaling of a group's roles (D34): the arithmetic of
+rbg.coordination.skew applied to the workloads about to be written.
+
+Each pass reads, per coordinated role, what its observed workload shows (replicas written, pods updated,
+ready, scheduled) and narrows the desired workload: scaling writes fewer replicas than the role asks for
+until the others catch up; a rolling update writes a higher partition. The group's spec is never
+changed. Only StatefulSet and LeaderWorkerSet roles take part in a coordinated rolling update (a
+Deployment has no partition); every kind takes part in coordinated scaling.
+
+What survives a restart or a stale cache: everything is read from the workloads and pods themselves;
+updated pods are counted by their role-revision label (a workload's status may describe its previous
+spec), and a partition is never raised above the one the workload already has while its template is
+the current one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.coordination import skew
+from rbg.group.revision import ROLE_REVISION
+from rbg.group.rollout import template_label
+from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
+
+Obj = dict[str, Any]
+PARTITIONED = ("StatefulSet", "LeaderWorkerSet")
+WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
+
+
+@dataclass
+class Coordinated:
+    """What the coordinations change in the workloads, and what they report."""
+
+    replicas: dict[str, int] = field(default_factory=dict)  # role -> replicas to write
+    partitions: dict[str, int] = field(default_factory=dict)  # role -> partition to write
+    status: list[Obj] = field(default_factory=list)  # per coordination: its progress
+
+
+def _observed_partition(workload: Obj) -> int:
+    spec = workload.get("spec") or {}
+    if workload.get("kind") == "LeaderWorkerSet":
+        config = (spec.get("rolloutStrategy") or {}).get("rollingUpdateConfiguration") or {}
+        value = config.get("partition")
+    else:
+        value = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+    return value if isinstance(value, int) else 0
+
+
+def _updated(desired: Obj, observed: Obj | None, pods: list[Obj]) -> int:
+    """Pods (LeaderWorkerSet: groups, by their leaders) of the role on the template about to be written,
+    counted from the pods' role-revision label: a workload's status may still describe its previous spec,
+    a pod's label never lies (a pod the cache has not seen yet is not counted: the skew errs on the safe
+    side)."""
+    replicas = int(desired["spec"].get("replicas") or 0)
+    if observed is None:  # created now: every pod starts on the template, nothing rolls
+        return replicas
+    label = template_label(desired)
+    on = [
+        p
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")
+        and (p["metadata"].get("labels") or {}).get(ROLE_REVISION) == label
+        and (
+            desired["kind"] != "LeaderWorkerSet"
+            or (p["metadata"].get("labels") or {}).get(WORKER_INDEX) == "0"
+        )
+    ]
+    return min(len(on), replicas)
+
+
+def _scheduled(pods: list[Obj], kind: str) -> int:
+    bound = [p for p in pods if (p.get("spec") or {}).get("nodeName")]
+    if kind == "LeaderWorkerSet":  # a group counts once its leader is bound
+        return sum(1 for p in bound if ((p["metadata"].get("labels") or {}).get(LWS_GROUP_INDEX) is not None))
+    return len(bound)
+
+
+def apply(
+    rbg: RoleBasedGroup,
+    desired: Mapping[str, Obj],
+    observed: Mapping[str, Obj | None],
+    pods: Mapping[str, list[Obj]],
+) -> Coordinated:
+    """`desired`: role -> the workload about to be written; `observed`: role -> its cached workload;
+    `pods`: role -> its pods (scheduled counts). Roles not in `desired` (waiting for a dependency) take
+    no part."""
+    out = Coordinated()
+    roles = {r.name: r for r in rbg.spec.roles}
+    targets: list[dict[str, int]] = []
+    limits: list[dict[str, skew.UpdateLimits]] = []
+    for coordination in rbg.spec.coordination or []:
+        strategy = coordination.strategy
+        members = [r for r in coordination.roles if r in roles and r in desired]
+        if strategy is None or len(members) < 2:
+            continue
+        if strategy.scaling is not None:
+            scaling = [
+                skew.ScalingRole(
+                    name=r,
+                    desired=roles[r].replicas,
+                    current=int(((observed.get(r) or {}).get("spec") or {}).get("replicas") or 0),
+                    scheduled=_scheduled(pods.get(r, []), desired[r]["kind"]),
+                    ready=int(((observed.get(r) or {}).get("status") or {}).get("readyReplicas") or 0),
+                )
+                for r in members
+            ]
+            target = skew.scaling_targets(scaling, strategy.scaling.max_skew, strategy.scaling.progression)
+            targets.append(target)
+            out.status.append(
+                _report(coordination.name, "Scaling", {s.name: (s.current, s.desired) for s in scaling})
+            )
+        ru = strategy.rolling_update
+        if ru is not None:
+            rolling = [r for r in members if desired[r]["kind"] in PARTITIONED]
+            update = [
+                skew.UpdateRole(
+                    name=r,
+                    replicas=int(desired[r]["spec"].get("replicas") or 0),
+                    updated=_updated(desired[r], observed.get(r), pods.get(r, [])),
+                    partition=role_partition(roles[r]),
+                )
+                for r in rolling
+            ]
+            unavailable = ru.max_unavailable or ru.max_unavailable_ratio
+            found = skew.rolling_limits(update, ru.max_skew, ru.partition, unavailable)
+            limits.append(found)
+            out.status.append(
+                _report(coordination.name, "RollingUpdate", {u.name: (u.updated, u.replicas) for u in update})
+            )
+    out.replicas = skew.merge_targets(targets) if targets else {}
+    for role, limit in (skew.merge_limits(limits) if limits else {}).items():
+        partition = limit.partition
+        seen = observed.get(role)
+        if seen is not None and template_label(seen) == template_label(desired[role]):
+            partition = min(partition, max(_observed_partition(seen), role_partition(roles[role])))
+        out.partitions[role] = partition
+    return out
+
+
+def _report(name: str, type_: str, progress: Mapping[str, tuple[int, int]]) -> Obj:
+    done = all(a >= b for a, b in progress.values())
+    text = ", ".join(f"{r} {a}/{b}" for r, (a, b) in progress.items())
+    return {"name": name, "type": type_, "phase": "Completed" if done else "InProgress", "progress": text}
+
+
+def narrow(workload: Obj, replicas: int | None, partition: int | None) -> None:
+    """Write a coordination's replicas and partition into a desired workload body."""
+    spec = workload["spec"]
+    if replicas is not None:
+        spec["replicas"] = replicas
+    if partition is None:
+        return
+    if workload["kind"] == "StatefulSet":
+        update = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        rolling = {k: v for k, v in (update.get("rollingUpdate") or {}).items() if k != "partition"}
+        if partition > 0:
+            rolling["partition"] = partition
+        if rolling:
+            update["rollingUpdate"] = rolling
+        else:
+            update.pop("rollingUpdate", None)
+    elif workload["kind"] == "LeaderWorkerSet":
+        strategy = spec.setdefault("rolloutStrategy", {"type": "RollingUpdate"})
+        config = strategy.setdefault("rollingUpdateConfiguration", {})
+        config.pop("partition", None)
+        if partition > 0:
+            config["partition"] = partition

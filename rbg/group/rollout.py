@@ -1,0 +1,180 @@
+"""A role's rolling update, pass by pass (D36): what the workload controllers cannot do themselves.
+
+- **StatefulSet maxSurge and maxUnavailable** are stepped by the operator as upstream does (a StatefulSet
+  has no surge, and its maxUnavailable needs an alpha feature gate): the partition and replicas come
+  from the shared rollout arithmetic (rbg.lifecycle.rollout, the same as LeaderWorkerSet groups), over
+  the role's pods by ordinal (ready, and on the new template by their role-revision label). With
+  maxSurge 0 and maxUnavailable 1 the StatefulSet rolls itself (one pod at a time, highest first).
+- **Roll first, scale after**: a template change and a scale-up together first roll the existing
+  instances at their current count and add the new ones once that is done. The other order deadlocks
+  under tight capacity (kubernetes-sigs/lws#717): new pods that cannot be scheduled hold the rollout,
+  whose old pods hold the room. Scale-down goes first (it frees room).
+- **type: Recreate** recreates the role's pods together: the StatefulSet is written with OnDelete and
+  every pod not on the new template is deleted at once (a Deployment's own Recreate strategy does it for
+  Deployment roles).
+
+The instance count the rollout runs at is kept on the workload (annotation `instances`), so a restart
+of the operator resumes exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleSpec
+from rbg.group import names
+from rbg.group.revision import ROLE_REVISION
+from rbg.lifecycle import rollout
+
+Obj = dict[str, Any]
+INSTANCES = names.PREFIX + "instances"  # on a role's workload: its instances without surge
+
+
+def template_label(workload: Obj | None) -> str | None:
+    spec = (workload or {}).get("spec") or {}
+    tpl = spec.get("template") or ((spec.get("leaderWorkerTemplate") or {}).get("workerTemplate")) or {}
+    value = ((tpl.get("metadata") or {}).get("labels") or {}).get(ROLE_REVISION)
+    return str(value) if value is not None else None
+
+
+def rolling(desired: Obj | None, observed: Obj | None) -> bool:
+    """The role's workload is about to get, or has not finished rolling to, a new template."""
+    if desired is None or observed is None:
+        return False
+    if template_label(desired) != template_label(observed):
+        return True
+    status = observed.get("status") or {}
+    generation = int((observed.get("metadata") or {}).get("generation") or 0)
+    if int(status.get("observedGeneration") or 0) < generation:
+        return True
+    replicas = int((observed.get("spec") or {}).get("replicas") or 0)
+    return int(status.get("updatedReplicas") or 0) < replicas
+
+
+def _ru(role: RoleSpec) -> Any:
+    return role.rollout_strategy.rolling_update if role.rollout_strategy else None
+
+
+def recreates(role: RoleSpec) -> bool:
+    ru = _ru(role)
+    return ru is not None and ru.type == "Recreate"
+
+
+def _ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return (pod.get("status") or {}).get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+    )
+
+
+def _by_ordinal(pods: Sequence[Obj]) -> dict[int, Obj]:
+    out: dict[int, Obj] = {}
+    for pod in pods:
+        index = (pod["metadata"].get("labels") or {}).get(names.POD_INDEX)
+        if index is not None and str(index).isdigit() and not pod["metadata"].get("deletionTimestamp"):
+            out[int(index)] = pod
+    return out
+
+
+def _partition_of(workload: Obj) -> int:
+    ru = ((workload.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    value = ru.get("partition")
+    return value if isinstance(value, int) else 0
+
+
+def statefulset(
+    role: RoleSpec, desired: Obj, observed: Obj | None, pods: Sequence[Obj], floor: int, batched: bool = False
+) -> None:
+    """Write the StatefulSet role's replicas, partition and update strategy into `desired` (its body with
+    the replicas it should reach and no partition yet); `floor` is the partition the spec asks for (the
+    role's, a coordination's, or the replicas when paused). `batched`: the role's pods are placed in
+    AffinityScheduling batches, whose planner already places by capacity and whose batches need their
+    new members at once: a scale-up is not held for them."""
+    spec = desired["spec"]
+    want = int(spec.get("replicas") or 0)
+    annotations = desired["metadata"].setdefault("annotations", {})
+    if observed is None:
+        annotations[INSTANCES] = str(want)
+        if recreates(role):
+            spec["updateStrategy"] = {"type": "OnDelete"}
+        else:
+            _set_partition(spec, floor)
+        return
+    label = template_label(desired)
+    current = template_label(observed) == label
+    have = int((observed.get("spec") or {}).get("replicas") or 0)
+    written = ((observed.get("metadata") or {}).get("annotations") or {}).get(INSTANCES)
+    base = int(written) if written and written.isdigit() else have
+    ordinals = _by_ordinal(pods)
+    on_new = {
+        i for i, p in ordinals.items() if (p["metadata"].get("labels") or {}).get(ROLE_REVISION) == label
+    }
+    # pods to update: those the partition does not hold, of the instances the role has now (read from
+    # the workload's status, which its own events keep current)
+    status = observed.get("status") or {}
+    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
+    updated = int(status.get("updatedReplicas") or 0) if caught_up else 0
+    unfinished = not current or updated < base - min(floor, base)
+    n = rollout.roll_first(want, base, unfinished and not batched)
+    annotations[INSTANCES] = str(n)
+    if recreates(role):
+        spec["replicas"] = n
+        spec["updateStrategy"] = {"type": "OnDelete"}
+        return
+    ru = _ru(role)
+    if ru is not None and ru.paused:  # held where it is: no step, no surge (D30)
+        spec["replicas"] = n
+        _set_partition(spec, max(floor, n))
+        return
+    unavailable = ru.max_unavailable if ru is not None and ru.max_unavailable is not None else 1
+    surge = ru.max_surge if ru is not None and ru.max_surge is not None else 0
+    step_unavailable, step_surge = rollout.limits(unavailable, surge, n)
+    if step_surge == 0 and step_unavailable <= 1:
+        spec["replicas"] = n  # the StatefulSet rolls itself, one pod at a time
+        _set_partition(spec, floor)
+        return
+    states = [
+        rollout.GroupState(
+            ready=i in ordinals and _ready(ordinals[i]),
+            updated=i in on_new,
+        )
+        for i in range(have)
+    ]
+    leader = rollout.LeaderSet(
+        replicas=have, partition=_partition_of(observed), replicas_annotation=None, template_current=current
+    )
+    partition, replicas = rollout.parameters(n, unavailable, surge, floor, leader, states)
+    spec["replicas"] = replicas
+    _set_partition(spec, partition)
+
+
+def _set_partition(spec: Obj, partition: int) -> None:
+    update = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+    rolling_update = {k: v for k, v in (update.get("rollingUpdate") or {}).items() if k != "partition"}
+    if partition > 0:
+        rolling_update["partition"] = partition
+    if rolling_update:
+        update["rollingUpdate"] = rolling_update
+    else:
+        update.pop("rollingUpdate", None)
+
+
+def recreate(role: RoleSpec, desired: Obj, observed: Obj | None, pods: Sequence[Obj]) -> list[Obj]:
+    """type Recreate: the pods to delete now, every one not on the new template, once the workload holds
+    it (so each comes back on it)."""
+    if not recreates(role) or observed is None or desired["kind"] != "StatefulSet":
+        return []
+    label = template_label(desired)
+    if template_label(observed) != label:
+        return []
+    return [
+        p
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")
+        and (p["metadata"].get("labels") or {}).get(ROLE_REVISION) != label
+    ]
+
+
+def rolling_roles(desired: Mapping[str, Obj], observed: Mapping[str, Obj | None]) -> list[str]:
+    return [r for r, body in desired.items() if rolling(body, observed.get(r))]

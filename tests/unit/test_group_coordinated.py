@@ -1,0 +1,117 @@
+"""Coordinated rolling update and scaling as the plan writes them into workloads (rbg.group.coordinated)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.group.plan import plan
+from rbg.group.revision import ROLE_REVISION as REV
+
+NOW = "2026-12-02T00:00:00Z"
+Obj = dict[str, Any]
+
+
+def group(prefill: int, decode: int, image: str = "e:1", **strategy: Any) -> RoleBasedGroup:
+    def role(name: str, n: int) -> Obj:
+        return {
+            "name": name,
+            "replicas": n,
+            "template": {"spec": {"containers": [{"name": "c", "image": image}]}},
+        }
+
+    return RoleBasedGroup.model_validate(
+        {
+            "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {
+                "roles": [role("prefill", prefill), role("decode", decode)],
+                "coordination": [{"name": "pd", "roles": ["prefill", "decode"], "strategy": strategy}],
+            },
+        }
+    )
+
+
+def workloads(result: Any) -> dict[str, Obj]:
+    return {w["metadata"]["name"].removeprefix("g-"): w for w in result.apply if w["kind"] == "StatefulSet"}
+
+
+def observed(body: Obj, replicas: int, updated: int, ready: int | None = None) -> Obj:
+    """The workload as the cache shows it once its controller caught up."""
+    out = copy.deepcopy(body)
+    out["spec"]["replicas"] = replicas
+    out["metadata"].update({"generation": 1, "uid": "w-" + out["metadata"]["name"]})
+    out["status"] = {
+        "observedGeneration": 1,
+        "replicas": replicas,
+        "readyReplicas": replicas if ready is None else ready,
+        "updatedReplicas": updated,
+    }
+    return out
+
+
+def pods(role: str, scheduled: int) -> list[Obj]:
+    return [
+        {"metadata": {"name": f"{role}-{i}", "labels": {}}, "spec": {"nodeName": "n"}}
+        for i in range(scheduled)
+    ]
+
+
+def partition(w: Obj) -> int:
+    return int(((w["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition") or 0)
+
+
+def test_coordinated_scaling_steps_15_5_then_30_10_once_scheduled() -> None:
+    rbg = group(300, 100, scaling={"maxSkew": "5%", "progression": "OrderScheduled"})
+    first = workloads(plan(rbg, [], NOW))
+    assert (first["prefill"]["spec"]["replicas"], first["decode"]["spec"]["replicas"]) == (15, 5)
+    seen = [observed(first["prefill"], 15, 15, ready=0), observed(first["decode"], 5, 5, ready=0)]
+    held = workloads(plan(rbg, seen, NOW, pods={"prefill": pods("prefill", 15), "decode": pods("decode", 3)}))
+    assert (held["prefill"]["spec"]["replicas"], held["decode"]["spec"]["replicas"]) == (15, 5)
+    second = plan(rbg, seen, NOW, pods={"prefill": pods("prefill", 15), "decode": pods("decode", 5)})
+    nxt = workloads(second)
+    assert (nxt["prefill"]["spec"]["replicas"], nxt["decode"]["spec"]["replicas"]) == (30, 10)
+    assert second.status["coordinationProgress"] == [
+        {"name": "pd", "type": "Scaling", "phase": "InProgress", "progress": "prefill 15/300, decode 5/100"}
+    ]
+    ready = second.status["conditions"][0]
+    assert ready["status"] == "False"  # a group still scaling is not Ready
+
+
+def on(body: Obj, n: int) -> list[Obj]:
+    """n pods of the workload on its template (by their role-revision label)."""
+    label = body["spec"]["template"]["metadata"]["labels"][REV]
+    return [{"metadata": {"name": f"p{i}", "labels": {REV: label}}, "spec": {}} for i in range(n)]
+
+
+def test_coordinated_rolling_update_holds_each_role_within_the_skew() -> None:
+    old = group(6, 3, rollingUpdate={"maxSkew": "34%"})
+    at_rest = workloads(plan(old, [], NOW))
+    assert partition(at_rest["prefill"]) == 0  # created now: nothing to roll, no partition
+    seen = [observed(at_rest["prefill"], 6, 6), observed(at_rest["decode"], 3, 3)]
+    olds = {"prefill": on(at_rest["prefill"], 6), "decode": on(at_rest["decode"], 3)}
+    new = group(6, 3, image="e:2", rollingUpdate={"maxSkew": "34%"})
+    first = workloads(plan(new, seen, NOW, pods=olds))
+    assert (partition(first["prefill"]), partition(first["decode"])) == (4, 2)
+    # the cache shows the new template and a status saying all are updated: only pods count
+    stale = [observed(first["prefill"], 6, 6), observed(first["decode"], 3, 3)]
+    again = workloads(plan(new, stale, NOW, pods=olds))
+    assert (partition(again["prefill"]), partition(again["decode"])) == (4, 2)
+    # decode's pod updated (1/3), prefill's two (2/6): both may go on
+    moved = {"prefill": on(first["prefill"], 2), "decode": on(first["decode"], 1)}
+    nxt = workloads(plan(new, stale, NOW, pods=moved))
+    assert partition(nxt["prefill"]) < 4
+    assert partition(nxt["decode"]) < 2
+    done = {"prefill": on(first["prefill"], 6), "decode": on(first["decode"], 3)}
+    end = workloads(
+        plan(new, [observed(nxt["prefill"], 6, 6), observed(nxt["decode"], 3, 3)], NOW, pods=done)
+    )
+    assert (partition(end["prefill"]), partition(end["decode"])) == (0, 0)
+
+
+def test_a_role_alone_in_a_coordination_or_without_one_is_not_narrowed() -> None:
+    rbg = group(300, 100, scaling={"maxSkew": "5%"})
+    rbg.spec.coordination[0].roles = ["prefill"]
+    alone = workloads(plan(rbg, [], NOW))
+    assert alone["prefill"]["spec"]["replicas"] == 300
+    assert "coordinationProgress" not in plan(rbg, [], NOW).status
