@@ -456,8 +456,11 @@ class RestartStatus(ApiModel):
     """Uids of the pods the recreation in flight deletes."""
     records: list[RestartRecord] | None = None
     """Per scope: how often and when it was recreated."""
-    generation: int | None = None
-    """The group's generation when this was written (a spec change clears a Failed scope)."""
+    revision: str | None = None
+    """The group's revision when this was written (a change of the roles clears a Failed scope)."""
+    baseline: dict[str, int] | None = None
+    """Per pod uid, container restarts no recreation is owed for (seen before the policy applied, or
+    while the role rolled)."""
 
 
 class CoordinationProgress(ApiModel):

@@ -22,7 +22,7 @@ from typing import Any
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination import skew
 from rbg.group.revision import ROLE_REVISION
-from rbg.group.rollout import template_label
+from rbg.group.rollout import set_partition, template_label
 from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
 
 Obj = dict[str, Any]
@@ -154,14 +154,7 @@ def narrow(workload: Obj, replicas: int | None, partition: int | None) -> None:
     if partition is None:
         return
     if workload["kind"] == "StatefulSet":
-        update = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
-        rolling = {k: v for k, v in (update.get("rollingUpdate") or {}).items() if k != "partition"}
-        if partition > 0:
-            rolling["partition"] = partition
-        if rolling:
-            update["rollingUpdate"] = rolling
-        else:
-            update.pop("rollingUpdate", None)
+        set_partition(spec, partition)
     elif workload["kind"] == "LeaderWorkerSet":
         strategy = spec.setdefault("rolloutStrategy", {"type": "RollingUpdate"})
         config = strategy.setdefault("rollingUpdateConfiguration", {})

@@ -86,10 +86,11 @@ def plan(
         return out
 
     # the revision first: what the workloads are about to run is recorded before they run it (D33)
-    current, stale = revision.plan_revisions(
+    current, created, stale = revision.plan_revisions(
         rbg, [o for o in owned if o.get("kind") == "ControllerRevision"], desired.owner_reference(rbg)
     )
-    out.apply.append(current)
+    if created is not None:
+        out.apply.append(created)
     out.apply.append(desired.config_map(rbg))
     out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]
     resolved = [t for t in templates if not isinstance(t, TemplateError)]
@@ -118,6 +119,16 @@ def plan(
             body = desired.workload(rbg, index[role_name], template=template)
             bodies[role_name] = body
             out.apply.append(body)
+    # a scale-up waiting for a rollout first (D36): the coordinations count on what the role runs now
+    for role_name, body in bodies.items():
+        role = rbg.spec.roles[index[role_name]]
+        if (
+            body["kind"] == "StatefulSet"
+            and names.COORDINATED not in body["spec"]["template"]["metadata"]["labels"]
+        ):
+            body["spec"]["replicas"] = rollout.held(
+                role, body, workloads[role_name], body["spec"]["replicas"]
+            )
     # coordinated rolling update and scaling narrow the workloads about to be written (D34)
     moved = coordinated.apply(rbg, bodies, workloads, pods or {})
     for role_name, body in bodies.items():
@@ -129,7 +140,7 @@ def plan(
             role_pods = (pods or {}).get(role_name, [])
             batched = names.COORDINATED in body["spec"]["template"]["metadata"]["labels"]
             rollout.statefulset(role, body, workloads[role_name], role_pods, floor, batched)
-            out.replace += rollout.recreate(role, body, workloads[role_name], role_pods)
+            out.replace += rollout.recreate(role, body, workloads[role_name], role_pods, floor)
         else:
             coordinated.narrow(body, moved.replicas.get(role_name), partition)
 
@@ -153,15 +164,14 @@ def plan(
     out.delete += stale
     out.status = status.group_status(rbg, workloads, out.waiting, now)
     out.status["conditions"].append(_rolling_condition(rbg, bodies, workloads, now))
-    out.status["currentRevision"] = current["metadata"]["name"]
+    out.status["currentRevision"] = current
     if moved.status:
         out.status["coordinationProgress"] = moved.status
     if recovery.enabled(rbg):  # failure recovery (D35): the bookkeeping travels in the status
         every = [p for role_pods in (pods or {}).values() for p in role_pods]
-        decision = recovery.decide(
-            rbg, bodies, workloads, every, rbg.status.wire() if rbg.status else {}, _epoch(now)
-        )
-        out.status = recovery.with_recovery(rbg, out.status, decision, now)
+        seen = rbg.status.wire() if rbg.status else {}
+        decision, base = recovery.decide(rbg, bodies, workloads, every, seen, current, _epoch(now))
+        out.status = recovery.with_recovery(rbg, out.status, decision, base, current, now)
         out.recreate, out.events, out.requeue_after = (
             list(decision.delete),
             decision.events,

@@ -25,6 +25,7 @@ from typing import Any
 from rbg.api.v1alpha1 import RoleSpec
 from rbg.group import names
 from rbg.group.revision import ROLE_REVISION
+from rbg.group.workloads import role_partition
 from rbg.lifecycle import rollout
 
 Obj = dict[str, Any]
@@ -38,8 +39,9 @@ def template_label(workload: Obj | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def rolling(desired: Obj | None, observed: Obj | None) -> bool:
-    """The role's workload is about to get, or has not finished rolling to, a new template."""
+def rolling(desired: Obj | None, observed: Obj | None, partition: int = 0) -> bool:
+    """The role's workload is about to get, or has not finished rolling to, a new template (the pods
+    below `partition` are not counted: they stay on the old one)."""
     if desired is None or observed is None:
         return False
     if template_label(desired) != template_label(observed):
@@ -49,7 +51,7 @@ def rolling(desired: Obj | None, observed: Obj | None) -> bool:
     if int(status.get("observedGeneration") or 0) < generation:
         return True
     replicas = int((observed.get("spec") or {}).get("replicas") or 0)
-    return int(status.get("updatedReplicas") or 0) < replicas
+    return int(status.get("updatedReplicas") or 0) < replicas - min(partition, replicas)
 
 
 def _ru(role: RoleSpec) -> Any:
@@ -99,24 +101,16 @@ def statefulset(
         if recreates(role):
             spec["updateStrategy"] = {"type": "OnDelete"}
         else:
-            _set_partition(spec, floor)
+            set_partition(spec, floor)
         return
     label = template_label(desired)
     current = template_label(observed) == label
     have = int((observed.get("spec") or {}).get("replicas") or 0)
-    written = ((observed.get("metadata") or {}).get("annotations") or {}).get(INSTANCES)
-    base = int(written) if written and written.isdigit() else have
     ordinals = _by_ordinal(pods)
     on_new = {
         i for i, p in ordinals.items() if (p["metadata"].get("labels") or {}).get(ROLE_REVISION) == label
     }
-    # pods to update: those the partition does not hold, of the instances the role has now (read from
-    # the workload's status, which its own events keep current)
-    status = observed.get("status") or {}
-    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
-    updated = int(status.get("updatedReplicas") or 0) if caught_up else 0
-    unfinished = not current or updated < base - min(floor, base)
-    n = rollout.roll_first(want, base, unfinished and not batched)
+    n = want if batched else held(role, desired, observed, want)
     annotations[INSTANCES] = str(n)
     if recreates(role):
         spec["replicas"] = n
@@ -125,14 +119,14 @@ def statefulset(
     ru = _ru(role)
     if ru is not None and ru.paused:  # held where it is: no step, no surge (D30)
         spec["replicas"] = n
-        _set_partition(spec, max(floor, n))
+        set_partition(spec, max(floor, n))
         return
     unavailable = ru.max_unavailable if ru is not None and ru.max_unavailable is not None else 1
     surge = ru.max_surge if ru is not None and ru.max_surge is not None else 0
     step_unavailable, step_surge = rollout.limits(unavailable, surge, n)
     if step_surge == 0 and step_unavailable <= 1:
         spec["replicas"] = n  # the StatefulSet rolls itself, one pod at a time
-        _set_partition(spec, floor)
+        set_partition(spec, floor)
         return
     states = [
         rollout.GroupState(
@@ -146,10 +140,29 @@ def statefulset(
     )
     partition, replicas = rollout.parameters(n, unavailable, surge, floor, leader, states)
     spec["replicas"] = replicas
-    _set_partition(spec, partition)
+    set_partition(spec, partition)
 
 
-def _set_partition(spec: Obj, partition: int) -> None:
+def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int) -> int:
+    """The instances the role runs now: `want`, unless a scale-up waits for the instances it has to roll
+    to a new template first (D36). "Rolled" counts the pods the role's own partition lets roll (a canary
+    or a pause does not hold a scale-up forever; a coordination's partition does: it is progress)."""
+    if observed is None:
+        return want
+    have = int((observed.get("spec") or {}).get("replicas") or 0)
+    written = ((observed.get("metadata") or {}).get("annotations") or {}).get(INSTANCES)
+    base = int(written) if written and written.isdigit() else have
+    current = template_label(observed) == template_label(desired)
+    # read from the workload's status, which its own events keep current
+    status = observed.get("status") or {}
+    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
+    updated = int(status.get("updatedReplicas") or 0) if caught_up else 0
+    unfinished = not current or updated < base - min(role_partition(role), base)
+    return rollout.roll_first(want, base, unfinished)
+
+
+def set_partition(spec: Obj, partition: int) -> None:
+    """A StatefulSet spec's partition (none at 0)."""
     update = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
     rolling_update = {k: v for k, v in (update.get("rollingUpdate") or {}).items() if k != "partition"}
     if partition > 0:
@@ -160,20 +173,32 @@ def _set_partition(spec: Obj, partition: int) -> None:
         update.pop("rollingUpdate", None)
 
 
-def recreate(role: RoleSpec, desired: Obj, observed: Obj | None, pods: Sequence[Obj]) -> list[Obj]:
-    """type Recreate: the pods to delete now, every one not on the new template, once the workload holds
-    it (so each comes back on it)."""
+def recreate(
+    role: RoleSpec, desired: Obj, observed: Obj | None, pods: Sequence[Obj], floor: int
+) -> list[Obj]:
+    """type Recreate: the pods to delete now, every one not on the new template at or above the partition
+    floor (the role's, a coordination's; paused: none), once the StatefulSet has observed the new template
+    (so each comes back on it)."""
     if not recreates(role) or observed is None or desired["kind"] != "StatefulSet":
         return []
-    label = template_label(desired)
-    if template_label(observed) != label:
+    ru = _ru(role)
+    if ru is not None and ru.paused:
         return []
-    return [
-        p
-        for p in pods
-        if not p["metadata"].get("deletionTimestamp")
-        and (p["metadata"].get("labels") or {}).get(ROLE_REVISION) != label
-    ]
+    label = template_label(desired)
+    status = observed.get("status") or {}
+    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
+    if template_label(observed) != label or not caught_up:
+        return []
+    out = []
+    for pod in pods:
+        meta = pod["metadata"]
+        index = (meta.get("labels") or {}).get(names.POD_INDEX)
+        if meta.get("deletionTimestamp") or (meta.get("labels") or {}).get(ROLE_REVISION) == label:
+            continue
+        if index is not None and str(index).isdigit() and int(index) < floor:
+            continue  # kept on the old template by the partition
+        out.append(pod)
+    return out
 
 
 def rolling_roles(desired: Mapping[str, Obj], observed: Mapping[str, Obj | None]) -> list[str]:

@@ -156,7 +156,7 @@ def pool(kube: Client, namespace: str) -> Any:
     from rbg.devcluster.cluster import K8S_VERSION
     from rbg.devcluster.topology import Topology, node_manifests
 
-    tag = namespace[-6:]
+    tag = f"t{namespace[-6:]}"  # never all digits or 1e5-like: YAML would read a number
     made: list[str] = []
 
     def add(count: int, gpus: int) -> list[str]:

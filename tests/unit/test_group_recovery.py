@@ -15,9 +15,12 @@ Obj = dict[str, Any]
 
 
 def group(
-    policy: str = "RecreateRBGOnPodRestart", status: Obj | None = None, generation: int = 1
+    policy: str = "RecreateRBGOnPodRestart",
+    status: Obj | None = None,
+    generation: int = 1,
+    image: str = "e:1",
 ) -> RoleBasedGroup:
-    tpl = {"spec": {"containers": [{"name": "c", "image": "e:1"}]}}
+    tpl = {"spec": {"containers": [{"name": "c", "image": image}]}}
     return RoleBasedGroup.model_validate(
         {
             "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": generation},
@@ -65,6 +68,7 @@ def test_a_container_restart_recreates_every_pod_and_the_status_holds_them_first
     quiet = plan(rbg, children, NOW, pods=pods)
     assert quiet.recreate == []
     assert [c["status"] for c in quiet.status["conditions"] if c["type"] == "Restarting"] == ["False"]
+    rbg = group(status=quiet.status)  # the status as written: restarts from now on are acted on
     pods["prefill"][1]["status"]["containerStatuses"][0]["restartCount"] = 1
     result = plan(rbg, children, NOW, pods=pods)
     assert sorted(p["metadata"]["uid"] for p in result.recreate) == ["decode-0", "prefill-0", "prefill-1"]
@@ -92,11 +96,33 @@ def test_no_recreation_while_the_role_rolls_or_without_a_policy() -> None:
     assert "restartStatus" not in result.status
 
 
-def test_a_failed_bound_is_cleared_by_a_spec_change() -> None:
-    failed = {"restartStatus": {"records": [{"scope": "", "count": 2, "failed": True}], "generation": 1}}
+def test_a_failed_bound_is_cleared_by_a_change_of_the_roles_not_by_scaling() -> None:
+    revision = plan(group(), [], NOW).status["currentRevision"]
+    failed = {
+        "restartStatus": {
+            "records": [{"scope": "", "count": 2, "failed": True}],
+            "revision": revision,
+            "baseline": {},
+        }
+    }
     rbg = group(status=failed)
     children, pods = running(rbg)
     pods["prefill"][0]["status"]["containerStatuses"][0]["restartCount"] = 1
     assert plan(rbg, children, NOW, pods=pods).recreate == []
-    edited = group(status=failed, generation=2)
-    assert len(plan(edited, children, NOW, pods=pods).recreate) == 3
+    scaled = group(status=failed, generation=2)  # e.g. an autoscaler's replicas: the same revision
+    assert plan(scaled, children, NOW, pods=pods).recreate == []
+    fixed = group(status=failed, generation=3, image="e:2")
+    children2, pods2 = running(fixed)
+    pods2["prefill"][0]["status"]["containerStatuses"][0]["restartCount"] = 1
+    assert len(plan(fixed, children2, NOW, pods=pods2).recreate) == 3
+
+
+def test_restarts_from_before_the_policy_applied_recreate_nothing() -> None:
+    rbg = group()
+    children, pods = running(rbg)
+    pods["prefill"][0]["status"]["containerStatuses"][0]["restartCount"] = 7  # days ago
+    first = plan(rbg, children, NOW, pods=pods)
+    assert first.recreate == []
+    assert first.status["restartStatus"]["baseline"] == {"prefill-0": 7}
+    pods["prefill"][0]["status"]["containerStatuses"][0]["restartCount"] = 8  # a new restart
+    assert len(plan(group(status=first.status), children, NOW, pods=pods).recreate) == 3

@@ -59,9 +59,11 @@ def history_of(*objs: Obj) -> list[Obj]:
     """The revisions the controller would have made, one spec after another."""
     revisions: list[Obj] = []
     for obj in objs:
-        current, stale = revision.plan_revisions(model(obj), revisions, desired.owner_reference(model(obj)))
-        if current["metadata"]["name"] not in {r["metadata"]["name"] for r in revisions}:
-            revisions.append(stored(current))
+        _, created, stale = revision.plan_revisions(
+            model(obj), revisions, desired.owner_reference(model(obj))
+        )
+        if created is not None:
+            revisions.append(stored(created))
         gone = {r["metadata"]["name"] for r in stale}
         revisions = [r for r in revisions if r["metadata"]["name"] not in gone]
     return revisions
@@ -86,7 +88,7 @@ def test_going_back_to_an_old_template_is_a_new_higher_revision() -> None:
 def test_history_keeps_the_newest_five_and_always_the_current() -> None:
     revisions = history_of(*[group(image=f"engine:{i}") for i in range(8)])
     assert [revision.number(r) for r in revisions] == [4, 5, 6, 7, 8]
-    _, stale = revision.plan_revisions(model(group(image="engine:7")), revisions, {}, limit=1)
+    _, _, stale = revision.plan_revisions(model(group(image="engine:7")), revisions, {}, limit=1)
     assert [revision.number(r) for r in stale] == [4, 5, 6, 7]
 
 
@@ -170,3 +172,16 @@ def test_history_rows_mark_the_current_and_ignore_revisions_of_another_group() -
     assert [(r["revision"], r["current"]) for r in rows] == [(1, False), (2, True)]
     assert rows[1]["roles"] == "prefill=engine:2 decode=decode:1"
     assert "*2" in history.render_history(rows)
+
+
+def test_an_unchanged_group_applies_no_revision_and_a_fast_second_edit_gets_the_next_number() -> None:
+    revisions = history_of(group())
+    steady = plan(model(group()), revisions, NOW)
+    assert [o for o in steady.apply if o["kind"] == "ControllerRevision"] == []  # nothing to write when idle
+    assert steady.status["currentRevision"] == revisions[0]["metadata"]["name"]
+    # revision 2 was written but the cache still shows only revision 1: the next edit is numbered 3
+    edited = group(image="engine:3")
+    edited["status"] = {"currentRevision": "g-abc-2"}
+    _, created, _ = revision.plan_revisions(model(edited), revisions, {})
+    assert created is not None
+    assert revision.number(created) == 3

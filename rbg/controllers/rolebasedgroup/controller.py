@@ -348,8 +348,11 @@ def watches_pods(spec: Obj) -> bool:
 
 
 def pod_signal(pod: Obj) -> tuple[Any, ...]:
-    """What of a pod those groups decide on: bound, phase, deleting, revision, container restarts."""
+    """What of a pod those groups decide on: bound, phase, ready, deleting, revision, container restarts."""
     status = pod.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
     restarts = sum(
         int(c.get("restartCount") or 0)
         for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
@@ -357,6 +360,7 @@ def pod_signal(pod: Obj) -> tuple[Any, ...]:
     return (
         (pod.get("spec") or {}).get("nodeName"),
         status.get("phase"),
+        ready,
         bool(pod["metadata"].get("deletionTimestamp")),
         (pod["metadata"].get("labels") or {}).get(revision.ROLE_REVISION),
         restarts,
