@@ -5,7 +5,8 @@ Each pass reads, per coordinated role, what its observed workload shows (replica
 ready, scheduled) and narrows the desired workload: scaling writes fewer replicas than the role asks for
 until the others catch up; a rolling update writes a higher partition. The group's spec is never
 changed. Only StatefulSet and LeaderWorkerSet roles take part in a coordinated rolling update (a
-Deployment has no partition); every kind takes part in coordinated scaling.
+Deployment has no partition); every kind takes part in coordinated scaling. Roles that an
+AffinityScheduling coordination also batches move by whole batches.
 
 What survives a restart or a stale cache: everything is read from the workloads and pods themselves;
 updated pods are counted by their role-revision label (a workload's status may describe its previous
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup
-from rbg.coordination import skew
+from rbg.coordination import batches, skew
 from rbg.group.revision import ROLE_REVISION
 from rbg.group.rollout import set_partition, template_label
 from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
@@ -108,6 +109,9 @@ def apply(
                 for r in members
             ]
             target = skew.scaling_targets(scaling, strategy.scaling.max_skew, strategy.scaling.progression)
+            ratios = _batch_ratios(rbg, members)
+            if ratios is not None:
+                target = _whole_batches_scaling(target, scaling, ratios)
             targets.append(target)
             out.status.append(
                 _report(coordination.name, "Scaling", {s.name: (s.current, s.desired) for s in scaling})
@@ -126,6 +130,9 @@ def apply(
             ]
             unavailable = ru.max_unavailable or ru.max_unavailable_ratio
             found = skew.rolling_limits(update, ru.max_skew, ru.partition, unavailable)
+            ratios = _batch_ratios(rbg, [u.name for u in update])
+            if ratios is not None and found:
+                found = _whole_batches_update(found, update, ratios)
             limits.append(found)
             out.status.append(
                 _report(coordination.name, "RollingUpdate", {u.name: (u.updated, u.replicas) for u in update})
@@ -138,6 +145,54 @@ def apply(
             partition = min(partition, max(_observed_partition(seen), role_partition(roles[role])))
         out.partitions[role] = partition
     return out
+
+
+def _batch_ratios(rbg: RoleBasedGroup, members: list[str]) -> dict[str, int] | None:
+    """The ratios of an AffinityScheduling coordination over all of these roles: they then move by whole
+    batches (a 2:1 prefill:decode service scales and rolls 2+1 pods at a time, D34)."""
+    for c, aff in batches.affinity_coordinations(rbg):
+        ratios = {r: int(aff.ratios.get(r, 0)) for r in members}
+        if len(members) >= 2 and set(members) <= set(c.roles) and all(v > 0 for v in ratios.values()):
+            return ratios
+    return None
+
+
+def _whole_batches_scaling(
+    target: Mapping[str, int], roles: list[skew.ScalingRole], ratios: Mapping[str, int]
+) -> dict[str, int]:
+    """Scaling targets rounded to whole batches: the fewest batches any role's target allows, at least one
+    more than every role has when the scaler lets the roles grow; a scale-down goes as asked."""
+    if any(r.desired < r.current for r in roles):
+        return dict(target)
+    have = min(r.current // ratios[r.name] for r in roles)
+    want = min(r.desired // ratios[r.name] for r in roles)
+    allowed = min(target[r.name] // ratios[r.name] for r in roles)
+    if any(target[r.name] > r.current for r in roles):
+        allowed = max(allowed, have + 1)
+    allowed = min(allowed, want)
+    return {r.name: max(min(r.desired, allowed * ratios[r.name]), min(r.current, r.desired)) for r in roles}
+
+
+def _whole_batches_update(
+    limits: Mapping[str, skew.UpdateLimits], roles: list[skew.UpdateRole], ratios: Mapping[str, int]
+) -> dict[str, skew.UpdateLimits]:
+    """Partitions on batch boundaries: the highest batches update together across the roles (batch k is
+    each role's ordinals k*ratio .. k*ratio+ratio-1), as many as every role's limit allows, at least one
+    more than all have while the rollout is unfinished."""
+    total = min(u.replicas // ratios[u.name] for u in roles)
+    done = min(u.updated // ratios[u.name] for u in roles)
+    allowed = min((u.replicas - limits[u.name].partition) // ratios[u.name] for u in roles)
+    floor_batches = max(-(-u.partition // ratios[u.name]) for u in roles)  # the roles' own partitions
+    if done < total - floor_batches:
+        allowed = max(allowed, done + 1)
+    allowed = min(allowed, total - floor_batches)
+    return {
+        u.name: skew.UpdateLimits(
+            partition=max(u.partition, (total - allowed) * ratios[u.name]),
+            max_unavailable=limits[u.name].max_unavailable,
+        )
+        for u in roles
+    }
 
 
 def _report(name: str, type_: str, progress: Mapping[str, tuple[int, int]]) -> Obj:

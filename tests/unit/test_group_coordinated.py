@@ -115,3 +115,46 @@ def test_a_role_alone_in_a_coordination_or_without_one_is_not_narrowed() -> None
     alone = workloads(plan(rbg, [], NOW))
     assert alone["prefill"]["spec"]["replicas"] == 300
     assert "coordinationProgress" not in plan(rbg, [], NOW).status
+
+
+def batched_group(prefill: int, decode: int, image: str = "e:1", **strategy: Any) -> RoleBasedGroup:
+    rbg = group(prefill, decode, image=image, **strategy)
+    doc = rbg.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["coordination"].append(
+        {
+            "name": "batches",
+            "roles": ["prefill", "decode"],
+            "strategy": {
+                "affinityScheduling": {
+                    "topologyKey": "kubernetes.io/hostname",
+                    "ratios": {"prefill": 2, "decode": 1},
+                }
+            },
+        }
+    )
+    return RoleBasedGroup.model_validate(doc)
+
+
+def test_batched_roles_scale_by_whole_batches() -> None:
+    rbg = batched_group(6, 3, scaling={"maxSkew": "10%", "progression": "OrderScheduled"})
+    first = workloads(plan(rbg, [], NOW))
+    assert (first["prefill"]["spec"]["replicas"], first["decode"]["spec"]["replicas"]) == (2, 1)  # one batch
+    seen = [observed(first["prefill"], 2, 2), observed(first["decode"], 1, 1)]
+    bound = {"prefill": pods("prefill", 2), "decode": pods("decode", 1)}
+    nxt = workloads(plan(rbg, seen, NOW, pods=bound))
+    assert (nxt["prefill"]["spec"]["replicas"], nxt["decode"]["spec"]["replicas"]) == (4, 2)  # the next batch
+
+
+def test_batched_roles_roll_by_whole_batches() -> None:
+    old = batched_group(6, 3, rollingUpdate={"maxSkew": "10%"})
+    at_rest = workloads(plan(old, [], NOW))
+    seen = [observed(at_rest["prefill"], 6, 6), observed(at_rest["decode"], 3, 3)]
+    olds = {"prefill": on(at_rest["prefill"], 6), "decode": on(at_rest["decode"], 3)}
+    new = batched_group(6, 3, image="e:2", rollingUpdate={"maxSkew": "10%"})
+    first = workloads(plan(new, seen, NOW, pods=olds))
+    # the top batch (prefill 4-5, decode 2) updates together, though 10 % is less than one pod
+    assert (partition(first["prefill"]), partition(first["decode"])) == (4, 2)
+    half = {"prefill": on(first["prefill"], 2), "decode": on(first["decode"], 1)}
+    stale = [observed(first["prefill"], 6, 2), observed(first["decode"], 3, 1)]
+    second = workloads(plan(new, stale, NOW, pods=half))
+    assert (partition(second["prefill"]), partition(second["decode"])) == (2, 1)
