@@ -95,49 +95,54 @@ def apply(
     for coordination in rbg.spec.coordination or []:
         strategy = coordination.strategy
         members = [r for r in coordination.roles if r in roles and r in desired]
-        if strategy is None or len(members) < 2:
+        if strategy is None or len(members) < 2 or strategy.scaling is None:
             continue
-        if strategy.scaling is not None:
-            scaling = [
-                skew.ScalingRole(
-                    name=r,
-                    desired=roles[r].replicas,
-                    current=int(((observed.get(r) or {}).get("spec") or {}).get("replicas") or 0),
-                    scheduled=_scheduled(pods.get(r, []), desired[r]["kind"]),
-                    ready=int(((observed.get(r) or {}).get("status") or {}).get("readyReplicas") or 0),
-                )
-                for r in members
-            ]
-            target = skew.scaling_targets(scaling, strategy.scaling.max_skew, strategy.scaling.progression)
-            ratios = _batch_ratios(rbg, members)
-            if ratios is not None:
-                target = _whole_batches_scaling(target, scaling, ratios)
-            targets.append(target)
-            out.status.append(
-                _report(coordination.name, "Scaling", {s.name: (s.current, s.desired) for s in scaling})
+        scaling = [
+            skew.ScalingRole(
+                name=r,
+                desired=roles[r].replicas,
+                current=int(((observed.get(r) or {}).get("spec") or {}).get("replicas") or 0),
+                scheduled=_scheduled(pods.get(r, []), desired[r]["kind"]),
+                ready=int(((observed.get(r) or {}).get("status") or {}).get("readyReplicas") or 0),
             )
-        ru = strategy.rolling_update
-        if ru is not None:
-            rolling = [r for r in members if desired[r]["kind"] in PARTITIONED]
-            update = [
-                skew.UpdateRole(
-                    name=r,
-                    replicas=int(desired[r]["spec"].get("replicas") or 0),
-                    updated=_updated(desired[r], observed.get(r), pods.get(r, [])),
-                    partition=role_partition(roles[r]),
-                )
-                for r in rolling
-            ]
-            unavailable = ru.max_unavailable or ru.max_unavailable_ratio
-            found = skew.rolling_limits(update, ru.max_skew, ru.partition, unavailable)
-            ratios = _batch_ratios(rbg, [u.name for u in update])
-            if ratios is not None and found:
-                found = _whole_batches_update(found, update, ratios)
-            limits.append(found)
-            out.status.append(
-                _report(coordination.name, "RollingUpdate", {u.name: (u.updated, u.replicas) for u in update})
-            )
+            for r in members
+        ]
+        target = skew.scaling_targets(scaling, strategy.scaling.max_skew, strategy.scaling.progression)
+        ratios = _batch_ratios(rbg, members)
+        if ratios is not None:
+            target = _whole_batches_scaling(target, scaling, ratios)
+        targets.append(target)
+        out.status.append(
+            _report(coordination.name, "Scaling", {s.name: (s.current, s.desired) for s in scaling})
+        )
     out.replicas = skew.merge_targets(targets) if targets else {}
+    floors = standing(rbg, desired)
+    for coordination in rbg.spec.coordination or []:
+        strategy = coordination.strategy
+        members = [r for r in coordination.roles if r in roles and r in desired]
+        ru = strategy.rolling_update if strategy is not None else None
+        if ru is None or len(members) < 2:
+            continue
+        rolling = [r for r in members if desired[r]["kind"] in PARTITIONED]
+        update = [
+            skew.UpdateRole(
+                name=r,
+                # the replicas about to be written (a coordinated scaling may write fewer)
+                replicas=min(int(desired[r]["spec"].get("replicas") or 0), out.replicas.get(r, 1 << 30)),
+                updated=_updated(desired[r], observed.get(r), pods.get(r, [])),
+                partition=role_partition(roles[r]),
+            )
+            for r in rolling
+        ]
+        unavailable = ru.max_unavailable or ru.max_unavailable_ratio
+        found = skew.rolling_limits(update, ru.max_skew, ru.partition, unavailable)
+        ratios = _batch_ratios(rbg, [u.name for u in update])
+        if ratios is not None and found:
+            found = _whole_batches_update(found, update, ratios, floors)
+        limits.append(found)
+        out.status.append(
+            _report(coordination.name, "RollingUpdate", {u.name: (u.updated, u.replicas) for u in update})
+        )
     for role, limit in (skew.merge_limits(limits) if limits else {}).items():
         partition = limit.partition
         seen = observed.get(role)
@@ -173,8 +178,27 @@ def _whole_batches_scaling(
     return {r.name: max(min(r.desired, allowed * ratios[r.name]), min(r.current, r.desired)) for r in roles}
 
 
+def standing(rbg: RoleBasedGroup, desired: Mapping[str, Obj]) -> dict[str, int]:
+    """Per role, the partition that stays for good: its own, or a coordinated rolling update's
+    `partition` (not its maxSkew steps, which move)."""
+    roles = {r.name: r for r in rbg.spec.roles}
+    out = {name: role_partition(role) for name, role in roles.items()}
+    for c in rbg.spec.coordination or []:
+        ru = c.strategy.rolling_update if c.strategy is not None else None
+        members = [r for r in c.roles if r in roles and r in desired]
+        if ru is None or not ru.partition or len(members) < 2:
+            continue
+        for r in members:
+            n = int(desired[r]["spec"].get("replicas") or 0)
+            out[r] = max(out[r], skew.partition_replicas(ru.partition, n))
+    return out
+
+
 def _whole_batches_update(
-    limits: Mapping[str, skew.UpdateLimits], roles: list[skew.UpdateRole], ratios: Mapping[str, int]
+    limits: Mapping[str, skew.UpdateLimits],
+    roles: list[skew.UpdateRole],
+    ratios: Mapping[str, int],
+    floors: Mapping[str, int],
 ) -> dict[str, skew.UpdateLimits]:
     """Partitions on batch boundaries: the highest batches update together across the roles (batch k is
     each role's ordinals k*ratio .. k*ratio+ratio-1), as many as every role's limit allows, at least one
@@ -182,13 +206,14 @@ def _whole_batches_update(
     total = min(u.replicas // ratios[u.name] for u in roles)
     done = min(u.updated // ratios[u.name] for u in roles)
     allowed = min((u.replicas - limits[u.name].partition) // ratios[u.name] for u in roles)
-    floor_batches = max(-(-u.partition // ratios[u.name]) for u in roles)  # the roles' own partitions
+    # the partitions that stay (the roles' own, the coordination's), in whole batches
+    floor_batches = max(-(-max(u.partition, floors.get(u.name, 0)) // ratios[u.name]) for u in roles)
     if done < total - floor_batches:
         allowed = max(allowed, done + 1)
     allowed = min(allowed, total - floor_batches)
     return {
         u.name: skew.UpdateLimits(
-            partition=max(u.partition, (total - allowed) * ratios[u.name]),
+            partition=max(u.partition, floors.get(u.name, 0), (total - allowed) * ratios[u.name]),
             max_unavailable=limits[u.name].max_unavailable,
         )
         for u in roles

@@ -120,6 +120,7 @@ def plan(
             bodies[role_name] = body
             out.apply.append(body)
     # a scale-up waiting for a rollout first (D36): the coordinations count on what the role runs now
+    floors = coordinated.standing(rbg, bodies)
     for role_name, body in bodies.items():
         role = rbg.spec.roles[index[role_name]]
         if (
@@ -127,7 +128,7 @@ def plan(
             and names.COORDINATED not in body["spec"]["template"]["metadata"]["labels"]
         ):
             body["spec"]["replicas"] = rollout.held(
-                role, body, workloads[role_name], body["spec"]["replicas"]
+                role, body, workloads[role_name], body["spec"]["replicas"], floors[role_name]
             )
     # coordinated rolling update and scaling narrow the workloads about to be written (D34)
     moved = coordinated.apply(rbg, bodies, workloads, pods or {})
@@ -139,7 +140,9 @@ def plan(
             floor = partition if partition is not None else role_partition(role)
             role_pods = (pods or {}).get(role_name, [])
             batched = names.COORDINATED in body["spec"]["template"]["metadata"]["labels"]
-            rollout.statefulset(role, body, workloads[role_name], role_pods, floor, batched)
+            rollout.statefulset(
+                role, body, workloads[role_name], role_pods, floor, batched, floors[role_name]
+            )
             out.replace += rollout.recreate(role, body, workloads[role_name], role_pods, floor)
         else:
             coordinated.narrow(body, moved.replicas.get(role_name), partition)
@@ -170,7 +173,7 @@ def plan(
     if recovery.enabled(rbg):  # failure recovery (D35): the bookkeeping travels in the status
         every = [p for role_pods in (pods or {}).values() for p in role_pods]
         seen = rbg.status.wire() if rbg.status else {}
-        decision, base = recovery.decide(rbg, bodies, workloads, every, seen, current, _epoch(now))
+        decision, base = recovery.decide(rbg, bodies, workloads, every, seen, current, _epoch(now), floors)
         out.status = recovery.with_recovery(rbg, out.status, decision, base, current, now)
         out.recreate, out.events, out.requeue_after = (
             list(decision.delete),

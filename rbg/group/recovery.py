@@ -50,14 +50,22 @@ def rolling(desired: Obj | None, observed: Obj | None, partition: int = 0) -> bo
 
 
 def policies(
-    rbg: RoleBasedGroup, desired: Mapping[str, Obj], observed: Mapping[str, Obj | None]
+    rbg: RoleBasedGroup,
+    desired: Mapping[str, Obj],
+    observed: Mapping[str, Obj | None],
+    floors: Mapping[str, int] | None = None,
 ) -> list[restart.RolePolicy]:
+    """`floors`: per role, the partition that stays (a canary is no rollout in progress)."""
     return [
         restart.RolePolicy(
             role=r.name,
             policy=policy_of(r),
             kind=r.workload.kind,
-            rolling=rolling(desired.get(r.name), observed.get(r.name), role_partition(r)),
+            rolling=rolling(
+                desired.get(r.name),
+                observed.get(r.name),
+                max(role_partition(r), (floors or {}).get(r.name, 0)),
+            ),
         )
         for r in rbg.spec.roles
     ]
@@ -127,9 +135,10 @@ def decide(
     status: Obj | None,
     revision: str,
     now: float,
+    floors: Mapping[str, int] | None = None,
 ) -> tuple[restart.Decision, dict[str, int]]:
     """The decision, and the baseline of restarts to keep in status."""
-    roles = policies(rbg, desired, observed)
+    roles = policies(rbg, desired, observed, floors)
     base, effective = baseline(pods, roles, status)
     return restart.decide(effective, roles, backoff_of(rbg), bookkeeping(status, revision), now), base
 

@@ -102,9 +102,13 @@ def plan_revisions(
     if newest is not None and newest.get("data") == data:
         return newest["metadata"]["name"], None, revisions.prune(ordered, newest, limit)
     named = rbg.status.current_revision if rbg.status is not None else None
+    digest = safe_hash(data)
+    if named and named.startswith(f"{rbg.metadata.name[:_MAX_PREFIX]}-{digest}-"):
+        # written moments ago, not in the cache yet: it holds this data (its name holds the digest)
+        return named, None, revisions.prune(ordered, newest, limit) if newest is not None else []
     known = int(named.rsplit("-", 1)[1]) if named and named.rsplit("-", 1)[-1].isdigit() else 0
     n = max(number(newest) if newest is not None else 0, known) + 1
-    created = controller_revision(rbg, data, safe_hash(data), n, owner)
+    created = controller_revision(rbg, data, digest, n, owner)
     return created["metadata"]["name"], created, revisions.prune(ordered, created, limit)
 
 

@@ -86,13 +86,20 @@ def _partition_of(workload: Obj) -> int:
 
 
 def statefulset(
-    role: RoleSpec, desired: Obj, observed: Obj | None, pods: Sequence[Obj], floor: int, batched: bool = False
+    role: RoleSpec,
+    desired: Obj,
+    observed: Obj | None,
+    pods: Sequence[Obj],
+    floor: int,
+    batched: bool = False,
+    standing: int | None = None,
 ) -> None:
     """Write the StatefulSet role's replicas, partition and update strategy into `desired` (its body with
     the replicas it should reach and no partition yet); `floor` is the partition the spec asks for (the
     role's, a coordination's, or the replicas when paused). `batched`: the role's pods are placed in
     AffinityScheduling batches, whose planner already places by capacity and whose batches need their
-    new members at once: a scale-up is not held for them."""
+    new members at once: a scale-up is not held for them. `standing`: the partition that stays (see
+    `held`)."""
     spec = desired["spec"]
     want = int(spec.get("replicas") or 0)
     annotations = desired["metadata"].setdefault("annotations", {})
@@ -110,7 +117,7 @@ def statefulset(
     on_new = {
         i for i, p in ordinals.items() if (p["metadata"].get("labels") or {}).get(ROLE_REVISION) == label
     }
-    n = want if batched else held(role, desired, observed, want)
+    n = want if batched else held(role, desired, observed, want, standing)
     annotations[INSTANCES] = str(n)
     if recreates(role):
         spec["replicas"] = n
@@ -143,10 +150,12 @@ def statefulset(
     set_partition(spec, partition)
 
 
-def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int) -> int:
+def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int, floor: int | None = None) -> int:
     """The instances the role runs now: `want`, unless a scale-up waits for the instances it has to roll
-    to a new template first (D36). "Rolled" counts the pods the role's own partition lets roll (a canary
-    or a pause does not hold a scale-up forever; a coordination's partition does: it is progress)."""
+    to a new template first (D36). "Rolled" counts the pods a standing partition lets roll (`floor`: the
+    role's own, or a coordination's `partition`; a canary or a pause never holds a scale-up forever; a
+    coordination's maxSkew steps are progress, not a floor). Surge pods count among the pods to roll."""
+    floor = role_partition(role) if floor is None else floor
     if observed is None:
         return want
     have = int((observed.get("spec") or {}).get("replicas") or 0)
@@ -157,7 +166,7 @@ def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int) -> int:
     status = observed.get("status") or {}
     caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
     updated = int(status.get("updatedReplicas") or 0) if caught_up else 0
-    unfinished = not current or updated < base - min(role_partition(role), base)
+    unfinished = not current or updated < max(base, have) - min(floor, base)
     return rollout.roll_first(want, base, unfinished)
 
 

@@ -127,6 +127,8 @@ def progress_only(old: Obj | None, new: Obj) -> bool:
     and the observed generation is the same (nothing a user or a tool waits on has flipped)."""
     if not old or old.get("observedGeneration") != new.get("observedGeneration"):
         return False
+    if old.get("restartStatus") != new.get("restartStatus"):
+        return False  # failure recovery's bookkeeping is written at once (D35)
 
     def states(s: Obj) -> list[tuple[Any, Any, Any]]:
         return sorted((c.get("type"), c.get("status"), c.get("reason")) for c in s.get("conditions") or [])

@@ -205,14 +205,19 @@ class RoleBasedGroupReconciler:
         await self._delete_pods(pods)
 
     async def _delete_pods(self, pods: list[Obj]) -> None:
+        async def delete(pod: Obj) -> None:
+            meta = pod["metadata"]
+            try:
+                await self.kube.delete(
+                    POD, meta["name"], meta.get("namespace"), preconditions_uid=meta.get("uid")
+                )
+            except ApiError as exc:
+                if not exc.conflict:  # 409: a pod of that name with another uid, the one meant is gone
+                    raise
+
         async with asyncio.TaskGroup() as tg:
             for pod in pods:
-                meta = pod["metadata"]
-                tg.create_task(
-                    self.kube.delete(
-                        POD, meta["name"], meta.get("namespace"), preconditions_uid=meta.get("uid")
-                    )
-                )
+                tg.create_task(delete(pod))
 
     async def _recreate(self, obj: Obj, result: Plan) -> None:
         """Delete the pods failure recovery recreates (their uids are in the stored status: a crash or an
