@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from coordination_data import pd_group
+
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.group import names
 from rbg.group.plan import plan
@@ -158,30 +160,7 @@ def test_batched_roles_scale_with_their_template_change_at_once() -> None:
     """AffinityScheduling batches need their new members with the new layout: no roll-first hold."""
 
     def batched(prefill: int, decode: int, ratio: int) -> RoleBasedGroup:
-        tpl = {"spec": {"containers": [{"name": "c", "image": "e:1"}]}}
-        return RoleBasedGroup.model_validate(
-            {
-                "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
-                "spec": {
-                    "roles": [
-                        {"name": "prefill", "replicas": prefill, "template": tpl},
-                        {"name": "decode", "replicas": decode, "template": tpl},
-                    ],
-                    "coordination": [
-                        {
-                            "name": "pd",
-                            "roles": ["prefill", "decode"],
-                            "strategy": {
-                                "affinityScheduling": {
-                                    "topologyKey": "kubernetes.io/hostname",
-                                    "ratios": {"prefill": ratio, "decode": 1},
-                                }
-                            },
-                        }
-                    ],
-                },
-            }
-        )
+        return pd_group(prefill, decode, ratios={"prefill": ratio, "decode": 1})
 
     before = {
         w["metadata"]["name"]: w for w in plan(batched(4, 2, 2), [], NOW).apply if w["kind"] == "StatefulSet"
