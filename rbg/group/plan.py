@@ -166,7 +166,7 @@ def plan(
     ]
     out.delete += stale
     out.status = status.group_status(rbg, workloads, out.waiting, now)
-    out.status["conditions"].append(_rolling_condition(rbg, bodies, workloads, now))
+    out.status["conditions"].append(_rolling_condition(rbg, bodies, workloads, floors, now))
     out.status["currentRevision"] = current
     if moved.status:
         out.status["coordinationProgress"] = moved.status
@@ -192,11 +192,23 @@ def _epoch(now: str) -> float:
 
 
 def _rolling_condition(
-    rbg: RoleBasedGroup, bodies: Mapping[str, Obj], observed: Mapping[str, Obj | None], now: str
+    rbg: RoleBasedGroup,
+    bodies: Mapping[str, Obj],
+    observed: Mapping[str, Obj | None],
+    floors: Mapping[str, int],
+    now: str,
 ) -> Obj:
     """RollingUpdateInProgress: True while a role rolls to a new template (its pods by the workload)."""
     previous = list((rbg.status.wire() if rbg.status else {}).get("conditions", []))
-    roles = rollout.rolling_roles(bodies, observed)
+    # a paused rollout is still in progress (only held); a canary partition's is complete
+    paused = {
+        r.name
+        for r in rbg.spec.roles
+        if r.rollout_strategy
+        and r.rollout_strategy.rolling_update
+        and r.rollout_strategy.rolling_update.paused
+    }
+    roles = rollout.rolling_roles(bodies, observed, {r: 0 if r in paused else f for r, f in floors.items()})
     if not roles:
         return status.condition(
             "RollingUpdateInProgress", False, "NoRollingUpdate", "", rbg.metadata.generation, now, previous

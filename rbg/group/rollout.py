@@ -210,5 +210,9 @@ def recreate(
     return out
 
 
-def rolling_roles(desired: Mapping[str, Obj], observed: Mapping[str, Obj | None]) -> list[str]:
-    return [r for r, body in desired.items() if rolling(body, observed.get(r))]
+def rolling_roles(
+    desired: Mapping[str, Obj], observed: Mapping[str, Obj | None], floors: Mapping[str, int] | None = None
+) -> list[str]:
+    """Roles rolling to a new template; pods a standing partition keeps do not count (as `kubectl
+    rollout status` calls a partitioned rollout complete)."""
+    return [r for r, body in desired.items() if rolling(body, observed.get(r), (floors or {}).get(r, 0))]

@@ -172,3 +172,15 @@ def test_batched_roles_scale_with_their_template_change_at_once() -> None:
         if w["kind"] == "StatefulSet"
     }
     assert after["g-decode"]["spec"]["replicas"] == 4  # the layout changed and decode grew: not held
+
+
+def test_rolling_update_in_progress_is_false_for_a_partitioned_rollout_and_true_while_paused() -> None:
+    old = body(plan(group(4, partition=2), [], NOW))
+    new = body(plan(group(4, image="e:2", partition=2), [running(old, 4)], NOW))
+    parted = plan(group(4, image="e:2", partition=2), [running(new, 4, updated=2)], NOW)
+    assert conditions(parted)["RollingUpdateInProgress"] == "False"  # as kubectl: partitioned, complete
+    rolling = plan(group(4, image="e:2", partition=2), [running(new, 4, updated=1)], NOW)
+    assert conditions(rolling)["RollingUpdateInProgress"] == "True"
+    held = body(plan(group(4, image="e:2", paused=True), [running(old, 4)], NOW))
+    paused = plan(group(4, image="e:2", paused=True), [running(held, 4, updated=2)], NOW)
+    assert conditions(paused)["RollingUpdateInProgress"] == "True"  # held, not done
