@@ -4,10 +4,9 @@ children it creates or updates only; nothing written at idle)."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
+from rbg.controllers.reading import read
 from rbg.groupset import plan as core
 from rbg.leaderworker.restart import controller_uid  # one helper for every controller
 from rbg.runtime.client import Kube
@@ -35,12 +34,8 @@ class GroupSetReconciler:
         obj = self.sets.get(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None  # garbage collection removes the children
-        try:
-            gs = RoleBasedGroupSet.model_validate(obj)
-        except ValidationError as exc:
-            self.recorder.event(
-                obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
-            )
+        gs = read(RoleBasedGroupSet, obj, self.recorder)
+        if gs is None:
             return None
         children = self.rbgs.by_owner(gs.metadata.uid)
         p = core.plan(gs, children, owner_reference(obj), timestamp())

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet, LeaderWorkerTemplate
 from rbg.controllers.kinds import LWS
+from rbg.controllers.reading import read
 from rbg.leaderworker import desired, labels, restart, validation
 from rbg.leaderworker import status as lws_status
 from rbg.leaderworker.restart import GonePod, controller_uid
@@ -127,12 +128,8 @@ class LeaderWorkerSetReconciler:
             self._written.pop(key, None)
             self._recreating.pop(key, None)
             return None  # garbage collection removes what it owns
-        try:
-            lws = LeaderWorkerSet.model_validate(obj)
-        except ValidationError as exc:
-            self.recorder.event(
-                obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
-            )
+        lws = read(LeaderWorkerSet, obj, self.recorder)
+        if lws is None:
             return None
         # (a replicas change through /scale never meets the webhook: what depends on replicas alone, like
         # maxUnavailable and maxSurge both rounding to 0, must not stop the set)

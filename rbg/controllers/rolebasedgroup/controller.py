@@ -9,11 +9,10 @@ import asyncio
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from rbg.api.v1alpha1 import RoleBasedGroup, RoleBasedGroupStatus
 from rbg.controllers import podcache
 from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
+from rbg.controllers.reading import read
 from rbg.controllers.rolebasedgroup.statuswriter import StatusWriter
 from rbg.group import names, revision, workloads
 from rbg.group.plan import Plan, plan
@@ -120,12 +119,8 @@ class RoleBasedGroupReconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.status_writer.forget(key)
             return None  # garbage collection removes the children through their owner references
-        try:
-            rbg = RoleBasedGroup.model_validate(obj)
-        except ValidationError as exc:  # stored before the CRD schema tightened; never crash on it
-            self.recorder.event(
-                obj, "Warning", "InvalidSpec", f"cannot read the object: {exc.errors()[0]['msg']}"
-            )
+        rbg = read(RoleBasedGroup, obj, self.recorder)
+        if rbg is None:
             return None
         last = self.status_writer.last(key)
         if (
