@@ -83,6 +83,11 @@ def pause_patch(obj: Obj, roles: list[str] | None, paused: bool) -> list[Obj]:
     return ops
 
 
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"error: {message}", highlight=False)
+    return typer.Exit(1)
+
+
 def _get(
     name: str, namespace: str | None, kubeconfig: str | None, context: str | None
 ) -> tuple[Any, Any, Obj]:
@@ -94,8 +99,7 @@ def _get(
     try:
         obj: Obj = client.get(kind, name, namespace=namespace or client.namespace).to_dict()
     except ApiError as exc:
-        Console(stderr=True).print(f"error: RoleBasedGroup {name}: {exc.status.message}", highlight=False)
-        raise typer.Exit(1) from None
+        raise _fail(f"RoleBasedGroup {name}: {exc.status.message}") from None
     return client, kind, obj
 
 
@@ -133,13 +137,11 @@ def _set_paused(
     client, kind, obj = _get(name, namespace, kubeconfig, context)
     ops = pause_patch(obj, roles, paused)
     if not ops:
-        Console(stderr=True).print(f"error: no role {', '.join(roles or [])} in {name}", highlight=False)
-        raise typer.Exit(1)
+        raise _fail(f"no role {', '.join(roles or [])} in {name}")
     try:
         client.patch(kind, name, ops, namespace=obj["metadata"]["namespace"], patch_type=PatchType.JSON)
     except ApiError as exc:
-        Console(stderr=True).print(f"error: {exc.status.message}", highlight=False)
-        raise typer.Exit(1) from None
+        raise _fail(f"{exc.status.message}") from None
     typer.echo(f"rolebasedgroup/{name} {'paused' if paused else 'resumed'}")
 
 
@@ -168,22 +170,16 @@ def resume(
 
 
 def _revisions(client: Any, obj: Obj) -> list[Obj]:
-    from lightkube.generic_resource import create_namespaced_resource
+    from lightkube.resources.apps_v1 import ControllerRevision
 
     from rbg.group import names
 
-    kind = create_namespaced_resource("apps", "v1", "ControllerRevision", "controllerrevisions")
     found = client.list(
-        kind,
+        ControllerRevision,
         namespace=obj["metadata"]["namespace"],
         labels={names.GROUP_NAME: obj["metadata"]["name"]},
     )
     return history.owned(obj, [r.to_dict() for r in found])
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", highlight=False)
-    return typer.Exit(1)
 
 
 @app.command("history")

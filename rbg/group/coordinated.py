@@ -23,7 +23,7 @@ from typing import Any
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination import batches, skew
 from rbg.group.revision import ROLE_REVISION
-from rbg.group.rollout import set_partition, template_label
+from rbg.group.rollout import partition_of, set_partition, template_label
 from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
 
 Obj = dict[str, Any]
@@ -38,16 +38,6 @@ class Coordinated:
     replicas: dict[str, int] = field(default_factory=dict)  # role -> replicas to write
     partitions: dict[str, int] = field(default_factory=dict)  # role -> partition to write
     status: list[Obj] = field(default_factory=list)  # per coordination: its progress
-
-
-def _observed_partition(workload: Obj) -> int:
-    spec = workload.get("spec") or {}
-    if workload.get("kind") == "LeaderWorkerSet":
-        config = (spec.get("rolloutStrategy") or {}).get("rollingUpdateConfiguration") or {}
-        value = config.get("partition")
-    else:
-        value = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
-    return value if isinstance(value, int) else 0
 
 
 def _updated(desired: Obj, observed: Obj | None, pods: list[Obj]) -> int:
@@ -147,7 +137,7 @@ def apply(
         partition = limit.partition
         seen = observed.get(role)
         if seen is not None and template_label(seen) == template_label(desired[role]):
-            partition = min(partition, max(_observed_partition(seen), role_partition(roles[role])))
+            partition = min(partition, max(partition_of(seen), role_partition(roles[role])))
         out.partitions[role] = partition
     return out
 

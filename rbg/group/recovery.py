@@ -12,6 +12,7 @@ from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
 from rbg.group import names, restart, rollout
 from rbg.group.status import condition
 from rbg.group.workloads import role_partition
+from rbg.lifecycle.observed import restarts
 
 Obj = dict[str, Any]
 RECREATING = ("RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart")
@@ -82,14 +83,6 @@ def bookkeeping(status: Obj | None, revision: str) -> restart.Bookkeeping:
     return book
 
 
-def _restarts(pod: Obj) -> int:
-    status = pod.get("status") or {}
-    return sum(
-        int(c.get("restartCount") or 0)
-        for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
-    )
-
-
 def _quiet(pod: Obj) -> Obj:
     """The pod with its restarts already accounted for: no container restart left to act on."""
     status = dict(pod.get("status") or {})
@@ -117,7 +110,7 @@ def baseline(
     effective = []
     for pod in pods:
         uid = str(pod["metadata"].get("uid") or "")
-        total = _restarts(pod)
+        total = restarts(pod)
         role = (pod["metadata"].get("labels") or {}).get(names.ROLE_NAME)
         if total > 0 and (first or role not in watching):
             out[uid] = total

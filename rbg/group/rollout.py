@@ -27,6 +27,7 @@ from rbg.group import names
 from rbg.group.revision import ROLE_REVISION
 from rbg.group.workloads import role_partition
 from rbg.lifecycle import rollout
+from rbg.lifecycle.observed import caught_up, pod_ready
 
 Obj = dict[str, Any]
 INSTANCES = names.PREFIX + "instances"  # on a role's workload: its instances without surge
@@ -46,12 +47,11 @@ def rolling(desired: Obj | None, observed: Obj | None, partition: int = 0) -> bo
         return False
     if template_label(desired) != template_label(observed):
         return True
-    status = observed.get("status") or {}
-    generation = int((observed.get("metadata") or {}).get("generation") or 0)
-    if int(status.get("observedGeneration") or 0) < generation:
+    if not caught_up(observed):
         return True
     replicas = int((observed.get("spec") or {}).get("replicas") or 0)
-    return int(status.get("updatedReplicas") or 0) < replicas - min(partition, replicas)
+    updated = int((observed.get("status") or {}).get("updatedReplicas") or 0)
+    return updated < replicas - min(partition, replicas)
 
 
 def _ru(role: RoleSpec) -> Any:
@@ -63,13 +63,6 @@ def recreates(role: RoleSpec) -> bool:
     return ru is not None and ru.type == "Recreate"
 
 
-def _ready(pod: Obj) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return (pod.get("status") or {}).get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
-    )
-
-
 def _by_ordinal(pods: Sequence[Obj]) -> dict[int, Obj]:
     out: dict[int, Obj] = {}
     for pod in pods:
@@ -79,9 +72,13 @@ def _by_ordinal(pods: Sequence[Obj]) -> dict[int, Obj]:
     return out
 
 
-def _partition_of(workload: Obj) -> int:
-    ru = ((workload.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
-    value = ru.get("partition")
+def partition_of(workload: Obj) -> int:
+    """The partition an observed StatefulSet or LeaderWorkerSet holds."""
+    spec = workload.get("spec") or {}
+    if workload.get("kind") == "LeaderWorkerSet":
+        value = ((spec.get("rolloutStrategy") or {}).get("rollingUpdateConfiguration") or {}).get("partition")
+    else:
+        value = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
     return value if isinstance(value, int) else 0
 
 
@@ -137,13 +134,13 @@ def statefulset(
         return
     states = [
         rollout.GroupState(
-            ready=i in ordinals and _ready(ordinals[i]),
+            ready=i in ordinals and pod_ready(ordinals[i]),
             updated=i in on_new,
         )
         for i in range(have)
     ]
     leader = rollout.LeaderSet(
-        replicas=have, partition=_partition_of(observed), replicas_annotation=None, template_current=current
+        replicas=have, partition=partition_of(observed), replicas_annotation=None, template_current=current
     )
     partition, replicas = rollout.parameters(n, unavailable, surge, floor, leader, states)
     spec["replicas"] = replicas
@@ -163,9 +160,7 @@ def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int, floor: i
     base = int(written) if written and written.isdigit() else have
     current = template_label(observed) == template_label(desired)
     # read from the workload's status, which its own events keep current
-    status = observed.get("status") or {}
-    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
-    updated = int(status.get("updatedReplicas") or 0) if caught_up else 0
+    updated = int((observed.get("status") or {}).get("updatedReplicas") or 0) if caught_up(observed) else 0
     unfinished = not current or updated < max(base, have) - min(floor, base)
     return rollout.roll_first(want, base, unfinished)
 
@@ -194,9 +189,7 @@ def recreate(
     if ru is not None and ru.paused:
         return []
     label = template_label(desired)
-    status = observed.get("status") or {}
-    caught_up = int(status.get("observedGeneration") or 0) >= int(observed["metadata"].get("generation") or 0)
-    if template_label(observed) != label or not caught_up:
+    if template_label(observed) != label or not caught_up(observed):
         return []
     out = []
     for pod in pods:

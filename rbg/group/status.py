@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+from rbg.lifecycle.observed import caught_up
 
 Obj = dict[str, Any]
 
@@ -15,9 +16,8 @@ def workload_ready(role: RoleSpec, wl: Obj | None) -> bool:
     if wl is None:
         return False
     status = wl.get("status") or {}
-    generation = wl.get("metadata", {}).get("generation", 0)
     return (
-        status.get("observedGeneration", 0) >= generation
+        caught_up(wl)
         and (wl.get("spec") or {}).get("replicas") == role.replicas
         and status.get("readyReplicas", 0) >= role.replicas
         and status.get("replicas", 0) == role.replicas

@@ -10,6 +10,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.coordination.resources import LWS_GATE
 from rbg.group.status import progress_only
 from rbg.leaderworker import labels
+from rbg.lifecycle.observed import pod_ready
 from rbg.lifecycle.rollout import GroupState
 
 __all__ = ["Group", "compute", "pod_ready", "progress_only", "same", "state", "statefulset_ready", "why"]
@@ -27,15 +28,6 @@ class Group:
     workers: Obj | None = None  # the worker StatefulSet
     worker_pods: list[Obj] = field(default_factory=list)
     size: int | None = None  # the group size of the leader's revision (None: the set's current size)
-
-
-def pod_ready(pod: Obj | None) -> bool:
-    if pod is None or pod["metadata"].get("deletionTimestamp"):
-        return False
-    st = pod.get("status") or {}
-    return st.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []
-    )
 
 
 def statefulset_ready(sts: Obj | None) -> bool:

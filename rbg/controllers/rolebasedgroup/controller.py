@@ -17,6 +17,7 @@ from rbg.controllers.rolebasedgroup.statuswriter import StatusWriter
 from rbg.group import names, revision, workloads
 from rbg.group.plan import Plan, plan
 from rbg.group.status import same_status
+from rbg.lifecycle.observed import restarts
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import stamp, up_to_date
@@ -353,17 +354,13 @@ def pod_signal(pod: Obj) -> tuple[Any, ...]:
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
     )
-    restarts = sum(
-        int(c.get("restartCount") or 0)
-        for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
-    )
     return (
         (pod.get("spec") or {}).get("nodeName"),
         status.get("phase"),
         ready,
         bool(pod["metadata"].get("deletionTimestamp")),
         (pod["metadata"].get("labels") or {}).get(revision.ROLE_REVISION),
-        restarts,
+        restarts(pod),
     )
 
 
