@@ -40,7 +40,8 @@ def _structural(node: Any, defs: dict[str, Schema]) -> Any:
     if node.get("x-kubernetes-int-or-string"):
         return {
             "x-kubernetes-int-or-string": True,
-            **({"default": node["default"]} if "default" in node else {}),
+            **({"description": node["description"]} if "description" in node else {}),
+            **({"default": node["default"]} if node.get("default") is not None else {}),
         }
     any_of = node.get("anyOf")
     if any_of is not None:

@@ -39,11 +39,18 @@ class GroupTemplate(ApiModel):
 
 
 class GroupSetRollout(ApiModel):
+    type: Literal["Recreate", "InPlaceUpdate"] | None = None
+    """How the pods inside one child group change: Recreate (the default, the seed's atomic rollout):
+    every pod of a role whose template changed is replaced at once, each role rolled with
+    `rollingUpdate.type: Recreate` unless the role sets a type of its own; InPlaceUpdate: the child
+    group's spec is updated and each role rolls as its own rolloutStrategy says (one pod at a time by
+    default)."""
     max_unavailable: IntOrString | None = 1
     """How many child groups may be not Ready at once while a template change rolls (a number, or a
     percentage of replicas rounded down, at least 1)."""
-    partition: int | None = Field(None, ge=0)
-    """Child groups with an index below it keep the old template."""
+    partition: IntOrString | None = None
+    """Child groups with an index below it (a number, or a percentage of replicas rounded down) keep the
+    old template."""
 
 
 class RoleBasedGroupSetSpec(ApiModel):

@@ -8,10 +8,13 @@ update and delete, and its status, out.
 - A child is updated only while fewer than maxUnavailable children (default 1) are not Ready on the
   current template: with the default, the next group only once the previous is Ready again on the new
   template. Children below `partition` keep the old template. New children get the current template.
+- Inside a child, by default every changed role's pods are replaced at once (the seed's atomic
+  rollout, D32): its roles are written with `rollingUpdate.type: Recreate` unless they name a type.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from typing import Any
 from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.api.v1alpha1 import API_VERSION as RBG_API_VERSION
 from rbg.group.names import PREFIX
+from rbg.lifecycle import intstr
 
 Obj = dict[str, Any]
 SET_NAME = PREFIX + "groupset-name"
@@ -61,8 +65,30 @@ def revision(gs: RoleBasedGroupSet) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:10]
 
 
+def atomic(gs: RoleBasedGroupSet) -> bool:
+    """Inside a child group every changed role's pods are replaced at once (rolloutStrategy.type
+    Recreate, the default)."""
+    rollout = gs.spec.rollout_strategy
+    return rollout is None or rollout.type != "InPlaceUpdate"
+
+
+def _recreating(spec: Obj) -> Obj:
+    """The child's spec with every role that names no update type of its own rolled by Recreate."""
+    out = copy.deepcopy(spec)
+    for role in out.get("roles") or []:
+        strategy = role.get("rolloutStrategy")
+        strategy = strategy if isinstance(strategy, dict) else {}
+        ru = strategy.get("rollingUpdate")
+        ru = ru if isinstance(ru, dict) else {}
+        ru.setdefault("type", "Recreate")
+        role["rolloutStrategy"] = {**strategy, "rollingUpdate": ru}
+    return out
+
+
 def child(gs: RoleBasedGroupSet, index: int, owner: Obj) -> Obj:
     spec, labels, annotations = template(gs)
+    if atomic(gs):
+        spec = _recreating(spec)
     name = gs.metadata.name
     return {
         "apiVersion": RBG_API_VERSION,
@@ -99,6 +125,15 @@ def _limit(value: int | str | None, replicas: int) -> int:
     return max(1, int(text)) if text.isdigit() else 1
 
 
+def _partition(value: int | str | None, replicas: int) -> int:
+    """Child indices kept on the old template: a number, or a percentage of replicas rounded down
+    (anything else keeps none)."""
+    if value is None:
+        return 0
+    n = intstr.scaled(value, replicas, round_up=False)
+    return max(0, n) if n is not None else 0
+
+
 def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> SetPlan:
     out = SetPlan()
     digest = revision(gs)
@@ -120,7 +155,7 @@ def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> Se
 
     rollout = gs.spec.rollout_strategy
     budget = _limit(rollout.max_unavailable if rollout else None, replicas)
-    floor = (rollout.partition if rollout else None) or 0
+    floor = _partition(rollout.partition if rollout else None, replicas)
     unavailable = sum(1 for c in by_index.values() if not ready(c)) + len(out.create)
     for i in sorted(by_index):
         c = by_index[i]

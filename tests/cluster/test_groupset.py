@@ -10,6 +10,7 @@ import pytest
 import yaml
 from lightkube import Client
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 from test_rolebasedgroup import RBG
 
@@ -20,6 +21,9 @@ RBGSET = create_namespaced_resource(
     "workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupSet", "rolebasedgroupsets"
 )
 REVISION = "rbg.workloads.x-k8s.io/groupset-revision"
+GROUP = "rbg.workloads.x-k8s.io/group-name"
+ROLE = "rbg.workloads.x-k8s.io/role-name"
+ROLE_REVISION = "rbg.workloads.x-k8s.io/role-revision"
 
 
 def groupset(name: str, replicas: int, image: str) -> dict[str, Any]:
@@ -96,8 +100,37 @@ def test_a_groupset_scales_and_rolls_one_group_at_a_time(kube: Client, namespace
         except Exception:  # noqa: S110 - the watch ends with the test's namespace
             pass
 
+    # inside a group every pod of a changed role is replaced at once (the seed's atomic rollout): a
+    # watcher on the pods never sees a role of one group with live pods of two templates
+    pods: dict[str, tuple[str, str, str, bool]] = {}
+    mixed: list[Any] = []
+
+    def watch_pods() -> None:
+        try:
+            for kind, obj in kube.watch(Pod, namespace=namespace):
+                labels = obj.metadata.labels or {}
+                key = (labels.get(GROUP, ""), labels.get(ROLE, ""))
+                if kind == "DELETED":
+                    pods.pop(obj.metadata.name, None)
+                else:
+                    live = obj.metadata.deletionTimestamp is None
+                    pods[obj.metadata.name] = (*key, labels.get(ROLE_REVISION, ""), live)
+                live_revisions = {p[2] for p in pods.values() if (p[0], p[1]) == key and p[3]}
+                if len(live_revisions) > 1:
+                    mixed.append((key, sorted(live_revisions)))
+                if stop.is_set():
+                    return
+        except Exception:  # noqa: S110 - the watch ends with the test's namespace
+            pass
+
     threading.Thread(target=watch, daemon=True).start()
-    wait_until(lambda: (len(states) == 2, states), 30, "the watcher sees both groups")
+    threading.Thread(target=watch_pods, daemon=True).start()
+
+    def serving() -> dict[str, str]:
+        return {n: p[2] for n, p in list(pods.items()) if p[3] and p[0] in ("svc-0", "svc-1")}
+
+    wait_until(lambda: (len(states) == 2 and len(serving()) == 6, (states, pods)), 30, "both groups seen")
+    first = serving()
     before = {k: v[0] for k, v in states.items()}
     patch = {"spec": {"groupTemplate": groupset("svc", 2, "engine:2")["spec"]["groupTemplate"]}}
     kube.patch(RBGSET, "svc", patch, namespace=namespace, patch_type=PatchType.MERGE)
@@ -109,6 +142,9 @@ def test_a_groupset_scales_and_rolls_one_group_at_a_time(kube: Client, namespace
     wait_until(rolled, 120, "both groups on the new template and Ready")
     stop.set()
     assert worst[0] == 1, worst  # strictly one group at a time (and one did roll)
+    assert mixed == []  # never two templates live in one role of one group
+    replaced = {name for name, p in pods.items() if p[3] and name in first and p[2] != first[name]}
+    assert len(replaced) == 6, pods  # and every pod did change (same names: StatefulSet pods)
     wait_until(lambda: settled(kube, namespace, "svc", 2), 60, "the set Ready on the new template")
 
 

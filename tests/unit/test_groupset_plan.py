@@ -145,3 +145,49 @@ def test_a_malformed_max_unavailable_never_crashes() -> None:
     for value in ("abc%", "2", -1, "50%"):
         p = gsp.plan(groupset(4, image="i:2", maxUnavailable=value), children, OWNER, NOW)
         assert 1 <= len(p.update) <= 2
+
+
+def _update_types(child: dict[str, Any]) -> dict[str, Any]:
+    return {
+        r["name"]: ((r.get("rolloutStrategy") or {}).get("rollingUpdate") or {}).get("type")
+        for r in child["spec"]["roles"]
+    }
+
+
+def test_inside_a_group_every_changed_role_is_replaced_at_once_unless_asked_otherwise() -> None:
+    # the seed's atomic rollout, the default: each role of a child rolls by Recreate
+    assert _update_types(gsp.plan(groupset(1), [], OWNER, NOW).create[0]) == {"prefill": "Recreate"}
+    assert _update_types(gsp.plan(groupset(1, type="Recreate"), [], OWNER, NOW).create[0]) == {
+        "prefill": "Recreate"
+    }
+    # InPlaceUpdate: the child's roles roll as the template says (here: no strategy at all)
+    (kept,) = gsp.plan(groupset(1, type="InPlaceUpdate"), [], OWNER, NOW).create
+    assert "rolloutStrategy" not in kept["spec"]["roles"][0]
+    # a role's own type and its other limits are kept
+    gs = groupset(1)
+    own = gs.model_copy(deep=True)
+    assert own.spec.group_template is not None
+    assert own.spec.group_template.spec is not None
+    role = own.spec.group_template.spec.roles[0]
+    role.rollout_strategy = (
+        type(role)
+        .model_validate(
+            {"name": "prefill", "rolloutStrategy": {"rollingUpdate": {"type": "RecreatePod", "partition": 1}}}
+        )
+        .rollout_strategy
+    )
+    (c,) = gsp.plan(own, [], OWNER, NOW).create
+    assert c["spec"]["roles"][0]["rolloutStrategy"]["rollingUpdate"]["type"] == "RecreatePod"
+    assert c["spec"]["roles"][0]["rolloutStrategy"]["rollingUpdate"]["partition"] == 1
+    # the template (not the forced type) is the revision: children made before keep theirs untouched
+    children = [existing(kept)]
+    assert gsp.plan(groupset(1), children, OWNER, NOW).update == []
+
+
+def test_a_partition_may_be_a_percentage_rounded_down() -> None:
+    children = [existing(c) for c in gsp.plan(groupset(4), [], OWNER, NOW).create]
+    p = gsp.plan(groupset(4, image="i:2", maxUnavailable=4, partition="60%"), children, OWNER, NOW)
+    assert [c["metadata"]["name"] for c in p.update] == ["s-2", "s-3"]  # 60 % of 4 is 2.4: 2 kept
+    for value in ("abc", "-5%"):
+        p = gsp.plan(groupset(4, image="i:2", maxUnavailable=4, partition=value), children, OWNER, NOW)
+        assert len(p.update) == 4  # malformed: keeps none
