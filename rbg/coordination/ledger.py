@@ -122,13 +122,17 @@ class Ledger:
         have = self._counted.get(uid)
         if want == have:
             return
+        nodes = {c[0] for c in (have, want) if c is not None}
+        before = {n: dict(self._used.get(n) or {}) for n in nodes}
         if have is not None:
             self._add(have, -1)
             del self._counted[uid]
         if want is not None:
             self._add(want, 1)
             self._counted[uid] = want
-        self.version += 1
+        if any(self._used.get(n, {}) != before[n] for n in nodes):
+            # (a release seen bound with the same requests moves nothing: no replanning for it)
+            self.version += 1
 
     def _add(self, count: Count, sign: int) -> None:
         node, requests = count
