@@ -35,7 +35,8 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        # stdlib loggers' `extra={...}` become key-values too (without ExtraAdder they were dropped)
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.EventRenamer("msg"),
