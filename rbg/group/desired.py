@@ -20,6 +20,7 @@ from rbg.group.revision import ROLE_REVISION, role_revision
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import resolve
 from rbg.group.workloads import Workload, strategy_of
+from rbg.lifecycle import conventions
 
 Obj = dict[str, Any]
 # libyaml's emitter writes the same text as the pure-Python one at a tenth of the CPU
@@ -47,14 +48,7 @@ def child_refs(rbg: RoleBasedGroup) -> list[tuple[str, str, str]]:
 
 
 def owner_reference(rbg: RoleBasedGroup) -> Obj:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "RoleBasedGroup",
-        "name": rbg.metadata.name,
-        "uid": rbg.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return conventions.owner_reference(API_VERSION, "RoleBasedGroup", rbg.metadata.name, rbg.metadata.uid)
 
 
 def _meta(

@@ -12,6 +12,7 @@ from rbg.group import coordinated, dependencies, desired, names, recovery, revis
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate
 from rbg.group.workloads import role_partition
+from rbg.lifecycle.conventions import controller_uid
 from rbg.scaling import adapter
 
 Obj = dict[str, Any]
@@ -31,14 +32,7 @@ class Plan:
 
 
 def _owned(objs: Sequence[Obj], uid: str) -> list[Obj]:
-    return [
-        o
-        for o in objs
-        if any(
-            r.get("uid") == uid and r.get("controller")
-            for r in o.get("metadata", {}).get("ownerReferences") or []
-        )
-    ]
+    return [o for o in objs if controller_uid(o) == uid]
 
 
 def plan(

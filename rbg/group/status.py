@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+from rbg.lifecycle import conventions
 from rbg.lifecycle.observed import caught_up
 
 Obj = dict[str, Any]
@@ -42,16 +43,9 @@ def role_statuses(rbg: RoleBasedGroup, workloads: Mapping[str, Obj | None]) -> l
 def condition(
     type_: str, ok: bool, reason: str, message: str, generation: int, now: str, previous: Sequence[Obj]
 ) -> Obj:
-    status = "True" if ok else "False"
-    prev = next((c for c in previous if c.get("type") == type_), None)
-    since = prev["lastTransitionTime"] if prev and prev.get("status") == status else now
     return {
-        "type": type_,
-        "status": status,
+        **conventions.condition(type_, ok, reason, message, previous, now),
         "observedGeneration": generation,
-        "lastTransitionTime": since,
-        "reason": reason,
-        "message": message,
     }
 
 
@@ -114,9 +108,7 @@ def same_status(a: Obj | None, b: Obj | None) -> bool:
 
     def strip(s: Obj | None) -> Obj:
         s = {k: v for k, v in (s or {}).items() if k not in NOT_OURS}
-        s["conditions"] = [
-            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in s.get("conditions", [])
-        ]
+        s["conditions"] = conventions.without_transition_times(s.get("conditions", []))
         return s
 
     return strip(a) == strip(b)

@@ -16,6 +16,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet, LeaderWorkerTemplate
 from rbg.leaderworker import labels
 from rbg.leaderworker.revision import lws_owner, revision_spec
 from rbg.leaderworker.validation import Placement
+from rbg.lifecycle import conventions
 
 Obj = dict[str, Any]
 
@@ -23,14 +24,9 @@ Obj = dict[str, Any]
 def owner(obj: Obj, *, block: bool = True) -> Obj:
     """The controlling ownerReference to `obj` (a cached object with apiVersion and kind)."""
     meta = obj["metadata"]
-    return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": block,
-    }
+    return conventions.owner_reference(
+        obj["apiVersion"], obj["kind"], meta["name"], meta["uid"], block_owner_deletion=block
+    )
 
 
 def _set_annotations(lws: LeaderWorkerSet) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import Any
 from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.leaderworker import labels
 from rbg.leaderworker.status import Group
+from rbg.lifecycle.conventions import controller_uid
 
 Obj = dict[str, Any]
 
@@ -33,13 +34,6 @@ def restarted(pod: Obj) -> bool:
         return False
     statuses = (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])
     return any((c.get("restartCount") or 0) > 0 for c in statuses)
-
-
-def controller_uid(obj: Obj | None) -> str | None:
-    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
 
 
 def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> list[tuple[Obj, str]]:

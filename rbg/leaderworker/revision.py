@@ -8,7 +8,7 @@ from typing import Any
 from rbg.api.lws_v1 import API_VERSION, LeaderWorkerSet
 from rbg.leaderworker import labels
 from rbg.leaderworker.gojson import go_json, go_struct
-from rbg.lifecycle import revisions
+from rbg.lifecycle import conventions, revisions
 
 Obj = dict[str, Any]
 
@@ -94,11 +94,4 @@ def controller_revision(lws: LeaderWorkerSet, data: Obj, digest: str, number: in
 
 def lws_owner(lws: LeaderWorkerSet) -> Obj:
     """The owner reference to the set (its leader StatefulSet, shared Service and revisions)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "LeaderWorkerSet",
-        "name": lws.metadata.name,
-        "uid": lws.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return conventions.owner_reference(API_VERSION, "LeaderWorkerSet", lws.metadata.name, lws.metadata.uid)

@@ -10,6 +10,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.coordination.resources import LWS_GATE
 from rbg.group.status import progress_only
 from rbg.leaderworker import labels
+from rbg.lifecycle import conventions
 from rbg.lifecycle.observed import pod_ready
 from rbg.lifecycle.rollout import GroupState
 
@@ -100,13 +101,11 @@ def why(group: Group, lws: LeaderWorkerSet, placement_key: str | None) -> str:
     return f"group {g}: workers not Ready"
 
 
-def _condition(type_: str, status: bool, reason: str, message: str, now: str, generation: int) -> Obj:
+def _condition(
+    type_: str, status: bool, reason: str, message: str, previous: list[Obj], now: str, generation: int
+) -> Obj:
     return {
-        "type": type_,
-        "status": "True" if status else "False",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": now,
+        **conventions.condition(type_, status, reason, message, previous, now),
         "observedGeneration": generation,
     }
 
@@ -145,20 +144,29 @@ def compute(
         f"; and {len(reasons) - MAX_REASONS} more" if len(reasons) > MAX_REASONS else ""
     )
     gen = lws.metadata.generation
+    old: list[Obj] = (previous or {}).get("conditions") or []
     conds: list[Obj] = []
     if available:
-        conds.append(_condition("Available", True, "AllGroupsReady", "All replicas are ready", now, gen))
+        conds.append(_condition("Available", True, "AllGroupsReady", "All replicas are ready", old, now, gen))
         conds.append(
-            _condition("Progressing", False, "GroupsProgressing", f"Replicas are ready, {summary}", now, gen)
+            _condition(
+                "Progressing", False, "GroupsProgressing", f"Replicas are ready, {summary}", old, now, gen
+            )
         )
     else:
         msg = f"Replicas are progressing, {summary}" + (f": {detail}" if detail else "")
         conds.append(
             _condition(
-                "Available", False, "GroupsProgressing", f"Not all replicas are ready, {summary}", now, gen
+                "Available",
+                False,
+                "GroupsProgressing",
+                f"Not all replicas are ready, {summary}",
+                old,
+                now,
+                gen,
             )
         )
-        conds.append(_condition("Progressing", True, "GroupsProgressing", msg, now, gen))
+        conds.append(_condition("Progressing", True, "GroupsProgressing", msg, old, now, gen))
     if updating and not available:
         conds.append(
             _condition(
@@ -166,23 +174,18 @@ def compute(
                 True,
                 "GroupsUpdating",
                 f"Rolling Upgrade is in progress, {summary}",
+                old,
                 now,
                 gen,
             )
         )
     else:
         conds.append(
-            _condition("UpdateInProgress", False, "GroupsUpdating", "No update in progress", now, gen)
+            _condition("UpdateInProgress", False, "GroupsUpdating", "No update in progress", old, now, gen)
         )
-    old = {c["type"]: c for c in ((previous or {}).get("conditions") or [])}
-    out_conds = []
-    for c in conds:
-        prev = old.get(c["type"])
-        if prev is None and c["status"] == "False":
-            continue  # upstream appends a condition only once it is True
-        if prev is not None and prev.get("status") == c["status"]:
-            c["lastTransitionTime"] = prev.get("lastTransitionTime", now)
-        out_conds.append(c)
+    # upstream appends a condition only once it is True
+    old_types = {c["type"] for c in old}
+    out_conds = [c for c in conds if c["status"] == "True" or c["type"] in old_types]
     sts_replicas = ((sts or {}).get("status") or {}).get("replicas", 0)
     return {
         "observedGeneration": gen,
@@ -200,7 +203,7 @@ def same(a: Obj | None, b: Obj | None) -> bool:
     def norm(s: Obj | None) -> Obj:
         s = dict(s or {})
         s["conditions"] = sorted(
-            ({k: v for k, v in c.items() if k != "lastTransitionTime"} for c in s.get("conditions") or []),
+            conventions.without_transition_times(s.get("conditions") or []),
             key=lambda c: str(c.get("type")),
         )
         return s

@@ -26,6 +26,7 @@ from rbg.controllers.coordination.pods import FIELD_MANAGER, PodWrites
 from rbg.controllers.kinds import PODGROUP, RBG
 from rbg.coordination import batches, expectations, gating, groups, release, resources, tracker
 from rbg.coordination.ledger import Ledger
+from rbg.lifecycle.conventions import without_transition_times
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -335,10 +336,8 @@ class CoordinationReconciler:
         STRANDED.set(sum(self._stranded.values()))
 
     async def _write_status(self, key: Key, obj: Obj, statuses: list[Obj]) -> None:
-        def strip(items: list[Obj]) -> list[Obj]:
-            return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in items]
-
-        if strip((obj.get("status") or {}).get("coordinationStatus") or []) == strip(statuses):
+        before = (obj.get("status") or {}).get("coordinationStatus") or []
+        if without_transition_times(before) == without_transition_times(statuses):
             return
         body = {
             "apiVersion": API_VERSION,

@@ -8,7 +8,7 @@ from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
 from rbg.controllers.reading import read
 from rbg.groupset import plan as core
-from rbg.leaderworker.restart import controller_uid  # one helper for every controller
+from rbg.lifecycle.conventions import controller_uid, without_transition_times
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -80,13 +80,7 @@ class GroupSetReconciler:
 
     async def _write_status(self, key: Key, obj: Obj, status: Obj) -> None:
         def strip(st: Obj) -> Obj:
-            return {
-                **st,
-                "conditions": [
-                    {k: v for k, v in c.items() if k != "lastTransitionTime"}
-                    for c in st.get("conditions") or []
-                ],
-            }
+            return {**st, "conditions": without_transition_times(st.get("conditions") or [])}
 
         if strip(obj.get("status") or {}) == strip(status):
             return

@@ -20,7 +20,7 @@ from rbg.controllers.kinds import LWS
 from rbg.controllers.reading import read
 from rbg.leaderworker import desired, labels, restart, validation
 from rbg.leaderworker import status as lws_status
-from rbg.leaderworker.restart import GonePod, controller_uid
+from rbg.leaderworker.restart import GonePod
 from rbg.leaderworker.revision import (
     controller_revision,
     revision_data,
@@ -29,7 +29,8 @@ from rbg.leaderworker.revision import (
     same_revision,
 )
 from rbg.leaderworker.status import Group
-from rbg.lifecycle import rollout
+from rbg.lifecycle import conventions, rollout
+from rbg.lifecycle.conventions import controller_uid
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.diff import contains, stamp, up_to_date
@@ -421,11 +422,9 @@ class LeaderWorkerSetReconciler:
             "observedGeneration": lws.metadata.generation,
             "conditions": [
                 {
-                    "type": "Progressing",
-                    "status": "False",
-                    "reason": "InvalidSpec",
-                    "message": "; ".join(errors),
-                    "lastTransitionTime": timestamp(),
+                    **conventions.condition(
+                        "Progressing", False, "InvalidSpec", "; ".join(errors), None, timestamp()
+                    ),
                     "observedGeneration": lws.metadata.generation,
                 }
             ],

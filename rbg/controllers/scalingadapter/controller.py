@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rbg.api.scaling_v1alpha1 import RoleBasedGroupScalingAdapter
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.controllers.kinds import RBG, RBGSA
+from rbg.lifecycle.conventions import controller_uid
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -63,8 +64,7 @@ class ScalingAdapterReconciler:
         role = adapter.spec.scale_target_ref.role
         statuses = ((target or {}).get("status") or {}).get("roleStatuses") or []
         ready = next((int(s.get("readyReplicas") or 0) for s in statuses if s.get("name") == role), 0)
-        owners = [o for o in obj["metadata"].get("ownerReferences") or [] if o.get("controller")]
-        d = core.decide(adapter, rbg, ready, owners[0].get("uid") if owners else None)
+        d = core.decide(adapter, rbg, ready, controller_uid(obj))
         status = dict(d.status)
         refused = False
         if d.bind_replicas is not None:
