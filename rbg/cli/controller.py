@@ -1,4 +1,5 @@
-"""`rbg controller run`: the operator process."""
+"""`rbg controller run`: the operator process. Every default is a field of `Settings` (rbg/controllers/
+settings.py)."""
 
 from __future__ import annotations
 
@@ -8,61 +9,73 @@ from typing import Annotated
 
 import typer
 
+from rbg.controllers.settings import Settings
+
 app = typer.Typer(no_args_is_help=True, help="Run the operator.")
+DEFAULTS = Settings()
 
 
 @app.command("run")
 def run(
     kubeconfig: Annotated[
         str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig [default: in-cluster].")
-    ] = None,
-    namespace: Annotated[str, typer.Option(help="Namespace of the leader-election Lease.")] = "rbg-system",
-    leader_elect: Annotated[bool, typer.Option(help="Run only while holding the Lease.")] = True,
-    probe_bind: Annotated[str, typer.Option(help="Address of the probe and metrics server.")] = "0.0.0.0",  # noqa: S104
+    ] = DEFAULTS.kubeconfig,
+    namespace: Annotated[
+        str, typer.Option(help="Namespace of the leader-election Lease.")
+    ] = DEFAULTS.namespace,
+    leader_elect: Annotated[
+        bool, typer.Option(help="Run only while holding the Lease.")
+    ] = DEFAULTS.leader_elect,
+    probe_bind: Annotated[
+        str, typer.Option(help="Address of the probe and metrics server.")
+    ] = DEFAULTS.probe_bind,
     health_port: Annotated[
         int, typer.Option(help="/healthz, /readyz (and /metrics when equal to --metrics-port).")
-    ] = 8081,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics.")] = 8080,
+    ] = DEFAULTS.health_port,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics.")] = DEFAULTS.metrics_port,
     webhook_host: Annotated[
         str, typer.Option(help="Address the admission webhook listens on.")
-    ] = "127.0.0.1",
-    webhook_port: Annotated[int, typer.Option()] = 9443,
+    ] = DEFAULTS.webhook_host,
+    webhook_port: Annotated[int, typer.Option()] = DEFAULTS.webhook_port,
     webhook_url: Annotated[
         str | None, typer.Option(help="URL the API server calls [default: https://HOST:PORT].")
-    ] = None,
+    ] = DEFAULTS.webhook_url,
     cert_dir: Annotated[
         Path, typer.Option(help="Where the webhook's self-managed certificate lives.")
-    ] = Path("/tmp/rbg-webhook-certs"),
-    install_crds: Annotated[bool, typer.Option(help="Server-side apply the CRDs at start.")] = True,
-    workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = 32,
+    ] = DEFAULTS.cert_dir,
+    install_crds: Annotated[
+        bool, typer.Option(help="Server-side apply the CRDs at start.")
+    ] = DEFAULTS.install_crds,
+    workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = DEFAULTS.workers,
     status_progress_interval: Annotated[
         float,
         typer.Option(
             help="Seconds between status writes that only update counts (condition changes: at once)."
         ),
-    ] = 5.0,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
-    log_json: Annotated[bool, typer.Option(help="JSON log lines.")] = True,
+    ] = DEFAULTS.status_progress_interval,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = DEFAULTS.log_level,
+    log_json: Annotated[bool, typer.Option(help="JSON log lines.")] = DEFAULTS.log_json,
 ) -> None:
     """Run the RoleBasedGroup operator until SIGTERM/SIGINT."""
-    from rbg.controllers.app import Options
     from rbg.controllers.app import run as run_operator
     from rbg.runtime.logging import configure_logging
 
-    configure_logging(log_level, json=log_json)
-    opts = Options(
+    settings = Settings(
         kubeconfig=kubeconfig,
-        probe_bind=probe_bind,
-        namespace=namespace,
+        log_level=log_level,
+        log_json=log_json,
+        install_crds=install_crds,
         leader_elect=leader_elect,
+        namespace=namespace,
+        probe_bind=probe_bind,
         health_port=health_port,
         metrics_port=metrics_port,
         webhook_host=webhook_host,
         webhook_port=webhook_port,
         webhook_url=webhook_url,
         cert_dir=cert_dir,
-        install_crds=install_crds,
         workers=workers,
         status_progress_interval=status_progress_interval,
     )
-    asyncio.run(run_operator(opts))
+    configure_logging(settings.log_level, json=settings.log_json)
+    asyncio.run(run_operator(settings))

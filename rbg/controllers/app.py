@@ -7,8 +7,6 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 from rbg.api import crd
@@ -21,6 +19,7 @@ from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, RoleBasedGroupAdmission
 from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
 from rbg.controllers.scalingadapter.controller import ScalingAdapterReconciler
+from rbg.controllers.settings import Settings
 from rbg.runtime import certs
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
@@ -33,23 +32,6 @@ WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
 MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
-
-
-@dataclass
-class Options:
-    kubeconfig: str | None = None
-    namespace: str = "rbg-system"  # where the leader-election Lease lives
-    leader_elect: bool = True
-    probe_bind: str = "0.0.0.0"  # noqa: S104 - the kubelet probes the pod IP
-    health_port: int = 8081
-    metrics_port: int = 8080
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 9443
-    webhook_url: str | None = None  # how the API server reaches us; default https://<host>:<port>
-    cert_dir: Path = Path("/tmp/rbg-webhook-certs")  # a scratch dir, as upstream
-    install_crds: bool = True
-    workers: int = 32
-    status_progress_interval: float = 5.0  # decision D19
 
 
 def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
@@ -107,8 +89,8 @@ async def install_crds(kube: Kube, *, skip: frozenset[str] = frozenset()) -> Non
             await asyncio.sleep(0.1)
 
 
-async def run(opts: Options) -> None:
-    kube = Kube(opts.kubeconfig)
+async def run(settings: Settings) -> None:
+    kube = Kube(settings.kubeconfig)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,34 +108,46 @@ async def run(opts: Options) -> None:
             released = await let_go(kube)
             if released:
                 log.warning("let %d leader pods go that our LeaderWorkerSet placement still held", released)
-        if opts.install_crds:
+        if settings.install_crds:
             await install_crds(kube, skip=frozenset({LWS_CRD}) if upstream else frozenset())
         manager = Manager(
             kube,
-            name="rbg-controller",
-            leader_election=opts.leader_elect,
-            lease_namespace=opts.namespace,
-            health_port=opts.health_port,
-            metrics_port=opts.metrics_port,
-            bind_address=opts.probe_bind,
+            name=settings.lease_name,
+            leader_election=settings.leader_elect,
+            lease_namespace=settings.namespace,
+            health_port=settings.health_port,
+            metrics_port=settings.metrics_port,
+            health_stale_after=settings.health_stale_after,
+            bind_address=settings.probe_bind,
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
         )
         RoleBasedGroupReconciler(
-            manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
+            manager,
+            kube,
+            workers=settings.workers,
+            status_progress_interval=settings.status_progress_interval,
         )
-        coordination = CoordinationReconciler(manager, kube)
-        ScalingAdapterReconciler(manager, kube)
-        GroupSetReconciler(manager, kube)
+        coordination = CoordinationReconciler(manager, kube, workers=settings.coordination_workers)
+        ScalingAdapterReconciler(manager, kube, workers=settings.scaling_adapter_workers)
+        GroupSetReconciler(manager, kube, workers=settings.groupset_workers)
         if not upstream:
             LeaderWorkerSetReconciler(
-                manager, kube, workers=opts.workers, status_progress_interval=opts.status_progress_interval
+                manager,
+                kube,
+                workers=settings.workers,
+                status_progress_interval=settings.status_progress_interval,
             )
-            LeaderWorkerPlacement(manager, kube, coordination)
+            LeaderWorkerPlacement(manager, kube, coordination, workers=settings.lws_placement_workers)
 
         # admission: served by the manager (handlers see synced caches), on every replica
-        url = opts.webhook_url or f"https://{opts.webhook_host}:{opts.webhook_port}"
-        dns, ips = _cert_names(opts.webhook_host, urlparse(url).hostname)
-        cert = certs.load_or_generate(opts.cert_dir, "rbg-webhook", dns, ips)
-        manager.serve_webhooks(AdmissionServer(opts.webhook_host, opts.webhook_port, cert, opts.cert_dir))
+        url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"
+        dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname)
+        cert = certs.load_or_generate(settings.cert_dir, "rbg-webhook", dns, ips)
+        manager.serve_webhooks(
+            AdmissionServer(settings.webhook_host, settings.webhook_port, cert, settings.cert_dir)
+        )
         manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)
         manager.webhook(RBG_POD_RULE.path, coordination.mutate_pod)
         validating = [RULE]

@@ -41,10 +41,13 @@ class LeaderElector:
         namespace: str,
         name: str,
         identity: str,
-        lease_duration: float = 15,
-        renew_deadline: float = 10,
-        retry_period: float = 2,
+        lease_duration: float,
+        renew_deadline: float,
+        retry_period: float,
     ) -> None:
+        """Timings in seconds, as client-go's: `lease_duration` (a standby waits this long from the last
+        renewal it saw), `renew_deadline` (the leader gives up after failing to renew this long),
+        `retry_period` (between attempts); the Manager passes them."""
         if not lease_duration > renew_deadline > 1.2 * retry_period:
             raise ValueError("need lease_duration > renew_deadline > 1.2 * retry_period")
         self.kube = kube

@@ -66,7 +66,9 @@ class Manager:
         renew_deadline: float = 10,
         retry_period: float = 2,
     ) -> None:
-        """`metrics_port == health_port` serves /metrics on the probe port; None serves no metrics."""
+        """`metrics_port == health_port` serves /metrics on the probe port; None serves no metrics.
+        Times in seconds. The defaults are for direct users (tests); the operator passes every value from
+        its settings (rbg/controllers/settings.py)."""
         self.kube = kube
         self.name = name
         self.health_stale_after = health_stale_after

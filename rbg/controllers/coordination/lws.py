@@ -34,14 +34,16 @@ RETRY_AFTER = 30.0  # a waiting group is also looked at again this often (capaci
 
 
 class LeaderWorkerPlacement:
-    def __init__(self, manager: Manager, kube: Kube, coordination: CoordinationReconciler) -> None:
+    def __init__(
+        self, manager: Manager, kube: Kube, coordination: CoordinationReconciler, *, workers: int
+    ) -> None:
         self.kube = kube
         self.c = coordination
         self.sets = manager.informer(LWS)
         self.recorder: EventRecorder = manager.recorder("lws-placement")
         self._waiting: set[Key] = set()
         self._told: dict[str, str] = {}  # leader uid -> the reason last told (an event once per reason)
-        self.controller = Controller("lws-placement", self.reconcile, workers=2)
+        self.controller = Controller("lws-placement", self.reconcile, workers=workers)
         self.controller.for_informer(self.sets, predicate=generation_changed)
         self.controller.watches(self.c.pods, self._leader_keys)
         self.c.listeners.append(self._capacity_changed)
