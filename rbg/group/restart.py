@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rbg.group import names
+from rbg.lifecycle.observed import restart_of
 
 RECREATE_GROUP = "RecreateRBGOnPodRestart"
 RECREATE_INSTANCE = "RecreateRoleInstanceOnPodRestart"
@@ -128,19 +129,14 @@ def scope_of(pod: Mapping[str, Any]) -> str:
 
 def trigger_of(pod: Mapping[str, Any]) -> str | None:
     """Why the pod asks for a recreation (a failed pod, a restarted container), or None."""
-    name, status = _name(pod), _get(pod, "status")
-    if _get(status, "phase") == "Failed":
-        reason = _str(_get(status, "reason"))
-        return f"pod {name} failed (phase Failed{', reason ' + reason if reason else ''})"
-    for key, what in (("initContainerStatuses", "init container"), ("containerStatuses", "container")):
-        statuses = _get(status, key)
-        if not isinstance(statuses, list | tuple):
-            continue
-        for cs in statuses:
-            count = _get(cs, "restartCount")
-            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                return f"pod {name} {what} {_str(_get(cs, 'name'))} restarted (restartCount {count})"
-    return None
+    r = restart_of(pod)
+    if r is None:
+        return None
+    name = _name(pod)
+    if r.failed:
+        return f"pod {name} failed (phase Failed{', reason ' + r.reason if r.reason else ''})"
+    what = "init container" if r.init else "container"
+    return f"pod {name} {what} {r.container} restarted (restartCount {r.count})"
 
 
 def delay(backoff: Backoff, count: int) -> float:

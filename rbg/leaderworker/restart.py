@@ -10,6 +10,7 @@ from rbg.api.lws_v1 import LeaderWorkerSet
 from rbg.leaderworker import labels
 from rbg.leaderworker.status import Group
 from rbg.lifecycle.conventions import controller_uid
+from rbg.lifecycle.observed import restart_of
 
 Obj = dict[str, Any]
 
@@ -29,11 +30,9 @@ def restarted(pod: Obj) -> bool:
     """Deleted, or a container (init containers included) restarted while Pending or Running."""
     if pod["metadata"].get("deletionTimestamp"):
         return True
-    st = pod.get("status") or {}
-    if st.get("phase") not in ("Running", "Pending"):
-        return False
-    statuses = (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])
-    return any((c.get("restartCount") or 0) > 0 for c in statuses)
+    if (pod.get("status") or {}).get("phase") not in ("Running", "Pending"):
+        return False  # (so never a Failed pod: upstream's containerRestarted)
+    return restart_of(pod) is not None
 
 
 def recreate(lws: LeaderWorkerSet, groups: list[Group], gone: list[GonePod]) -> list[tuple[Obj, str]]:

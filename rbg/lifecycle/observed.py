@@ -1,8 +1,11 @@
 """What every kind reads of an observed object the same way: whether a workload's status describes its
-current spec, whether a pod is ready, how often its containers restarted."""
+current spec, whether a pod is ready, how often its containers restarted, and whether it restarted or
+failed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 Obj = dict[str, Any]
@@ -32,3 +35,45 @@ def restarts(pod: Obj) -> int:
         int(c.get("restartCount") or 0)
         for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
     )
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Why a pod reads as restarted: it failed (phase Failed, with its status.reason), or a container of it
+    restarted (its name, whether it is an init container, its restartCount)."""
+
+    failed: bool
+    reason: str = ""
+    container: str = ""
+    init: bool = False
+    count: int = 0
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def restart_of(pod: Mapping[str, Any]) -> Restart | None:
+    """The pod failed, or a container of it (init containers, read first, included) restarted; None when
+    neither. Deletion and the phase a policy acts in are each policy's own. Any shape is read (never
+    raised on): a restartCount that is not a whole number is no restart."""
+    status = _get(pod, "status")
+    if _get(status, "phase") == "Failed":
+        return Restart(failed=True, reason=_str(_get(status, "reason")))
+    for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
+        statuses = _get(status, key)
+        if not isinstance(statuses, list | tuple):
+            continue
+        for cs in statuses:
+            count = _get(cs, "restartCount")
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                return Restart(failed=False, container=_str(_get(cs, "name")), init=init, count=count)
+    return None
