@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from rbg.api.lws_v1 import GROUP, VERSION, LeaderWorkerSet
 from rbg.leaderworker import labels, pods, validation
+from rbg.runtime.admission import typed
 from rbg.runtime.webhook import Rule, Verdict, patch_between
 
 RULE = Rule(
@@ -30,22 +29,12 @@ POD_RULE = Rule(
 )
 
 
-def _parse(obj: dict[str, Any]) -> tuple[LeaderWorkerSet | None, str | None]:
-    try:
-        return LeaderWorkerSet.model_validate(obj), None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        return None, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+def check(new: LeaderWorkerSet, old: LeaderWorkerSet | None) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a create (old None) or update."""
+    return validation.validate(new, old), validation.warnings(new)
 
 
-async def validate_leaderworkerset(request: dict[str, Any]) -> Verdict:
-    lws, error = _parse(request.get("object") or {})
-    if lws is None:
-        return Verdict([error or "cannot read the object"])
-    old = None
-    if request.get("operation") == "UPDATE" and request.get("oldObject"):
-        old, _ = _parse(request["oldObject"])
-    return Verdict(validation.validate(lws, old), validation.warnings(lws))
+validate_leaderworkerset = typed(LeaderWorkerSet, check)
 
 
 async def mutate_pod(request: dict[str, Any]) -> Verdict:

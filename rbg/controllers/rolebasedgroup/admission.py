@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -12,8 +12,9 @@ from rbg.api.v1alpha1 import GROUP, VERSION, RoleBasedGroup
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
 from rbg.group.validation import not_acted_on, validate
+from rbg.runtime.admission import typed
 from rbg.runtime.manager import Manager
-from rbg.runtime.webhook import Rule, Verdict
+from rbg.runtime.webhook import Request, Rule, Verdict
 from rbg.scaling import adapter
 
 RULE = Rule(
@@ -28,26 +29,22 @@ RULE = Rule(
 Adapters = Callable[[str], dict[str, RoleBasedGroupScalingAdapter]]
 
 
-async def validate_rolebasedgroup(request: dict[str, Any], adapters: Adapters | None = None) -> Verdict:
+def check(
+    new: RoleBasedGroup, old: RoleBasedGroup | None, adapters: Adapters | None = None
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a create (old None) or update; `adapters`: a namespace's scaling adapters
+    by name."""
+    errors = [str(e) for e in validate(new)]
+    if old is not None:
+        errors += [f"{path}: {msg}" for path, msg in update_errors(old, new)]
+        if adapters is not None:
+            errors += adapter.lock_errors(old, new, adapters(new.metadata.namespace))
+    return errors, [str(w) for w in not_acted_on(new)]
+
+
+async def validate_rolebasedgroup(request: Request, adapters: Adapters | None = None) -> Verdict:
     """The verdict on a create or update; `adapters`: a namespace's scaling adapters by name."""
-    obj = request.get("object") or {}
-    try:
-        rbg = RoleBasedGroup.model_validate(obj)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        return Verdict([f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"])
-    errors = [str(e) for e in validate(rbg)]
-    old = request.get("oldObject")
-    if old and request.get("operation") == "UPDATE":
-        try:
-            before = RoleBasedGroup.model_validate(old)
-        except ValidationError:
-            before = None  # stored before a schema change: nothing to compare against
-        if before is not None:
-            errors += [f"{path}: {msg}" for path, msg in update_errors(before, rbg)]
-            if adapters is not None:
-                errors += adapter.lock_errors(before, rbg, adapters(rbg.metadata.namespace))
-    return Verdict(errors, [str(w) for w in not_acted_on(rbg)])
+    return await typed(RoleBasedGroup, partial(check, adapters=adapters))(request)
 
 
 class RoleBasedGroupAdmission:
@@ -55,9 +52,7 @@ class RoleBasedGroupAdmission:
 
     def __init__(self, manager: Manager) -> None:
         self.adapters = manager.informer(RBGSA)
-
-    async def validate(self, request: dict[str, Any]) -> Verdict:
-        return await validate_rolebasedgroup(request, self._adapters)
+        self.validate = typed(RoleBasedGroup, partial(check, adapters=self._adapters))
 
     def _adapters(self, namespace: str) -> dict[str, RoleBasedGroupScalingAdapter]:
         out = {}

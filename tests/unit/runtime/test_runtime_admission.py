@@ -1,0 +1,113 @@
+"""The typed admission adapter (rbg.runtime.admission): AdmissionReview request -> (new, old) models ->
+a pure validator -> Verdict; model errors become field-path messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rbg.runtime.admission import field_error, old_object, typed
+
+
+class Item(BaseModel):
+    name: str
+    size: int = 1
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    items: list[Item] = Field(default_factory=list)
+    max_size: int = Field(10, alias="maxSize")
+
+
+class Widget(BaseModel):
+    spec: Spec
+
+
+Seen = list[tuple[Widget, Widget | None]]
+
+
+def recording(
+    seen: Seen, errors: tuple[str, ...] = (), warnings: tuple[str, ...] = ()
+) -> Callable[[Widget, Widget | None], tuple[list[str], list[str]]]:
+    """A validator that records what it was handed and answers `errors`, `warnings`."""
+
+    def check(new: Widget, old: Widget | None) -> tuple[list[str], list[str]]:
+        seen.append((new, old))
+        return list(errors), list(warnings)
+
+    return check
+
+
+WIDGET = {"spec": {"items": [{"name": "a"}], "maxSize": 3}}
+
+
+async def test_a_create_hands_the_new_model_and_no_old_one() -> None:
+    seen: Seen = []
+    verdict = await typed(Widget, recording(seen))(
+        {"operation": "CREATE", "object": WIDGET, "oldObject": WIDGET}
+    )
+    assert verdict.errors == []
+    assert verdict.warnings == []
+    assert verdict.patch is None
+    ((new, old),) = seen
+    assert new == Widget.model_validate(WIDGET)
+    assert old is None
+
+
+async def test_an_update_hands_both_models() -> None:
+    seen: Seen = []
+    before = {"spec": {"items": [], "maxSize": 5}}
+    await typed(Widget, recording(seen))({"operation": "UPDATE", "object": WIDGET, "oldObject": before})
+    assert seen == [(Widget.model_validate(WIDGET), Widget.model_validate(before))]
+
+
+async def test_an_unreadable_or_missing_old_object_is_none() -> None:
+    seen: Seen = []
+    handler = typed(Widget, recording(seen))
+    await handler({"operation": "UPDATE", "object": WIDGET, "oldObject": {"spec": {"maxSize": "many"}}})
+    await handler({"operation": "UPDATE", "object": WIDGET})
+    await handler({"operation": "UPDATE", "object": WIDGET, "oldObject": {}})
+    assert [old for _, old in seen] == [None, None, None]
+
+
+async def test_the_validators_errors_deny_and_its_warnings_pass_through() -> None:
+    seen: Seen = []
+    handler = typed(Widget, recording(seen, ("spec.a: bad", "spec.b: worse"), ("spec.c: not acted on",)))
+    verdict = await handler({"operation": "CREATE", "object": WIDGET})
+    assert verdict.errors == ["spec.a: bad", "spec.b: worse"]
+    assert verdict.warnings == ["spec.c: not acted on"]
+
+
+async def test_iterables_from_the_validator_become_lists() -> None:
+    handler = typed(Widget, lambda new, old: ((f"spec.items[{i}]: x" for i in range(2)), ("w",)))
+    verdict = await handler({"operation": "CREATE", "object": WIDGET})
+    assert verdict.errors == ["spec.items[0]: x", "spec.items[1]: x"]
+    assert verdict.warnings == ["w"]
+
+
+async def test_an_object_the_model_cannot_read_is_denied_with_the_first_errors_field_path() -> None:
+    seen: Seen = []
+    handler = typed(Widget, recording(seen))
+    bad = {"spec": {"items": [{"name": "a"}, {"size": "big"}], "maxSize": "x"}}
+    verdict = await handler({"operation": "CREATE", "object": bad})
+    assert verdict.errors == ["spec.items.1.name: Field required"]
+    assert verdict.warnings == []
+    assert (await handler({"operation": "CREATE"})).errors == ["spec: Field required"]
+    assert seen == []
+
+
+def test_field_error_joins_the_location_with_dots() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Widget.model_validate({"spec": {"maxSize": "x"}})
+    assert field_error(caught.value) == (
+        "spec.maxSize: Input should be a valid integer, unable to parse string as an integer"
+    )
+
+
+def test_old_object_reads_only_updates() -> None:
+    assert old_object(Widget, {"operation": "DELETE", "oldObject": WIDGET}) is None
+    assert old_object(Widget, {"operation": "UPDATE", "oldObject": WIDGET}) == Widget.model_validate(WIDGET)
