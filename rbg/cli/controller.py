@@ -18,7 +18,7 @@ DEFAULTS = Settings()
 @app.command("run")
 def run(
     kubeconfig: Annotated[
-        str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig [default: in-cluster].")
+        str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig (default: in-cluster).")
     ] = DEFAULTS.kubeconfig,
     namespace: Annotated[
         str, typer.Option(help="Namespace of the leader-election Lease.")
@@ -38,7 +38,7 @@ def run(
     ] = DEFAULTS.webhook_host,
     webhook_port: Annotated[int, typer.Option()] = DEFAULTS.webhook_port,
     webhook_url: Annotated[
-        str | None, typer.Option(help="URL the API server calls [default: https://HOST:PORT].")
+        str | None, typer.Option(help="URL the API server calls (default: https://HOST:PORT).")
     ] = DEFAULTS.webhook_url,
     cert_dir: Annotated[
         Path, typer.Option(help="Where the webhook's self-managed certificate lives.")
@@ -46,7 +46,9 @@ def run(
     install_crds: Annotated[
         bool, typer.Option(help="Server-side apply the CRDs at start.")
     ] = DEFAULTS.install_crds,
-    workers: Annotated[int, typer.Option(help="Concurrent reconciles per controller.")] = DEFAULTS.workers,
+    workers: Annotated[
+        int, typer.Option(help="Concurrent reconciles of the RoleBasedGroup and LeaderWorkerSet controllers.")
+    ] = DEFAULTS.workers,
     status_progress_interval: Annotated[
         float,
         typer.Option(

@@ -19,9 +19,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def field_error(exc: ValidationError) -> str:
-    """A model error as one message, `<field path>: <message>` (the first error of the object)."""
+    """A model error as one message, `<field path>: <message>` (the first error of the object), the
+    path written as the validators write theirs: `spec.roles[0].name`."""
     err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return f"{path}: {err['msg']}"
 
 
 def old_object(model: type[M], request: Request) -> M | None:
