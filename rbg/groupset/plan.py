@@ -23,7 +23,7 @@ from typing import Any
 from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.api.v1alpha1 import API_VERSION as RBG_API_VERSION
 from rbg.group.names import PREFIX
-from rbg.lifecycle import intstr
+from rbg.lifecycle import conventions, intstr
 
 Obj = dict[str, Any]
 SET_NAME = PREFIX + "groupset-name"
@@ -174,29 +174,26 @@ def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> Se
     held = sum(1 for i, c in by_index.items() if i < floor and not current(c))  # kept by the partition
     all_ready = n_ready == replicas and updated + held == replicas and len(by_index) == replicas
     waiting = sorted(c["metadata"]["name"] for c in by_index.values() if not ready(c))
-    condition: Obj = {
-        "type": "Ready",
-        "status": "True" if all_ready else "False",
-        "reason": "AllReplicasReady" if all_ready else "ReplicasNotReady",
-        "message": ""
+    message = (
+        ""
         if all_ready
-        else f"{n_ready}/{replicas} groups ready"
-        + (f"; waiting for {', '.join(waiting)}" if waiting else ""),
-    }
-    previous = next(
-        (c for c in (gs.status.conditions if gs.status else None) or [] if c.type == "Ready"), None
+        else f"{n_ready}/{replicas} groups ready" + (f"; waiting for {', '.join(waiting)}" if waiting else "")
     )
-    same = (
-        previous is not None
-        and previous.status == condition["status"]
-        and previous.reason == condition["reason"]
+    previous = [c.wire() for c in (gs.status.conditions if gs.status else None) or []]
+    ready_condition = conventions.condition(
+        "Ready",
+        all_ready,
+        "AllReplicasReady" if all_ready else "ReplicasNotReady",
+        message,
+        previous,
+        now,
+        same_reason=True,
     )
-    condition["lastTransitionTime"] = previous.last_transition_time if same and previous else now
     out.status = {
         "observedGeneration": gs.metadata.generation,
         "replicas": len(by_index) + len(out.create),
         "readyReplicas": n_ready,
         "updatedReplicas": updated,
-        "conditions": [condition],
+        "conditions": [ready_condition],
     }
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rbg.controllers.rolebasedgroup.decisions import changes
+from rbg.controllers.decisions import changes
 
 
 def sts(replicas: int, partition: int, revision: str, instances: str = "3") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
 from rbg.controllers.reading import read
 from rbg.groupset import plan as core
-from rbg.lifecycle.conventions import controller_uid, without_transition_times
+from rbg.lifecycle.conventions import condition, controller_uid, without_transition_times
 from rbg.runtime.client import Kube
 from rbg.runtime.controller import Controller, Result, not_status_only
 from rbg.runtime.errors import ApiError
@@ -53,7 +53,7 @@ class GroupSetReconciler:
             if existing is not None and controller_uid(existing) != gs.metadata.uid:
                 # a group of that name that is not ours (made by hand, another owner's): never taken over
                 why = f"RoleBasedGroup {name} already exists and does not belong to this set"
-                status = _not_ready(status, why)
+                status = _not_ready(status, why, timestamp())
                 if (obj.get("status") or {}) != status:
                     self.recorder.event(obj, "Warning", "GroupTaken", why)
                 continue
@@ -66,7 +66,7 @@ class GroupSetReconciler:
                     # the group's schema or admission refuses the template: said in status, and as an
                     # event when that is news; tried again when the set or a child changes
                     why = f"{name}: {exc.message}"
-                    status = _not_ready(status, why)
+                    status = _not_ready(status, why, timestamp())
                     if (obj.get("status") or {}) != status:
                         self.recorder.event(obj, "Warning", "InvalidTemplate", why)
                     break
@@ -87,10 +87,10 @@ class GroupSetReconciler:
         await self.kube.write_status(RBGSET, key.name, key.namespace, status, field_manager=FIELD_MANAGER)
 
 
-def _not_ready(status: Obj, why: str) -> Obj:
-    """The status with its Ready condition False for `why`."""
+def _not_ready(status: Obj, why: str, now: str) -> Obj:
+    """The status with its Ready condition False for `why` (a flip from True is a transition now)."""
     conditions = [
-        {**c, "status": "False", "reason": "ReplicasNotReady", "message": why}
+        condition("Ready", False, "ReplicasNotReady", why, [c], now, same_reason=True)
         if c.get("type") == "Ready"
         else c
         for c in status.get("conditions") or []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from rbg.controllers import decisions
 from rbg.leaderworker import labels
 from rbg.lifecycle.conventions import controller_uid
 from rbg.runtime.client import Kube
@@ -65,6 +66,7 @@ class Applier:
                     f"{body['kind']} {body['metadata']['name']}: {exc.message}",
                 )
                 return
+            decisions.record(f"LeaderWorkerSet/{owner['metadata']['name']}", observed, body, labels.REVISION)
             if not contains(stored, body):
                 digest = body["metadata"]["annotations"][labels.APPLIED_HASH]
                 if digest not in self._lossy:

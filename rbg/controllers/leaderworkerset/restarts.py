@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rbg.api.lws_v1 import LeaderWorkerSet
+from rbg.controllers import decisions
 from rbg.controllers.leaderworkerset.groups import by_name_label
 from rbg.leaderworker import labels, restart
 from rbg.leaderworker.restart import GonePod
@@ -72,5 +73,6 @@ class Restarts:
                 preconditions_uid=leader_uid,
             ):
                 self.recorder.event(obj, "Normal", "RecreateGroup", message)
+                decisions.deleted(f"LeaderWorkerSet/{key.name}", f"restart policy: {message}", [doomed])
             doomed_uids.add(leader_uid)
         return doomed_uids

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from rbg.api.lws_v1 import LeaderWorkerSet, LeaderWorkerTemplate
+from rbg.controllers import decisions
 from rbg.controllers.leaderworkerset.groups import label
 from rbg.leaderworker import labels
 from rbg.leaderworker.revision import (
@@ -55,6 +56,7 @@ async def current(
         number = max((int(r.get("revision", 0)) for r in revisions.values()), default=0) + 1
         body = controller_revision(lws, data, digest, number)
         revisions[digest] = await kube.apply(body, field_manager=labels.FIELD_MANAGER)
+        decisions.record(f"LeaderWorkerSet/{lws.metadata.name}", None, body)
         recorder.event(
             obj,
             "Normal",

@@ -24,7 +24,13 @@ def invalid_status(lws: LeaderWorkerSet, obj: Obj, errors: list[str]) -> Obj:
         "conditions": [
             {
                 **conventions.condition(
-                    "Progressing", False, "InvalidSpec", "; ".join(errors), None, timestamp()
+                    "Progressing",
+                    False,
+                    "InvalidSpec",
+                    "; ".join(errors),
+                    prev.get("conditions"),
+                    timestamp(),
+                    same_reason=True,
                 ),
                 "observedGeneration": lws.metadata.generation,
             }
@@ -74,10 +80,15 @@ class StatusWriter:
                 return 0.0
             raise
         self._written[key] = (written.get("metadata", {}).get("resourceVersion"), status, time.monotonic())
-        old = {c["type"]: c.get("status") for c in (before or {}).get("conditions") or []}
+        old = {c["type"]: c for c in (before or {}).get("conditions") or []}
         for c in status.get("conditions") or []:
-            if c["status"] == "True" and old.get(c["type"]) != "True":
+            was = old.get(c["type"]) or {}
+            if c["status"] == "True" and was.get("status") != "True":
                 self.recorder.event(obj, "Normal", c["reason"], c["message"])
-            elif c.get("reason") == "InvalidSpec" and old.get(c["type"]) is None:
+            elif c.get("reason") == "InvalidSpec" and (was.get("reason"), was.get("message")) != (
+                "InvalidSpec",
+                c["message"],
+            ):
+                # news: a set that ran before and is now invalid, or invalid for another reason
                 self.recorder.event(obj, "Warning", "InvalidSpec", c["message"])
         return 0.0

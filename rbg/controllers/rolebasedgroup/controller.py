@@ -10,10 +10,9 @@ import logging
 from typing import Any
 
 from rbg.api.v1alpha1 import RoleBasedGroup, RoleBasedGroupStatus
-from rbg.controllers import podcache
+from rbg.controllers import decisions, podcache
 from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
 from rbg.controllers.reading import read
-from rbg.controllers.rolebasedgroup import decisions
 from rbg.controllers.rolebasedgroup.statuswriter import StatusWriter
 from rbg.group import names, revision, workloads
 from rbg.group.plan import Plan, plan
@@ -199,7 +198,7 @@ class RoleBasedGroupReconciler:
         roles = sorted({(p["metadata"].get("labels") or {}).get(names.ROLE_NAME, "") for p in pods})
         msg = f"recreating {len(pods)} pods of role {', '.join(roles)} together (rollingUpdate type Recreate)"
         self.recorder.event(obj, "Normal", "RecreatingRole", msg)
-        decisions.deleted(obj["metadata"]["name"], "rollingUpdate type Recreate", pods)
+        decisions.deleted(f"RoleBasedGroup/{obj['metadata']['name']}", "rollingUpdate type Recreate", pods)
         await self._delete_pods(pods)
 
     async def _delete_pods(self, pods: list[Obj]) -> None:
@@ -223,7 +222,7 @@ class RoleBasedGroupReconciler:
         for type_, reason, message in result.events:
             self.recorder.event(obj, "Warning" if type_ == "Warning" else "Normal", reason, message)
             log.info("failure recovery", extra={"group": obj["metadata"]["name"], "decision": message})
-        decisions.deleted(obj["metadata"]["name"], "failure recovery", result.recreate)
+        decisions.deleted(f"RoleBasedGroup/{obj['metadata']['name']}", "failure recovery", result.recreate)
         await self._delete_pods(result.recreate)
 
     async def _write_all(
@@ -296,7 +295,7 @@ class RoleBasedGroupReconciler:
                 raise
             rejected[(desired["kind"], desired["metadata"]["name"])] = exc.message
             return
-        decisions.record(owner["metadata"]["name"], observed, desired)
+        decisions.record(f"RoleBasedGroup/{owner['metadata']['name']}", observed, desired)
         if not existed and desired["kind"] in WORKLOAD_KINDS:
             msg = f"created {desired['kind']} {desired['metadata']['name']}"
             self.recorder.event(owner, "Normal", "SuccessfulCreate", msg)

@@ -1,6 +1,6 @@
-"""Key-value debug records of what a reconcile decided to write (a revision made, replicas or a partition
-moved, a template rolled, pods deleted): events are rate-limited and aggregated, so they cannot be the
-only record of why a group changed."""
+"""Key-value debug records of what a reconcile decided to write, for RoleBasedGroups and
+LeaderWorkerSets (a revision made, replicas or a partition moved, a template rolled, pods deleted):
+events are rate-limited and aggregated, so they cannot be the only record of why something changed."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ from typing import Any
 import structlog
 
 from rbg.group import names
-from rbg.group.rollout import INSTANCES, partition_of, template_label
+from rbg.group.revision import ROLE_REVISION
+from rbg.group.rollout import INSTANCES, partition_of
 
 Obj = dict[str, Any]
 log = structlog.stdlib.get_logger("rbg.decisions")
 
 
-def changes(observed: Obj | None, desired: Obj) -> tuple[str, dict[str, Any]] | None:
+def _template(workload: Obj, label: str) -> str | None:
+    """The revision label of the workload's pod template."""
+    spec = workload.get("spec") or {}
+    tpl = spec.get("template") or ((spec.get("leaderWorkerTemplate") or {}).get("workerTemplate")) or {}
+    value = ((tpl.get("metadata") or {}).get("labels") or {}).get(label)
+    return str(value) if value is not None else None
+
+
+def changes(
+    observed: Obj | None, desired: Obj, template_label: str = ROLE_REVISION
+) -> tuple[str, dict[str, Any]] | None:
     """What writing `desired` over `observed` decides, as a message and its key-values (None when it
     decides nothing a reader of the log needs: a Service or ConfigMap refreshed)."""
     kind, name = desired["kind"], desired["metadata"]["name"]
@@ -29,7 +40,7 @@ def changes(observed: Obj | None, desired: Obj) -> tuple[str, dict[str, Any]] | 
     for key, before, after in (
         ("replicas", _replicas(observed), _replicas(desired)),
         ("partition", partition_of(observed), partition_of(desired)),
-        ("template", template_label(observed), template_label(desired)),
+        ("template", _template(observed, template_label), _template(desired, template_label)),
         ("instances", _instances(observed), _instances(desired)),
     ):
         if before != after:
@@ -39,17 +50,18 @@ def changes(observed: Obj | None, desired: Obj) -> tuple[str, dict[str, Any]] | 
     return "workload changed", {"workload": f"{kind}/{name}", **out}
 
 
-def record(group: str, observed: Obj | None, desired: Obj) -> None:
-    found = changes(observed, desired)
+def record(owner: str, observed: Obj | None, desired: Obj, template_label: str = ROLE_REVISION) -> None:
+    """`owner`: kind/name of the object whose reconcile wrote `desired`."""
+    found = changes(observed, desired, template_label)
     if found is not None:
-        log.debug(found[0], group=group, **found[1])
+        log.debug(found[0], owner=owner, **found[1])
 
 
-def deleted(group: str, reason: str, pods: list[Obj]) -> None:
-    """Pods deleted on a decision (a Recreate rollout, failure recovery)."""
+def deleted(owner: str, reason: str, pods: list[Obj]) -> None:
+    """Pods deleted on a decision (a Recreate rollout, failure recovery, a group recreated)."""
     log.debug(
         "pods deleted",
-        group=group,
+        owner=owner,
         reason=reason,
         pods=sorted(p["metadata"]["name"] for p in pods),
         roles=sorted({(p["metadata"].get("labels") or {}).get(names.ROLE_NAME, "") for p in pods}),
