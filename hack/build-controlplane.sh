@@ -54,8 +54,23 @@ build_controlplane() {
 }
 
 build_kwok() {
-  GOBIN="$OUT" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  local kw; kw="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+  # kwok is built from its module source with one fix: it deletes a terminating fake pod by name
+  # alone, so under load a stale delete kills the pod a StatefulSet has just recreated under the same
+  # name, again and again (a rollout never settles). The fix adds the pod's UID as a precondition, as a
+  # kubelet's status manager does; a stale delete then fails with a conflict and is dropped.
+  go mod download "sigs.k8s.io/kwok@$KWOK_VERSION"
+  local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION"
+  local work; work="$(mktemp -d)"
+  cp -r "$src/." "$work/"; chmod -R u+w "$work"
+  local file="$work/pkg/kwok/controllers/pod_controller.go"
+  local old='err := c.typedClient.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, deleteOpt)'
+  grep -qF "$old" "$file" || { echo "kwok $KWOK_VERSION: the pod delete to fix is not where expected" >&2; return 1; }
+  local new='opt := deleteOpt; opt.Preconditions = metav1.NewUIDPreconditions(string(pod.UID)); err := c.typedClient.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, opt)'
+  OLD="$old" NEW="$new" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$file"
+  grep -qF 'NewUIDPreconditions' "$file" || { echo "kwok: patch did not apply" >&2; return 1; }
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$OUT/kwok" ./cmd/kwok)
+  rm -rf "$work"
+  local kw="$src/kustomize/stage"
   # pod-complete is left out on purpose: it would finish Job pods at once. pod-delete is needed
   # because no kubelet confirms deletions.
   local f
