@@ -41,6 +41,11 @@ def _structural(node: Any, defs: dict[str, Schema]) -> Any:
         return {
             "x-kubernetes-int-or-string": True,
             **({"description": node["description"]} if "description" in node else {}),
+            **(
+                {"x-kubernetes-validations": node["x-kubernetes-validations"]}
+                if "x-kubernetes-validations" in node
+                else {}
+            ),
             **({"default": node["default"]} if node.get("default") is not None else {}),
         }
     any_of = node.get("anyOf")

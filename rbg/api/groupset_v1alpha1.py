@@ -5,7 +5,7 @@ v1alpha2's `spec.groupTemplate {labels, annotations, spec}`."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -38,6 +38,22 @@ class GroupTemplate(ApiModel):
     `name`. Use spec or roles."""
 
 
+Partition = Annotated[
+    Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^[0-9]+%$")],
+    Field(
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]+%$')",
+                    "message": "must be a number of groups (0 or more) or a percentage such as 50%",
+                }
+            ],
+        }
+    ),
+]
+
+
 class GroupSetRollout(ApiModel):
     type: Literal["Recreate", "InPlaceUpdate"] | None = None
     """How the pods inside one child group change: Recreate (the default, the seed's atomic rollout):
@@ -48,7 +64,7 @@ class GroupSetRollout(ApiModel):
     max_unavailable: IntOrString | None = 1
     """How many child groups may be not Ready at once while a template change rolls (a number, or a
     percentage of replicas rounded down, at least 1)."""
-    partition: IntOrString | None = None
+    partition: Partition | None = None
     """Child groups with an index below it (a number, or a percentage of replicas rounded down) keep the
     old template."""
 

@@ -510,6 +510,7 @@ _ROWS: tuple[tuple[str, Callable[[dict[str, Any]], float | None], str], ...] = (
     ("idle writes", lambda r: r.get("idle_writes"), "{:.0f}"),
     ("operator CPU while idle (s)", lambda r: r.get("operator_cpu_idle_s"), "{:.2f}"),
     ("image rollout: all updated and Ready (s)", lambda r: r.get("rollout_s"), "{:.1f}"),
+    ("image rollout: every workload on the new template (s)", lambda r: r.get("rollout_written_s"), "{:.1f}"),
     ("image rollout: operator CPU (s)", lambda r: r.get("rollout_operator_cpu_s"), "{:.2f}"),
     ("image rollout: API writes", lambda r: r.get("rollout_api_writes"), "{:.0f}"),
     ("recovery: restart -> all pods new, Ready (s)", lambda r: r.get("recovery_s"), "{:.1f}"),

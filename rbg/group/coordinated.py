@@ -23,7 +23,7 @@ from typing import Any
 from rbg.api.v1alpha1 import RoleBasedGroup
 from rbg.coordination import batches, skew
 from rbg.group.revision import ROLE_REVISION
-from rbg.group.rollout import partition_of, set_partition, template_label
+from rbg.group.rollout import partition_of, recreates, set_partition, template_label
 from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
 
 Obj = dict[str, Any]
@@ -136,7 +136,10 @@ def apply(
     for role, limit in (skew.merge_limits(limits) if limits else {}).items():
         partition = limit.partition
         seen = observed.get(role)
-        if seen is not None and template_label(seen) == template_label(desired[role]):
+        held_by_workload = not (recreates(roles[role]) and desired[role]["kind"] == "StatefulSet")
+        if held_by_workload and seen is not None and template_label(seen) == template_label(desired[role]):
+            # never above what the workload holds (a partition going up rolls nothing back). A Recreate
+            # StatefulSet (OnDelete) holds none: the operator's deletes follow this partition itself
             partition = min(partition, max(partition_of(seen), role_partition(roles[role])))
         out.partitions[role] = partition
     return out

@@ -166,15 +166,11 @@ def held(role: RoleSpec, desired: Obj, observed: Obj | None, want: int, floor: i
 
 
 def set_partition(spec: Obj, partition: int) -> None:
-    """A StatefulSet spec's partition (none at 0)."""
+    """A StatefulSet spec's partition, written even at 0: a value the API server defaults is owned by
+    nobody, and server-side apply would keep it when the role switches to Recreate (OnDelete), which
+    the API server refuses with a rollingUpdate left in place."""
     update = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
-    rolling_update = {k: v for k, v in (update.get("rollingUpdate") or {}).items() if k != "partition"}
-    if partition > 0:
-        rolling_update["partition"] = partition
-    if rolling_update:
-        update["rollingUpdate"] = rolling_update
-    else:
-        update.pop("rollingUpdate", None)
+    update["rollingUpdate"] = {**(update.get("rollingUpdate") or {}), "partition": max(0, partition)}
 
 
 def recreate(

@@ -55,10 +55,9 @@ def _rolling(role: RoleSpec) -> Any:
 
 
 def _statefulset_spec(w: Workload) -> Obj:
-    update: Obj = {"type": "RollingUpdate"}
-    partition = role_partition(w.role)
-    if partition > 0:
-        update["rollingUpdate"] = {"partition": partition}
+    # every value written, none left to the API server's defaults: a defaulted field is owned by
+    # nobody, stays through a server-side apply, and makes a switch to Recreate invalid (D36)
+    update: Obj = {"type": "RollingUpdate", "rollingUpdate": {"partition": role_partition(w.role)}}
     return {
         "replicas": w.replicas,
         "selector": {"matchLabels": w.selector},
@@ -72,7 +71,8 @@ def _statefulset_spec(w: Workload) -> Obj:
 
 def _deployment_spec(w: Workload) -> Obj:
     ru = _rolling(w.role)
-    strategy: Obj = {"type": "RollingUpdate"}
+    # Kubernetes' own defaults written out (see _statefulset_spec)
+    strategy: Obj = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
     if ru is not None and ru.type == "Recreate":  # every pod replaced together (D36)
         strategy = {"type": "Recreate"}
     elif ru is not None:

@@ -106,14 +106,24 @@ def child(gs: RoleBasedGroupSet, index: int, owner: Obj) -> Obj:
 
 def ready(group: Obj) -> bool:
     """Ready on the spec it has now: the group's controller has seen its latest generation, it is Ready,
-    and every role's pods run the role's current template (updated = replicas)."""
+    and every role's pods run the role's current template (updated = replicas, less the pods a role's
+    own partition keeps)."""
     st = group.get("status") or {}
     if st.get("observedGeneration") != group["metadata"].get("generation"):
         return False
-    roles = st.get("roleStatuses") or []
-    if any(int(r.get("updatedReplicas") or 0) < int(r.get("replicas") or 0) for r in roles):
-        return False
+    kept = {r.get("name"): _role_partition(r) for r in (group.get("spec") or {}).get("roles") or []}
+    for r in st.get("roleStatuses") or []:
+        replicas = int(r.get("replicas") or 0)
+        partition = kept.get(r.get("name"), 0)
+        held = min(replicas, intstr.scaled(partition, replicas, round_up=False) or 0)
+        if int(r.get("updatedReplicas") or 0) < replicas - held:  # a role's own partition keeps pods old
+            return False
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+
+
+def _role_partition(role: Obj) -> int | str:
+    value = (((role.get("rolloutStrategy") or {}).get("rollingUpdate") or {}).get("partition")) or 0
+    return value if isinstance(value, (int, str)) else 0
 
 
 def _limit(value: int | str | None, replicas: int) -> int:
@@ -126,12 +136,13 @@ def _limit(value: int | str | None, replicas: int) -> int:
 
 
 def _partition(value: int | str | None, replicas: int) -> int:
-    """Child indices kept on the old template: a number, or a percentage of replicas rounded down
-    (anything else keeps none)."""
+    """Child indices kept on the old template: a number, or a percentage of replicas rounded down.
+    Anything else (admission refuses it; an object stored before could hold one) keeps every group:
+    a typo in a canary must not roll them all."""
     if value is None:
         return 0
     n = intstr.scaled(value, replicas, round_up=False)
-    return max(0, n) if n is not None else 0
+    return n if n is not None and n >= 0 else replicas
 
 
 def plan(gs: RoleBasedGroupSet, children: list[Obj], owner: Obj, now: str) -> SetPlan:

@@ -29,7 +29,12 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer(event_key="msg")
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # below the level: dropped before any processor runs (debug records cost nothing at info)
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -171,3 +171,17 @@ def test_the_seeds_quick_start_manifest_runs(kube: Client, namespace: str, kubec
     wait_until(lambda: settled(kube, namespace, "demo-group", 2), 120, "the seed's 2 groups Ready")
     roles = children(kube, namespace)["demo-group-0"]["spec"]["roles"]
     assert [r["name"] for r in roles] == ["prefill", "decode"]
+
+
+def test_a_malformed_partition_is_refused_at_apply(kubectl: Any, namespace: str) -> None:
+    for value in ("half", -1, "50 %"):
+        doc = groupset("typo", 2, "engine:1")
+        doc["spec"]["rolloutStrategy"] = {"partition": value}
+        r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+        assert r.returncode != 0, value
+        assert "spec.rolloutStrategy.partition" in r.stderr, r.stderr
+        assert "percentage such as 50%" in r.stderr, r.stderr
+    doc = groupset("typo", 2, "engine:1")
+    doc["spec"]["rolloutStrategy"] = {"partition": "50%"}
+    r = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode == 0, r.stderr

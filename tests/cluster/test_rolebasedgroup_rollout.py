@@ -134,3 +134,38 @@ def test_recreate_replaces_the_roles_pods_together(kube: Client, namespace: str)
     wait_ready(kube, "recr", namespace)
     events = [e.message for e in kube.list(Event, namespace=namespace) if e.reason == "RecreatingRole"]
     assert events == ["recreating 3 pods of role prefill together (rollingUpdate type Recreate)"]
+
+
+def test_a_live_role_switched_to_recreate_rolls_its_pods_together(kube: Client, namespace: str) -> None:
+    # made with the default strategy (what the API server would default, the operator writes: so a
+    # later switch to Recreate is valid for both kinds), then switched together with a new image
+    doc = simple("switch", {"prefill": 2, "decode": 2})
+    doc["spec"]["roles"][1]["workload"] = {"apiVersion": "apps/v1", "kind": "Deployment"}
+    create(kube, doc, namespace)
+    wait_ready(kube, "switch", namespace)
+    ops: list[dict[str, Any]] = []
+    for i in (0, 1):
+        ops += [
+            {
+                "op": "add",
+                "path": f"/spec/roles/{i}/rolloutStrategy",
+                "value": {"rollingUpdate": {"type": "Recreate"}},
+            },
+            {"op": "replace", "path": f"/spec/roles/{i}/template/spec/containers/0/image", "value": NEW},
+        ]
+    kube.patch(RBG, "switch", ops, namespace=namespace, patch_type=PatchType.JSON)
+    wait_until(
+        lambda: (
+            sorted(images(kube, namespace, "switch").values()) == [NEW] * 4,
+            images(kube, namespace, "switch"),
+        ),
+        180,
+        "every pod of both roles on the new template",
+    )
+    wait_ready(kube, "switch", namespace)
+    refused = [
+        e.message for e in kube.list(Event, namespace=namespace) if e.reason == "FailedReconcileWorkload"
+    ]
+    assert refused == []
+    sts = kube.get(StatefulSet, "switch-prefill", namespace=namespace)
+    assert sts.spec.updateStrategy.type == "OnDelete"

@@ -158,3 +158,59 @@ def test_batched_roles_roll_by_whole_batches() -> None:
     stale = [observed(first["prefill"], 6, 2), observed(first["decode"], 3, 1)]
     second = workloads(plan(new, stale, NOW, pods=half))
     assert (partition(second["prefill"]), partition(second["decode"])) == (2, 1)
+
+
+def test_a_coordination_partition_holds_recreate_statefulset_roles_too() -> None:
+    # type Recreate (OnDelete) holds no partition on the StatefulSet: the operator's deletes must keep
+    # the coordination's canary (here 50 %: prefill ordinals 0-2 stay old) as a rolling one would
+    from rbg.group.names import POD_INDEX
+    from rbg.group.revision import ROLE_REVISION
+
+    def group(image: str) -> RoleBasedGroup:
+        def role(name: str, n: int) -> dict[str, Any]:
+            tpl = {"spec": {"containers": [{"name": "c", "image": image}]}}
+            return {
+                "name": name,
+                "replicas": n,
+                "template": tpl,
+                "rolloutStrategy": {"rollingUpdate": {"type": "Recreate"}},
+            }
+
+        ru = {"maxSkew": "100%", "partition": "50%"}
+        return RoleBasedGroup.model_validate(
+            {
+                "metadata": {"name": "g", "namespace": "ns", "uid": "u", "generation": 1},
+                "spec": {
+                    "roles": [role("prefill", 6), role("decode", 3)],
+                    "coordination": [
+                        {"name": "pd", "roles": ["prefill", "decode"], "strategy": {"rollingUpdate": ru}}
+                    ],
+                },
+            }
+        )
+
+    def pods_of(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        label = body["spec"]["template"]["metadata"]["labels"][ROLE_REVISION]
+        return [
+            {
+                "metadata": {
+                    "name": f"{body['metadata']['name']}-{i}",
+                    "uid": str(i),
+                    "labels": {ROLE_REVISION: label, POD_INDEX: str(i)},
+                },
+                "spec": {},
+            }
+            for i in range(n)
+        ]
+
+    old = workloads(plan(group("e:1"), [], NOW))
+    olds = {"prefill": pods_of(old["prefill"], 6), "decode": pods_of(old["decode"], 3)}
+    new = group("e:2")
+    first = workloads(
+        plan(new, [observed(old["prefill"], 6, 6), observed(old["decode"], 3, 3)], NOW, pods=olds)
+    )
+    # the StatefulSets have observed the new template, no pod updated yet
+    second = plan(new, [observed(first["prefill"], 6, 0), observed(first["decode"], 3, 0)], NOW, pods=olds)
+    deleted = sorted(p["metadata"]["name"] for p in second.replace)
+    assert [n for n in deleted if n.startswith("g-prefill")] == ["g-prefill-3", "g-prefill-4", "g-prefill-5"]
+    assert len([n for n in deleted if n.startswith("g-decode")]) < 3  # some of decode kept too

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
 from rbg.groupset import plan as gsp
 
@@ -188,6 +191,29 @@ def test_a_partition_may_be_a_percentage_rounded_down() -> None:
     children = [existing(c) for c in gsp.plan(groupset(4), [], OWNER, NOW).create]
     p = gsp.plan(groupset(4, image="i:2", maxUnavailable=4, partition="60%"), children, OWNER, NOW)
     assert [c["metadata"]["name"] for c in p.update] == ["s-2", "s-3"]  # 60 % of 4 is 2.4: 2 kept
-    for value in ("abc", "-5%"):
-        p = gsp.plan(groupset(4, image="i:2", maxUnavailable=4, partition=value), children, OWNER, NOW)
-        assert len(p.update) == 4  # malformed: keeps none
+    for value in ("abc", "-5%", "50 %", -1):
+        with pytest.raises(ValidationError):  # refused by the model (and the CRD's rule)
+            groupset(4, image="i:2", partition=value)
+    # one stored before that rule (read past the model): every group kept, a typo rolls nothing
+    gs = groupset(4, image="i:2", maxUnavailable=4)
+    assert gs.spec.rollout_strategy is not None
+    gs.spec.rollout_strategy.partition = "half"
+    assert gsp.plan(gs, children, OWNER, NOW).update == []
+
+
+def test_a_roles_own_partition_does_not_hold_the_sets_rollout_forever() -> None:
+    group = {
+        "metadata": {"generation": 2},
+        "spec": {"roles": [{"name": "prefill", "rolloutStrategy": {"rollingUpdate": {"partition": 1}}}]},
+        "status": {
+            "observedGeneration": 2,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "roleStatuses": [{"name": "prefill", "replicas": 3, "updatedReplicas": 2}],
+        },
+    }
+    assert gsp.ready(group)  # ordinal 0 is kept old by the role's partition: rolled as far as it goes
+    group["status"]["roleStatuses"][0]["updatedReplicas"] = 1
+    assert not gsp.ready(group)
+    group["spec"]["roles"][0]["rolloutStrategy"]["rollingUpdate"]["partition"] = "50%"  # 1 of 3
+    group["status"]["roleStatuses"][0]["updatedReplicas"] = 2
+    assert gsp.ready(group)
