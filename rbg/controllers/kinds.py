@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from rbg.api.hub import GROUP, HUB_VERSION
 from rbg.runtime.client import Kube
 from rbg.runtime.objects import Kind
 
-RBG = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroup", "rolebasedgroups"))
-RBGSET = Kube.register(Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupSet", "rolebasedgroupsets"))
+# read and written in the hub's version: the API server converts whatever version a user wrote (D38)
+RBG = Kube.register(Kind(GROUP, HUB_VERSION, "RoleBasedGroup", "rolebasedgroups"))
+RBGSET = Kube.register(Kind(GROUP, HUB_VERSION, "RoleBasedGroupSet", "rolebasedgroupsets"))
 RBGSA = Kube.register(
-    Kind("workloads.x-k8s.io", "v1alpha1", "RoleBasedGroupScalingAdapter", "rolebasedgroupscalingadapters")
+    Kind(GROUP, HUB_VERSION, "RoleBasedGroupScalingAdapter", "rolebasedgroupscalingadapters")
 )
 LWS = Kube.register(Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"))
 PODGROUP = Kube.register(Kind("scheduling.x-k8s.io", "v1alpha1", "PodGroup", "podgroups"))

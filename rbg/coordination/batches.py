@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup, RoleSpec
+from rbg.api.hub import AffinityScheduling, Coordination, RoleBasedGroup, RoleSpec
 from rbg.coordination.resources import GATE
 from rbg.group import names
 

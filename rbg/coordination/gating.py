@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination.batches import (
     EXCLUSIVE,
     GROUP_NAME,

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rbg.api.v1alpha1 import AffinityScheduling, Coordination, RoleBasedGroup
+from rbg.api.hub import AffinityScheduling, Coordination, RoleBasedGroup
 from rbg.coordination.batches import EXCLUSIVE, ROLE_NAME, Obj, batch_label, is_current, ordinal_of
 from rbg.coordination.planner import Cluster, NodeInfo, Placed, PodNeeds, Unplaceable
 from rbg.coordination.resources import HOSTNAME, gated, node_info, pod_needs, pod_requests

@@ -3,7 +3,7 @@ and the role it is about."""
 
 from __future__ import annotations
 
-from rbg.api.v1alpha1 import Coordination, RoleBasedGroup, RoleBasedGroupSpec
+from rbg.api.hub import Coordination, RoleBasedGroup, RoleBasedGroupSpec
 from rbg.coordination.batches import EXCLUSIVE_ANNOTATIONS, layout, opts_out, places
 
 

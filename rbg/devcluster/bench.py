@@ -44,7 +44,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.devcluster import microbench, operator, upstream
 from rbg.devcluster.cluster import COMPONENTS, LocalCluster
 from rbg.devcluster.topology import Topology

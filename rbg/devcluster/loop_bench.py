@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination import batches, gating, release
 
 HOST = "kubernetes.io/hostname"

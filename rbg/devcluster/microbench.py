@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.group.plan import plan
 
 NOW = "2026-01-01T00:00:00Z"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination import batches, skew
 from rbg.group.revision import ROLE_REVISION
 from rbg.group.rollout import partition_of, recreates, set_partition, template_label

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup, RoleSpec
+from rbg.api.hub import API_VERSION, RoleBasedGroup, RoleSpec
 from rbg.coordination.batches import layout
 from rbg.coordination.resources import pod_requests
 from rbg.group import names

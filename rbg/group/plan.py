@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.group import coordinated, dependencies, desired, names, recovery, revision, rollout, status
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.validation import validate

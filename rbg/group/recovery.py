@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+from rbg.api.hub import RoleBasedGroup, RoleSpec
 from rbg.group import names, restart, rollout
 from rbg.group.status import condition
 from rbg.group.workloads import role_partition

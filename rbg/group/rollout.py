@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleSpec
+from rbg.api.hub import RoleSpec
 from rbg.group import names
 from rbg.group.revision import ROLE_REVISION
 from rbg.group.workloads import role_partition

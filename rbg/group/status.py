@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+from rbg.api.hub import RoleBasedGroup, RoleSpec
 from rbg.lifecycle import conventions
 from rbg.lifecycle.observed import caught_up
 

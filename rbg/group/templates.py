@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rbg.api.hub import RoleBasedGroupSpec, RoleSpec
 from rbg.api.k8s_schema import type_errors
-from rbg.api.v1alpha1 import RoleBasedGroupSpec, RoleSpec
 from rbg.group.strategicmerge import POD_TEMPLATE_SPEC, clone, merge
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleSpec
+from rbg.api.hub import RoleSpec
 from rbg.group import names
 from rbg.group.strategicmerge import clone, merge
 

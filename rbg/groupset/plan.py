@@ -20,8 +20,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
-from rbg.api.v1alpha1 import API_VERSION as RBG_API_VERSION
+from rbg.api.hub import API_VERSION as RBG_API_VERSION
+from rbg.api.hub_groupset import RoleBasedGroupSet
 from rbg.group.names import PREFIX
 from rbg.lifecycle import conventions, intstr
 

@@ -128,14 +128,16 @@ def key_of(obj: Obj) -> Key:
 
 
 def owner_keys(obj: Obj, owner_kind: Kind, controller_only: bool = True) -> list[Key]:
-    """Keys of the owners of `obj` of the given kind (ownerReferences never cross namespaces)."""
+    """Keys of the owners of `obj` of the given kind (ownerReferences never cross namespaces). Matched
+    by API group and kind, not version, as controller-runtime does: a child made under one served
+    version of its owner still wakes the owner's controller under another."""
     meta = obj.get("metadata", {})
     namespace = (meta.get("namespace") or "") if owner_kind.namespaced else ""
     return [
         Key(namespace, ref["name"])
         for ref in meta.get("ownerReferences") or ()
         if ref.get("kind") == owner_kind.kind
-        and ref.get("apiVersion") == owner_kind.api_version
+        and str(ref.get("apiVersion") or "").rpartition("/")[0] == owner_kind.group
         and (ref.get("controller") or not controller_only)
     ]
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from rbg.runtime.certs import ServingCert
+from rbg.runtime.conversion import Converter, conversion_response, is_conversion_review
 
 log = logging.getLogger(__name__)
 Request = dict[str, Any]
@@ -92,12 +93,28 @@ class AdmissionServer:
         self.host, self.port = host, port
         self.cert, self.cert_dir = cert, cert_dir
         self._validators: dict[str, Validator] = {}
+        self._converters: dict[str, Converter] = {}
         self._runner: web.AppRunner | None = None
 
     def add(self, path: str, validator: Validator) -> None:
         self._validators[path] = validator
 
+    def add_converter(self, path: str, converter: Converter) -> None:
+        """Serve ConversionReviews at `path` (a CRD's `conversion.webhook.clientConfig`)."""
+        self._converters[path] = converter
+
     async def _handle(self, request: web.Request) -> web.Response:
+        converter = self._converters.get(request.path)
+        if converter is not None:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if not is_conversion_review(body):
+                return web.json_response(
+                    {"message": "expected an apiextensions.k8s.io/v1 ConversionReview"}, status=400
+                )
+            return web.json_response(conversion_response(body, converter))
         validator = self._validators.get(request.path)
         if validator is None:
             return web.json_response({"message": "no webhook at this path"}, status=404)

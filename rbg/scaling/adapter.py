@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rbg.api.scaling_v1alpha1 import API_VERSION, KIND, RoleBasedGroupScalingAdapter
-from rbg.api.v1alpha1 import RoleBasedGroup, RoleSpec
+from rbg.api.hub import RoleBasedGroup, RoleSpec
+from rbg.api.hub_scaling import API_VERSION, KIND, RoleBasedGroupScalingAdapter
 from rbg.group import names
 from rbg.group.desired import owner_reference
 

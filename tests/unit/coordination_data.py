@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 
 HOST = "kubernetes.io/hostname"
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import yaml
 
 from rbg.api import crd, k8s_schema
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.devcluster.binaries import K8S_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,14 +70,14 @@ def test_every_field_of_the_crd_is_explained() -> None:
     # `kubectl explain rbg.spec.roles` shows these; the embedded Kubernetes types carry the API server's own
     import inspect
 
-    from rbg.api import v1alpha1
+    from rbg.api import hub
     from rbg.api.base import ApiModel
 
-    not_in_crd = {v1alpha1.RoleBasedGroup, v1alpha1.ObjectMeta}
+    not_in_crd = {hub.RoleBasedGroup, hub.ObjectMeta}
     models = [
         m
-        for _, m in inspect.getmembers(v1alpha1, inspect.isclass)
-        if issubclass(m, ApiModel) and m is not ApiModel and m.__module__ == v1alpha1.__name__
+        for _, m in inspect.getmembers(hub, inspect.isclass)
+        if issubclass(m, ApiModel) and m is not ApiModel and m.__module__ == hub.__name__
     ]
     assert len(models) > 20
     undocumented = [

@@ -7,7 +7,7 @@ from typing import Any
 
 from coordination_data import pd_group
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination import batches, gating, release, resources
 
 HOST = "kubernetes.io/hostname"

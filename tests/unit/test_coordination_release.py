@@ -8,7 +8,7 @@ from typing import Any
 from coordination_data import pd_group
 from test_coordination_batches import BATCH, HOST, admitted, node
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination import batches, gating, release, tracker
 from rbg.coordination.resources import GATE, usage
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from coordination_data import pd_group
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.coordination.validation import batch_of
 from rbg.group.validation import validate
 
@@ -112,7 +112,7 @@ def test_placements_that_could_never_start_are_refused() -> None:
 
 
 def test_exclusive_topology_set_on_a_running_group_with_a_deployment_role_is_refused_with_how() -> None:
-    from rbg.api.v1alpha1 import RoleBasedGroup
+    from rbg.api.hub import RoleBasedGroup
     from rbg.coordination.validation import update_errors
 
     tpl = {"spec": {"containers": [{"name": "c", "image": "i"}]}}

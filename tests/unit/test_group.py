@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbg.api.v1alpha1 import PodGroupPolicy, RoleBasedGroup
+from rbg.api.hub import PodGroupPolicy, RoleBasedGroup
 from rbg.group import dependencies, desired, names
 from rbg.group.plan import plan
 from rbg.group.validation import validate

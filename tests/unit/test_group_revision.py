@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.cli import history
 from rbg.group import desired, revision
 from rbg.group.plan import plan

@@ -8,7 +8,7 @@ from typing import Any
 
 from coordination_data import pd_group
 
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
 from rbg.group import names
 from rbg.group.plan import plan
 from rbg.group.revision import ROLE_REVISION

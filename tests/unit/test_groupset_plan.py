@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
+from rbg.api.hub_groupset import RoleBasedGroupSet
 from rbg.groupset import plan as gsp
 
 NOW = "2026-01-01T00:00:00Z"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rbg.api.scaling_v1alpha1 import RoleBasedGroupScalingAdapter
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
+from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.group.plan import plan
 from rbg.scaling import adapter
 

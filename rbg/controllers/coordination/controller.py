@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import Gauge, Histogram
 from pydantic import ValidationError
 
-from rbg.api.v1alpha1 import API_VERSION, RoleBasedGroup
+from rbg.api.hub import API_VERSION, RoleBasedGroup
 from rbg.controllers import podcache
 from rbg.controllers.coordination.pods import FIELD_MANAGER, PodWrites
 from rbg.controllers.kinds import PODGROUP, RBG

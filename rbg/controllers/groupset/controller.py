@@ -4,7 +4,7 @@ children it creates or updates only; nothing written at idle)."""
 
 from __future__ import annotations
 
-from rbg.api.groupset_v1alpha1 import RoleBasedGroupSet
+from rbg.api.hub_groupset import RoleBasedGroupSet
 from rbg.controllers.kinds import RBG, RBGSET
 from rbg.controllers.reading import read
 from rbg.groupset import plan as core

@@ -7,8 +7,8 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from rbg.api.scaling_v1alpha1 import RoleBasedGroupScalingAdapter
-from rbg.api.v1alpha1 import GROUP, VERSION, RoleBasedGroup
+from rbg.api.hub import GROUP, VERSION, RoleBasedGroup
+from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
 from rbg.group.validation import not_acted_on, validate

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from rbg.api.v1alpha1 import RoleBasedGroup, RoleBasedGroupStatus
+from rbg.api.hub import RoleBasedGroup, RoleBasedGroupStatus
 from rbg.controllers import decisions, podcache
 from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
 from rbg.controllers.reading import read

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rbg.api.v1alpha1 import API_VERSION
+from rbg.api.hub import API_VERSION
 from rbg.group.status import progress_only, same_status
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError

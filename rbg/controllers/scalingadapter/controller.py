@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
-from rbg.api.scaling_v1alpha1 import RoleBasedGroupScalingAdapter
-from rbg.api.v1alpha1 import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup
+from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBG, RBGSA
 from rbg.lifecycle.conventions import controller_uid
 from rbg.runtime.client import Kube

@@ -72,7 +72,7 @@ def _child(*refs: Obj) -> Obj:
     return {"metadata": {"name": "c", "namespace": "ns", "ownerReferences": list(refs)}}
 
 
-def test_owner_keys_match_api_version_kind_and_controller_flag() -> None:
+def test_owner_keys_match_group_kind_and_controller_flag() -> None:
     ctrl = {
         "apiVersion": "example.com/v1alpha1",
         "kind": "Widget",
@@ -90,8 +90,13 @@ def test_owner_keys_match_api_version_kind_and_controller_flag() -> None:
     }
     wrong_kind = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": "4", "controller": True}
     child = _child(ctrl, other, old_version, wrong_kind)
-    assert owner_keys(child, WIDGET) == [Key("ns", "w1")]
-    assert owner_keys(child, WIDGET, controller_only=False) == [Key("ns", "w1"), Key("ns", "w2")]
+    # another version of the same kind is the same owner (as controller-runtime matches: group + kind)
+    assert owner_keys(child, WIDGET) == [Key("ns", "w1"), Key("ns", "w3")]
+    assert owner_keys(child, WIDGET, controller_only=False) == [
+        Key("ns", "w1"),
+        Key("ns", "w2"),
+        Key("ns", "w3"),
+    ]
     assert owner_keys({"metadata": {"name": "x", "namespace": "ns"}}, WIDGET) == []
 
 
@@ -112,3 +117,32 @@ def test_matches_labels() -> None:
     assert matches_labels(obj, {})
     assert not matches_labels(obj, {"a": "2"})
     assert not matches_labels({"metadata": {}}, {"a": "1"})
+
+
+def test_owners_are_matched_by_group_and_kind_whatever_the_version() -> None:
+    rbg = Kind("workloads.x-k8s.io", "v1alpha2", "RoleBasedGroup", "rolebasedgroups")
+    refs = [
+        {
+            "apiVersion": "workloads.x-k8s.io/v1alpha1",
+            "kind": "RoleBasedGroup",
+            "name": "old",
+            "controller": True,
+        },
+        {"apiVersion": "other.io/v1alpha2", "kind": "RoleBasedGroup", "name": "foreign", "controller": True},
+        {
+            "apiVersion": "workloads.x-k8s.io/v1alpha2",
+            "kind": "RoleBasedGroupSet",
+            "name": "set",
+            "controller": True,
+        },
+    ]
+    child = {"metadata": {"namespace": "ns", "ownerReferences": refs}}
+    assert owner_keys(child, rbg) == [Key("ns", "old")]  # made under v1alpha1, owned under v1alpha2
+    pod_owner = Kind("", "v1", "Pod", "pods")
+    leader = {
+        "metadata": {
+            "namespace": "ns",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "l", "controller": True}],
+        }
+    }
+    assert owner_keys(leader, pod_owner) == [Key("ns", "l")]
