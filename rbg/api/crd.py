@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import base64
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ Schema = dict[str, Any]
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "rbg"
 _DROP = {"title", "$defs"}
+CONVERT_PATH = "/convert"
 
 
 def _structural(node: Any, defs: dict[str, Schema]) -> Any:
@@ -76,21 +79,18 @@ def openapi_schema(model: type[BaseModel]) -> Schema:
     return schema
 
 
-def _crd(
-    *,
-    group: str,
-    version: str,
-    kind: str,
-    plural: str,
-    short: str,
-    description: str,
-    spec: type[BaseModel],
-    status: type[BaseModel],
-    subresources: Schema,
-    columns: list[Schema],
-) -> Schema:
-    """A namespaced CRD with one served and stored version, labelled as ours."""
-    root = {
+@dataclass(frozen=True)
+class Version:
+    """One version a CRD serves: its name, schema models, and whether etcd keeps objects in it."""
+
+    name: str
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    storage: bool = True
+
+
+def _root(description: str, spec: type[BaseModel], status: type[BaseModel]) -> Schema:
+    return {
         "type": "object",
         "description": description,
         "properties": {
@@ -102,6 +102,62 @@ def _crd(
         },
         "required": ["spec"],
     }
+
+
+def _crd(
+    *,
+    group: str,
+    version: str = "",
+    kind: str,
+    plural: str,
+    short: str,
+    description: str,
+    spec: type[BaseModel] | None = None,
+    status: type[BaseModel] | None = None,
+    subresources: Schema,
+    columns: list[Schema],
+    versions: list[Version] | None = None,
+) -> Schema:
+    """A namespaced CRD labelled as ours: one version (`version`, `spec`, `status`), or `versions`
+    (exactly one of them stored; more than one are converted by the operator's webhook, D38)."""
+    if versions is None:
+        if spec is None or status is None:
+            raise ValueError(f"{kind}: a version's spec and status models")
+        versions = [Version(version, spec, status)]
+    if sum(v.storage for v in versions) != 1:
+        raise ValueError(f"{kind}: exactly one stored version")
+    served = [
+        {
+            "name": v.name,
+            "served": True,
+            "storage": v.storage,
+            "subresources": subresources,
+            "additionalPrinterColumns": columns,
+            "schema": {"openAPIV3Schema": _root(description, v.spec, v.status)},
+        }
+        for v in versions
+    ]
+    out = _one_crd(group, kind, plural, short, served)
+    if len(served) > 1:
+        out["spec"]["conversion"] = conversion()
+    return out
+
+
+def conversion(url: str | None = None, ca_bundle: bytes | None = None) -> Schema:
+    """The CRD's conversion stanza: the operator's `/convert` webhook, at `url` with the CA that signs
+    its certificate when it installs the CRDs itself; a Service placeholder in the generated files
+    (an installer fills it in)."""
+    client: Schema = (
+        {"url": f"{url.rstrip('/')}{CONVERT_PATH}"}
+        if url is not None
+        else {"service": {"name": "rbg-webhook", "namespace": "rbg-system", "path": CONVERT_PATH}}
+    )
+    if ca_bundle is not None:
+        client["caBundle"] = base64.b64encode(ca_bundle).decode()
+    return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client}}
+
+
+def _one_crd(group: str, kind: str, plural: str, short: str, versions: list[Schema]) -> Schema:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -116,16 +172,7 @@ def _crd(
                 "shortNames": [short],
             },
             "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": version,
-                    "served": True,
-                    "storage": True,
-                    "subresources": subresources,
-                    "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
+            "versions": versions,
         },
     }
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rbg.api import crd, k8s_schema
@@ -93,3 +94,44 @@ def test_every_field_of_the_crd_is_explained() -> None:
         "roles"
     ]
     assert role["items"]["properties"]["replicas"]["description"] == "Number of pods of the role."
+
+
+def test_a_crd_of_several_versions_stores_one_and_converts_through_the_operator() -> None:
+    from pydantic import BaseModel
+
+    class Spec(BaseModel):
+        size: int = 1
+
+    class Status(BaseModel):
+        ready: int = 0
+
+    built = crd._crd(
+        group="example.com",
+        kind="Widget",
+        plural="widgets",
+        short="wd",
+        description="d",
+        subresources={"status": {}},
+        columns=[],
+        versions=[crd.Version("v1", Spec, Status, storage=False), crd.Version("v2", Spec, Status)],
+    )
+    assert [(v["name"], v["served"], v["storage"]) for v in built["spec"]["versions"]] == [
+        ("v1", True, False),
+        ("v2", True, True),
+    ]
+    hook = built["spec"]["conversion"]["webhook"]
+    assert built["spec"]["conversion"]["strategy"] == "Webhook"
+    assert hook["clientConfig"]["service"]["path"] == "/convert"
+    served = crd.conversion("https://10.0.0.1:9443/", b"CA")["webhook"]["clientConfig"]
+    assert served == {"url": "https://10.0.0.1:9443/convert", "caBundle": "Q0E="}
+    with pytest.raises(ValueError, match="exactly one stored version"):
+        crd._crd(
+            group="example.com",
+            kind="Widget",
+            plural="widgets",
+            short="wd",
+            description="d",
+            subresources={},
+            columns=[],
+            versions=[crd.Version("v1", Spec, Status), crd.Version("v2", Spec, Status)],
+        )
