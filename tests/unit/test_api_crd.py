@@ -72,9 +72,9 @@ def test_every_field_of_the_crd_is_explained() -> None:
     import inspect
 
     from rbg.api import hub
-    from rbg.api.base import ApiModel
+    from rbg.api.base import ApiModel, ObjectMeta
 
-    not_in_crd = {hub.RoleBasedGroup, hub.ObjectMeta}
+    not_in_crd = {hub.RoleBasedGroup, ObjectMeta}
     models = [
         m
         for _, m in inspect.getmembers(hub, inspect.isclass)
