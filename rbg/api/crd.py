@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rbg.api import groupset_v1alpha1, lws_v1, scaling_v1alpha1, v1alpha1
+from rbg.api import groupset_v1alpha1, hub, lws_v1, scaling_v1alpha1, v1alpha1, v1alpha2, v1alpha2_groupset
 from rbg.api.base import EMBED
 from rbg.api.k8s_schema import structural_schema
 
@@ -87,6 +87,10 @@ class Version:
     spec: type[BaseModel]
     status: type[BaseModel]
     storage: bool = True
+
+
+def _stored(version: str) -> bool:
+    return version == hub.STORAGE_VERSION
 
 
 def _root(description: str, spec: type[BaseModel], status: type[BaseModel]) -> Schema:
@@ -187,8 +191,14 @@ def rolebasedgroup_crd() -> Schema:
         description="RoleBasedGroup runs the roles of one inference service (router, prefill, decode, "
         "...) as one unit: a workload and a headless Service per role, a discovery ConfigMap, roles started "
         "in dependency order.",
-        spec=v1alpha1.RoleBasedGroupSpec,
-        status=v1alpha1.RoleBasedGroupStatus,
+        versions=[
+            Version(
+                "v1alpha1", v1alpha1.RoleBasedGroupSpec, v1alpha1.RoleBasedGroupStatus, _stored("v1alpha1")
+            ),
+            Version(
+                "v1alpha2", v1alpha2.RoleBasedGroupSpec, v1alpha1.RoleBasedGroupStatus, _stored("v1alpha2")
+            ),
+        ],
         subresources={"status": {}},
         columns=[
             {"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"},
@@ -263,8 +273,17 @@ def rolebasedgroupset_crd() -> Schema:
         short="rbgs",
         description="RoleBasedGroupSet runs `replicas` copies of one RoleBasedGroup, `{set}-{i}`; a "
         "template change rolls them one group at a time.",
-        spec=groupset_v1alpha1.RoleBasedGroupSetSpec,
-        status=groupset_v1alpha1.RoleBasedGroupSetStatus,
+        versions=[
+            Version(
+                "v1alpha1",
+                groupset_v1alpha1.RoleBasedGroupSetSpec,
+                groupset_v1alpha1.RoleBasedGroupSetStatus,
+                _stored("v1alpha1"),
+            ),
+            Version(
+                "v1alpha2", v1alpha2_groupset.RoleBasedGroupSetSpec, groupset_v1alpha1.RoleBasedGroupSetStatus
+            ),
+        ],
         subresources={
             "status": {},
             "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"},

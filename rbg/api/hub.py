@@ -4,7 +4,8 @@ Its shape is this operator's v1alpha1 (a superset of upstream sgl-project/rbg v1
 manifests are accepted as they are), which is also the served v1alpha1 schema (rbg/api/v1alpha1.py
 re-exports it, so that conversion between them is the identity); every other served version converts
 to and from it (rbg/api/conversion.py). No core module imports a served version (import-linter).
-`STORAGE_VERSION` is the one place that says which version the operator reads and writes.
+`HUB_VERSION` is the one place that says which version the operator reads and writes, `STORAGE_VERSION`
+which one etcd keeps.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ GROUP = "workloads.x-k8s.io"
 #: children under it; the API server converts any other version to it (a webhook rule with
 #: matchPolicy Equivalent sees every version as this one)
 HUB_VERSION = "v1alpha1"
-#: the version etcd keeps (the CRD's `storage: true`)
-STORAGE_VERSION = "v1alpha1"
+#: the version etcd keeps (the CRD's `storage: true`: rbg/api/crd.py) for RoleBasedGroup and
+#: RoleBasedGroupSet, as upstream
+STORAGE_VERSION = "v1alpha2"
 API_VERSION = f"{GROUP}/{HUB_VERSION}"
 VERSION = HUB_VERSION
 MAX_ROLES = 64  # bounds every list CEL walks, so the API server can cost the rules

@@ -10,6 +10,7 @@ import signal
 from urllib.parse import urlparse
 
 from rbg.api import crd
+from rbg.api.conversion import convert
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
 from rbg.controllers.coordination.controller import CoordinationReconciler
 from rbg.controllers.coordination.lws import LeaderWorkerPlacement, let_go
@@ -75,12 +76,25 @@ async def upstream_lws(kube: Kube) -> bool:
     return await kube.get(MUTATINGWEBHOOKCONFIGURATION, UPSTREAM_LWS_WEBHOOKS) is not None
 
 
-async def install_crds(kube: Kube, *, skip: frozenset[str] = frozenset()) -> None:
-    builds = [build for build in crd.ALL.values() if build()["metadata"]["name"] not in skip]
-    for build in builds:
-        await kube.apply(build())
-    for build in builds:
-        name = build()["metadata"]["name"]
+async def install_crds(
+    kube: Kube,
+    *,
+    skip: frozenset[str] = frozenset(),
+    webhook_url: str | None = None,
+    ca_bundle: bytes | None = None,
+) -> None:
+    """Apply our CRDs and wait until each is Established; a CRD serving several versions points the API
+    server at this operator's conversion webhook (`webhook_url`, signed by `ca_bundle`): installed only
+    once that webhook serves (D38)."""
+    bodies = [
+        body for body in (build() for build in crd.ALL.values()) if body["metadata"]["name"] not in skip
+    ]
+    for body in bodies:
+        if "conversion" in body["spec"] and webhook_url is not None:
+            body["spec"]["conversion"] = crd.conversion(webhook_url, ca_bundle)
+        await kube.apply(body)
+    for body in bodies:
+        name = body["metadata"]["name"]
         for _ in range(100):
             obj = await kube.get(CUSTOMRESOURCEDEFINITION, name)
             conds = ((obj or {}).get("status") or {}).get("conditions") or []
@@ -108,8 +122,6 @@ async def run(settings: Settings) -> None:
             released = await let_go(kube)
             if released:
                 log.warning("let %d leader pods go that our LeaderWorkerSet placement still held", released)
-        if settings.install_crds:
-            await install_crds(kube, skip=frozenset({LWS_CRD}) if upstream else frozenset())
         manager = Manager(
             kube,
             name=settings.lease_name,
@@ -145,9 +157,9 @@ async def run(settings: Settings) -> None:
         url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"
         dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname)
         cert = certs.load_or_generate(settings.cert_dir, "rbg-webhook", dns, ips)
-        manager.serve_webhooks(
-            AdmissionServer(settings.webhook_host, settings.webhook_port, cert, settings.cert_dir)
-        )
+        server = AdmissionServer(settings.webhook_host, settings.webhook_port, cert, settings.cert_dir)
+        server.add_converter(crd.CONVERT_PATH, convert)  # pure: it never waits for the caches
+        manager.serve_webhooks(server)
         manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)
         manager.webhook(RBG_POD_RULE.path, coordination.mutate_pod)
         validating = [RULE]
@@ -158,6 +170,9 @@ async def run(settings: Settings) -> None:
             validating.append(lws_admission.RULE)
             mutating.insert(0, lws_admission.POD_RULE)
         await manager.start_webhooks()  # before the configurations point the API server at them
+        if settings.install_crds:  # after: a CRD with several versions converts through it
+            skip = frozenset({LWS_CRD}) if upstream else frozenset()
+            await install_crds(kube, skip=skip, webhook_url=url, ca_bundle=cert.ca_pem)
         await kube.apply(
             webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
         )

@@ -213,11 +213,17 @@ def test_fields_not_acted_on_yet_are_accepted_with_a_warning(namespace: str, kub
 
 
 def test_kubectl_explain_explains_the_fields(operator: Any, kubectl: Any) -> None:
-    result = kubectl("explain", "rbg.spec.roles.replicas")
+    v1 = "--api-version=workloads.x-k8s.io/v1alpha1"
+    result = kubectl("explain", "rbg.spec.roles.replicas", v1)
     assert result.returncode == 0, result.stderr
     assert "Number of pods of the role." in " ".join(result.stdout.split())  # kubectl wraps lines
-    roles = " ".join(kubectl("explain", "rbg.spec.roles").stdout.split())
+    roles = " ".join(kubectl("explain", "rbg.spec.roles", v1).stdout.split())
     assert "Roles that must be Ready before this role's workload is created." in roles
+    # the storage and preferred version is upstream's current one, explained as well
+    v2 = " ".join(kubectl("explain", "rbg.spec.roles.leaderWorkerPattern.size").stdout.split())
+    assert "VERSION: v1alpha2" in v2, v2
+    assert "DESCRIPTION:" in v2, v2
+    assert "<integer>" in v2, v2
 
 
 def test_scale_remove_role_repair_by_hand_and_delete(kube: Client, namespace: str) -> None:
