@@ -23,7 +23,8 @@ RoleBasedGroup, v1alpha1 ↔ v1alpha2 (upstream's table, ../shared/reference/ups
 - leaderWorkerSet and components roles: role.restartPolicy ↔ <pattern>.restartPolicyConfig.type, or,
   when restartPolicyConfig.type is set too, ↔ <pattern>.restartPolicy (the deprecated field; the type
   wins in both versions); role.restartPolicyConfig {type, baseDelaySeconds, maxDelaySeconds} ↔
-  <pattern>.restartPolicyConfig.
+  <pattern>.restartPolicyConfig, whose schema defaults (30, 600) are written out going to v1alpha2 (as
+  the API server fills them in when it reads the stored object) and left out coming back.
 - spec.roleTemplates ↔ spec.roleTemplates.
 - spec.podGroupPolicy ↔ the gang annotations `R/group-gang-scheduling: "true"`,
   `R/group-gang-scheduling-timeout` (kubeScheduling.scheduleTimeoutSeconds),
@@ -72,6 +73,7 @@ groupTemplate.annotations (where the child groups get them); spec.replicas as it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +115,7 @@ V2_FIELDS = _C + "v1alpha2-fields"  # in v1alpha1 objects: what v1alpha2 had tha
 DEFAULT_WORKLOAD = f"{GROUP}/v1alpha2/RoleInstanceSet"
 V1_DEFAULT_WORKLOAD = "apps/v1/StatefulSet"
 V2_RESTART_TYPES = ("None", "RecreateRoleInstanceOnPodRestart")
+_DELAYS = {"baseDelaySeconds": 30, "maxDelaySeconds": 600}  # v1alpha2's restartPolicyConfig defaults
 _SHARED = (
     "name",
     "labels",
@@ -334,7 +337,8 @@ def _pod_group_policy(gang: dict[str, Any]) -> Any:
         return MISSING
     policy: Obj = {}
     timeout = gang.get(GANG_TIMEOUT)
-    canonical_timeout = isinstance(timeout, str) and timeout.isdigit() and str(int(timeout)) == timeout
+    # ASCII digits, no leading zero ("²".isdigit() is true, and int() refuses it)
+    canonical_timeout = isinstance(timeout, str) and re.fullmatch(r"0|[1-9][0-9]{0,9}", timeout) is not None
     volcano = {
         field: gang[key]
         for field, key in (("priorityClassName", GANG_PRIORITY), ("queue", GANG_QUEUE))
@@ -535,8 +539,8 @@ def _restart_up(role: Obj, pattern: Obj, ann: _Annotations) -> None:
             pattern["restartPolicy"] = policy  # both set: the type wins in both versions
         else:
             placed["type"] = policy
-    if placed:
-        pattern["restartPolicyConfig"] = placed
+    if placed:  # with the v1alpha2 schema's defaults, as the API server reads it back from storage
+        pattern["restartPolicyConfig"] = {**placed, **{k: v for k, v in _DELAYS.items() if k not in placed}}
     if extra:
         ann.put(RESTART_POLICY_CONFIG, dump(extra))
 
@@ -546,7 +550,8 @@ def _restart_down(pattern: Obj, out: Obj, ann: _Annotations) -> None:
     restored: Obj = {}
     kind: Any = MISSING
     if isinstance(config, dict):
-        restored = {k: config[k] for k in ("baseDelaySeconds", "maxDelaySeconds") if k in config}
+        # the schema's defaults are left out (written back going up)
+        restored = {k: config[k] for k in _DELAYS if k in config and not stash.same(config[k], _DELAYS[k])}
         kind = config.get("type", MISSING)
     policy = ann.take_str(RESTART_POLICY)
     if policy is not None or deprecated is not MISSING:
@@ -587,6 +592,7 @@ def _role_up_natural(role: Obj) -> Obj:
         ):
             if v1 in lws:
                 pattern[v2] = lws[v1]
+        pattern.setdefault("size", 1)  # the v1alpha2 schema's default (v1alpha1's too: kept coming back)
         if selection is not None:
             pattern["sharedServiceSelection"] = selection
         _restart_up(role, pattern, ann)

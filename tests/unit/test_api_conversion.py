@@ -438,6 +438,32 @@ def test_a_converted_group_reads_in_the_other_versions_model(group: Obj) -> None
 
 
 @SETTINGS
+@given(groups_v1)
+def test_a_v1alpha1_group_comes_back_from_v1alpha2_storage(group: Obj) -> None:
+    """Stored as v1alpha2, the object is read back with the v1alpha2 schema's defaults filled in (here:
+    its model's) before it is converted back: the same v1alpha1 object still."""
+    assume(_cel_valid_v1(group))
+    group = v1.RoleBasedGroup.model_validate(group).wire()  # as the API server has it: defaulted
+    stored = v2.RoleBasedGroup.model_validate(convert(group, V2)).wire()
+    assert same(convert(stored, V1), group)
+
+
+@SETTINGS
+@given(sets_v1)
+def test_a_v1alpha1_set_comes_back_from_v1alpha2_storage(groupset: Obj) -> None:
+    spec = groupset["spec"]
+    assume("template" in spec or "groupTemplate" in spec)  # v1alpha2 requires a groupTemplate
+    seed = (spec.get("groupTemplate") or {}).get("roles") or []
+    assume(all("name" in r or "role" in r for r in seed))  # a seed role is named by one of them
+    assume(_cel_valid_v1({"spec": {"roles": seed}}))
+    for template in (spec.get("template"), (spec.get("groupTemplate") or {}).get("spec")):
+        assume(template is None or _cel_valid_v1({"spec": template}))
+    groupset = {**groupset, **gs1.RoleBasedGroupSet.model_validate(groupset).wire()}
+    stored = gs2.RoleBasedGroupSet.model_validate(convert(groupset, V2)).wire()
+    assert same(convert(stored, V1), groupset)
+
+
+@SETTINGS
 @given(groups_v2)
 def test_a_converted_v1alpha2_group_reads_in_v1alpha1s_model(group: Obj) -> None:
     kinds = [(r.get("annotations") or {}).get(WORKLOAD, RIS) for r in group["spec"]["roles"]]
@@ -470,6 +496,38 @@ def test_odd_input_is_carried_and_never_raises(group: Obj, data: st.DataObject) 
         other = V2 if version == V1 else V1
         there = convert(copy.deepcopy(odd), other)
         assert same(convert(there, version), odd)
+
+
+VOCABULARY = [
+    *("metadata", "annotations", "labels", "spec", "roles", "roleTemplates", "template", "templateRef"),
+    *("templatePatch", "name", "workload", "apiVersion", "kind", "leaderWorkerSet", "size", "components"),
+    *("restartPolicy", "restartPolicyConfig", "type", "podGroupPolicy", "kubeScheduling"),
+    *("volcanoScheduling", "scheduleTimeoutSeconds", "coordination", "startupPolicy", "groupTemplate"),
+    *("standalonePattern", "leaderWorkerPattern", "customComponentsPattern", "patch"),
+    *("podManagementPolicy", "sharedServiceSelection", "rolloutStrategy", "role", "replicas"),
+    *(WORKLOAD, *GANG_KEYS, EXCLUSIVE, EXCLUSIVE_V1),
+]
+vocabulary_json = st.recursive(
+    leaves | st.sampled_from(["true", "60", "²", "apps/v1/StatefulSet", RIS, "None", "Parallel"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(VOCABULARY), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["RoleBasedGroup", "RoleBasedGroupSet"]),
+    st.sampled_from([V1, V2]),
+    st.fixed_dictionaries({"metadata": vocabulary_json, "spec": vocabulary_json}),
+)
+def test_any_json_converts_without_raising_and_comes_back(kind: str, version: str, body: Obj) -> None:
+    obj = {"apiVersion": version, "kind": kind, **body}
+    other = V2 if version == V1 else V1
+    there = convert(copy.deepcopy(obj), other)
+    assert there["apiVersion"] == other
+    assert same(convert(there, version), obj)
 
 
 @pytest.mark.parametrize(
@@ -542,6 +600,7 @@ def _v1_group(*roles: Obj, annotations: dict[str, str] | None = None, **spec: An
 
 
 TEMPLATE = {"spec": {"containers": [{"name": "engine", "image": "engine:1"}]}}
+DELAYS = {"baseDelaySeconds": 30, "maxDelaySeconds": 600}
 STS = {"apiVersion": "apps/v1", "kind": "StatefulSet"}
 LWS = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet"}
 
@@ -600,7 +659,8 @@ def test_a_leaderworkerset_role_becomes_a_leader_worker_pattern() -> None:
         "size": 4,
         "leaderTemplatePatch": {"metadata": {"labels": {"leader": "1"}}},
         "workerTemplatePatch": {"metadata": {"labels": {"worker": "1"}}},
-        "restartPolicyConfig": {"type": "RecreateRoleInstanceOnPodRestart"},
+        # the v1alpha2 schema's defaults written out, as the API server reads the stored object back
+        "restartPolicyConfig": {"type": "RecreateRoleInstanceOnPodRestart", **DELAYS},
     }
     assert "standalonePattern" not in role
     assert up["spec"]["roleTemplates"] == [{"name": "base", "template": TEMPLATE}]
@@ -613,7 +673,7 @@ def test_components_become_a_custom_components_pattern() -> None:
     role = _role(convert(group, V2), 0)
     assert role["customComponentsPattern"] == {
         "components": [component],
-        "restartPolicyConfig": {"type": "None"},
+        "restartPolicyConfig": {"type": "None", **DELAYS},
     }
     assert convert(convert(group, V2), V1) == group
 
@@ -736,7 +796,7 @@ def test_a_group_stored_by_upstream_reads_as_the_v1alpha1_it_came_from() -> None
     assert b["workload"] == LWS
     assert b["leaderWorkerSet"] == {"size": 2}
     assert b["restartPolicy"] == "RecreateRoleInstanceOnPodRestart"
-    assert b["restartPolicyConfig"] == {"baseDelaySeconds": 30, "maxDelaySeconds": 600}
+    assert "restartPolicyConfig" not in b  # only the v1alpha2 schema's defaults were there
     v1.RoleBasedGroup.model_validate(down)
     assert convert(convert(stored, V1), V2) == stored
 
@@ -780,7 +840,10 @@ def test_v1alpha1_extras_ride_in_named_annotations() -> None:
         C + "v1alpha1-restart-policy": "RecreateRBGOnPodRestart",
         C + "v1alpha1-restart-policy-config": '{"baseDelaySeconds":5,"maxRestarts":3}',
     }
-    assert b["leaderWorkerPattern"]["restartPolicyConfig"] == {"type": "RecreateRoleInstanceOnPodRestart"}
+    assert b["leaderWorkerPattern"]["restartPolicyConfig"] == {
+        "type": "RecreateRoleInstanceOnPodRestart",
+        **DELAYS,
+    }
     assert b["annotations"][C + "v1alpha1-restart-policy-config"] == '{"maxRestarts":2}'
     assert C + "v1alpha1-fields" not in a["annotations"]
     v2.RoleBasedGroup.model_validate(up)
