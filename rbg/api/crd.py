@@ -281,7 +281,10 @@ def rolebasedgroupset_crd() -> Schema:
                 _stored("v1alpha1"),
             ),
             Version(
-                "v1alpha2", v1alpha2_groupset.RoleBasedGroupSetSpec, groupset_v1alpha1.RoleBasedGroupSetStatus
+                "v1alpha2",
+                v1alpha2_groupset.RoleBasedGroupSetSpec,
+                groupset_v1alpha1.RoleBasedGroupSetStatus,
+                _stored("v1alpha2"),
             ),
         ],
         subresources={
