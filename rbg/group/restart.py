@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rbg.group import names
-from rbg.lifecycle.observed import restart_of
+from rbg.lifecycle.observed import as_text, lookup, restart_of
 
 RECREATE_GROUP = "RecreateRBGOnPodRestart"
 RECREATE_INSTANCE = "RecreateRoleInstanceOnPodRestart"
@@ -79,33 +79,21 @@ class Decision:
     failed: list[str] = field(default_factory=list)  # one message per scope marked failed
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _labels(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    labels = _get(pod, "metadata", "labels")
+    labels = lookup(pod, "metadata", "labels")
     return labels if isinstance(labels, Mapping) else {}
 
 
 def _name(pod: Mapping[str, Any]) -> str:
-    return _str(_get(pod, "metadata", "name"))
+    return as_text(lookup(pod, "metadata", "name"))
 
 
 def _uid(pod: Mapping[str, Any]) -> str:
-    return _str(_get(pod, "metadata", "uid"))
+    return as_text(lookup(pod, "metadata", "uid"))
 
 
 def _deleting(pod: Mapping[str, Any]) -> bool:  # deletionTimestamp set
-    return bool(_get(pod, "metadata", "deletionTimestamp"))
+    return bool(lookup(pod, "metadata", "deletionTimestamp"))
 
 
 def _index(pod: Mapping[str, Any]) -> str:
@@ -124,7 +112,7 @@ def instance_of(pod: Mapping[str, Any]) -> str:
 
 def scope_of(pod: Mapping[str, Any]) -> str:
     """The instance scope of a pod: "<role>/<index>", or "<role>/*" for a pod without a stable index."""
-    return f"{_str(_labels(pod).get(names.ROLE_NAME))}/{_index(pod) or ANY_INSTANCE}"
+    return f"{as_text(_labels(pod).get(names.ROLE_NAME))}/{_index(pod) or ANY_INSTANCE}"
 
 
 def trigger_of(pod: Mapping[str, Any]) -> str | None:
@@ -258,7 +246,7 @@ def decide(
     group_trigger: str | None = None
     instances: dict[str, list[tuple[Mapping[str, Any], str]]] = {}
     for x in listed:
-        role = by_role.get(_str(_labels(x).get(names.ROLE_NAME)))
+        role = by_role.get(as_text(_labels(x).get(names.ROLE_NAME)))
         if role is None or role.rolling or _deleting(x) or (text := trigger_of(x)) is None:
             continue
         if role.policy == RECREATE_GROUP and group_trigger is None:
@@ -329,13 +317,13 @@ def from_status(status: Any) -> Bookkeeping:
     records: dict[str, RestartRecord] = {}
     raw_records = status.get("records")
     for e in raw_records if isinstance(raw_records, list) else ():
-        scope, count = _get(e, "scope"), _get(e, "count")
+        scope, count = lookup(e, "scope"), lookup(e, "count")
         if not isinstance(scope, str) or scope in records:
             continue
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             continue
-        failed = _get(e, "failed")
-        trigger = _str(_get(e, "trigger"))
-        last = _parse_time(_get(e, "lastRestartTime"))
+        failed = lookup(e, "failed")
+        trigger = as_text(lookup(e, "trigger"))
+        last = _parse_time(lookup(e, "lastRestartTime"))
         records[scope] = RestartRecord(scope, count, last, failed is True, trigger)
     return Bookkeeping(tuple(records[s] for s in sorted(records)), tuple(sorted(uids)))

@@ -49,7 +49,9 @@ class Restart:
     count: int = 0
 
 
-def _get(obj: Any, *path: str) -> Any:
+def lookup(obj: Any, *path: str) -> Any:
+    """The value at `path` in nested mappings, None where anything on the way is missing or no mapping
+    (what a pod read from an informer may be)."""
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -57,7 +59,8 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _str(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """`value` when it is a string, else ""."""
     return value if isinstance(value, str) else ""
 
 
@@ -65,15 +68,15 @@ def restart_of(pod: Mapping[str, Any]) -> Restart | None:
     """The pod failed, or a container of it (init containers, read first, included) restarted; None when
     neither. Deletion and the phase a policy acts in are each policy's own. Any shape is read (never
     raised on): a restartCount that is not a whole number is no restart."""
-    status = _get(pod, "status")
-    if _get(status, "phase") == "Failed":
-        return Restart(failed=True, reason=_str(_get(status, "reason")))
+    status = lookup(pod, "status")
+    if lookup(status, "phase") == "Failed":
+        return Restart(failed=True, reason=as_text(lookup(status, "reason")))
     for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
-        statuses = _get(status, key)
+        statuses = lookup(status, key)
         if not isinstance(statuses, list | tuple):
             continue
         for cs in statuses:
-            count = _get(cs, "restartCount")
+            count = lookup(cs, "restartCount")
             if isinstance(count, int) and not isinstance(count, bool) and count > 0:
-                return Restart(failed=False, container=_str(_get(cs, "name")), init=init, count=count)
+                return Restart(failed=False, container=as_text(lookup(cs, "name")), init=init, count=count)
     return None
