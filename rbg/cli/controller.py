@@ -43,6 +43,14 @@ def run(
     cert_dir: Annotated[
         Path, typer.Option(help="Where the webhook's self-managed certificate lives.")
     ] = DEFAULTS.cert_dir,
+    webhook_reuse_port: Annotated[
+        bool,
+        typer.Option(help="Share --webhook-port with other replicas on this host (SO_REUSEPORT)."),
+    ] = DEFAULTS.webhook_reuse_port,
+    cert_secret: Annotated[
+        str,
+        typer.Option(help="Secret (in --namespace) sharing the webhook certificate; empty: --cert-dir only."),
+    ] = DEFAULTS.cert_secret,
     install_crds: Annotated[
         bool, typer.Option(help="Server-side apply the CRDs at start.")
     ] = DEFAULTS.install_crds,
@@ -76,6 +84,8 @@ def run(
         webhook_port=webhook_port,
         webhook_url=webhook_url,
         cert_dir=cert_dir,
+        webhook_reuse_port=webhook_reuse_port,
+        cert_secret=cert_secret,
         workers=workers,
         status_progress_interval=status_progress_interval,
     )

@@ -21,7 +21,7 @@ from rbg.controllers.rolebasedgroup.admission import RULE, RoleBasedGroupAdmissi
 from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
 from rbg.controllers.scalingadapter.controller import ScalingAdapterReconciler
 from rbg.controllers.settings import Settings
-from rbg.runtime import certs
+from rbg.runtime import certs, certstore
 from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.manager import Manager
@@ -90,7 +90,7 @@ async def install_crds(
         body for body in (build() for build in crd.ALL.values()) if body["metadata"]["name"] not in skip
     ]
     for body in bodies:
-        if "conversion" in body["spec"] and webhook_url is not None:
+        if (body["spec"].get("conversion") or {}).get("strategy") == "Webhook" and webhook_url is not None:
             body["spec"]["conversion"] = crd.conversion(webhook_url, ca_bundle)
         await kube.apply(body)
     for body in bodies:
@@ -156,8 +156,20 @@ async def run(settings: Settings) -> None:
         # admission: served by the manager (handlers see synced caches), on every replica
         url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"
         dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname)
-        cert = certs.load_or_generate(settings.cert_dir, "rbg-webhook", dns, ips)
-        server = AdmissionServer(settings.webhook_host, settings.webhook_port, cert, settings.cert_dir)
+        if settings.cert_secret:  # one certificate for every replica and restart
+            cert = await certstore.shared(
+                kube, settings.namespace, settings.cert_secret, "rbg-webhook", dns, ips
+            )
+            cert.write(settings.cert_dir)
+        else:
+            cert = certs.load_or_generate(settings.cert_dir, "rbg-webhook", dns, ips)
+        server = AdmissionServer(
+            settings.webhook_host,
+            settings.webhook_port,
+            cert,
+            settings.cert_dir,
+            reuse_port=settings.webhook_reuse_port,
+        )
         server.add_converter(crd.CONVERT_PATH, convert)  # pure: it never waits for the caches
         manager.serve_webhooks(server)
         manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)

@@ -76,8 +76,17 @@ class Settings:
     webhook_url: str | None = None
     """URL the API server calls the webhooks at; None: https://`webhook_host`:`webhook_port`."""
 
+    webhook_reuse_port: bool = False
+    """Share `webhook_port` with the other replicas on this host (SO_REUSEPORT; the kernel spreads
+    requests over them as a Service spreads them over pods): several replicas on one host only."""
+
     cert_dir: Path = Path("/tmp/rbg-webhook-certs")  # a scratch dir, as upstream
-    """Directory of the webhooks' self-managed serving certificate."""
+    """Directory the webhook server reads its serving certificate from (written there at start)."""
+
+    cert_secret: str = "rbg-webhook-cert"  # noqa: S105 - a Secret's name
+    """Secret in `namespace` that keeps the webhooks' self-managed certificate, shared by every replica and
+    kept across restarts (the CRDs' conversion trusts one CA); empty: each process makes its own in
+    `cert_dir` (one replica only)."""
 
     # -- controllers ----------------------------------------------------------------------------------
 

@@ -89,8 +89,10 @@ def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
 
 
 class AdmissionServer:
-    def __init__(self, host: str, port: int, cert: ServingCert, cert_dir: Path) -> None:
-        self.host, self.port = host, port
+    def __init__(
+        self, host: str, port: int, cert: ServingCert, cert_dir: Path, reuse_port: bool = False
+    ) -> None:
+        self.host, self.port, self.reuse_port = host, port, reuse_port
         self.cert, self.cert_dir = cert, cert_dir
         self._validators: dict[str, Validator] = {}
         self._converters: dict[str, Converter] = {}
@@ -140,7 +142,9 @@ class AdmissionServer:
         cert_file, key_file = self.cert.write(self.cert_dir)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(cert_file), str(key_file))
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=ctx, reuse_port=self.reuse_port or None
+        )
         await site.start()
         log.info("admission webhooks serving on https://%s:%d", self.host, self.port)
 

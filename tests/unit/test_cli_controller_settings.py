@@ -41,7 +41,7 @@ def _rendered(flag: str, value: object) -> str | None:
 
 def test_every_option_is_a_settings_field_and_help_shows_its_default() -> None:
     shown = _help_defaults()
-    assert len(shown) == 15
+    assert len(shown) == 17
     defaults = Settings()
     for flag, default in shown.items():
         field = flag.removeprefix("--").replace("-", "_")
