@@ -12,8 +12,11 @@ RoleBasedGroup, v1alpha1 ↔ v1alpha2 (upstream's table, ../shared/reference/ups
 - role name, labels, annotations, replicas, rolloutStrategy, dependencies, minReadySeconds,
   servicePorts, engineRuntimes, scalingAdapter ↔ the same fields.
 - role.workload {apiVersion, kind} ↔ role annotation `R/role-workload-type: <apiVersion>/<kind>`
-  (so v1alpha1's default StatefulSet survives); workloads.x-k8s.io/v1alpha2 RoleInstanceSet ↔ no
-  annotation (v1alpha2's default).
+  (so v1alpha1's default StatefulSet survives); workloads.x-k8s.io/v1alpha2 RoleInstanceSet → no
+  annotation (v1alpha2's default). No annotation → the kind this operator runs the role's pattern as
+  (D39): a LeaderWorkerSet for a leaderWorkerPattern, a StatefulSet for a standalonePattern, a
+  RoleInstanceSet (refused: not run here) for a customComponentsPattern; the stash gives the
+  unannotated role back.
 - role.leaderWorkerSet {size, patchLeaderTemplate, patchWorkerTemplate} ↔ leaderWorkerPattern {size,
   leaderTemplatePatch, workerTemplatePatch}; else role.components[] ↔ customComponentsPattern
   .components[] (v1alpha1's components are free-form: their labels and annotations stay as they are);
@@ -114,6 +117,7 @@ V2_FIELDS = _C + "v1alpha2-fields"  # in v1alpha1 objects: what v1alpha2 had tha
 
 DEFAULT_WORKLOAD = f"{GROUP}/v1alpha2/RoleInstanceSet"
 V1_DEFAULT_WORKLOAD = "apps/v1/StatefulSet"
+LWS_WORKLOAD = "leaderworkerset.x-k8s.io/v1/LeaderWorkerSet"
 V2_RESTART_TYPES = ("None", "RecreateRoleInstanceOnPodRestart")
 _DELAYS = {"baseDelaySeconds": 30, "maxDelaySeconds": 600}  # v1alpha2's restartPolicyConfig defaults
 _SHARED = (
@@ -496,6 +500,19 @@ def _workload_type(workload: Any) -> Any:
     return None if value == DEFAULT_WORKLOAD else value
 
 
+def _unannotated_workload(role: Obj) -> str:
+    """The v1alpha1 workload of a v1alpha2 role without the role-workload-type annotation (upstream runs
+    it as a RoleInstanceSet): the kind this operator has for its pattern (D39). A leaderWorkerPattern
+    runs as a LeaderWorkerSet, a standalonePattern as a StatefulSet (one pod per instance, stable names,
+    as a stateful RoleInstanceSet); a customComponentsPattern stays a RoleInstanceSet, which this operator
+    refuses with its reason. The stash gives the unannotated role back."""
+    if isinstance(role.get("leaderWorkerPattern"), dict):
+        return LWS_WORKLOAD
+    if isinstance(role.get("customComponentsPattern"), dict):
+        return DEFAULT_WORKLOAD
+    return V1_DEFAULT_WORKLOAD
+
+
 def _templates_up(role: Obj) -> Obj:
     out: Obj = {}
     if "template" in role:
@@ -627,7 +644,7 @@ def _role_down_natural(role: Obj) -> Obj:
         ann.put(POD_MANAGEMENT_POLICY, management)
     workload = ann.take(WORKLOAD_TYPE)
     if workload is MISSING:
-        workload = DEFAULT_WORKLOAD
+        workload = _unannotated_workload(role)
     if isinstance(workload, str) and "/" in workload:
         api_version, kind = workload.rsplit("/", 1)
         out["workload"] = {"apiVersion": api_version, "kind": kind}

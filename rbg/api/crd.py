@@ -14,7 +14,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rbg.api import groupset_v1alpha1, hub, lws_v1, scaling_v1alpha1, v1alpha1, v1alpha2, v1alpha2_groupset
+from rbg.api import (
+    groupset_v1alpha1,
+    hub,
+    lws_v1,
+    scaling_v1alpha1,
+    v1alpha1,
+    v1alpha2,
+    v1alpha2_groupset,
+    v1alpha2_scaling,
+)
 from rbg.api.base import EMBED
 from rbg.api.k8s_schema import structural_schema
 
@@ -121,9 +130,11 @@ def _crd(
     subresources: Schema,
     columns: list[Schema],
     versions: list[Version] | None = None,
+    same_schema: bool = False,
 ) -> Schema:
     """A namespaced CRD labelled as ours: one version (`version`, `spec`, `status`), or `versions`
-    (exactly one of them stored; more than one are converted by the operator's webhook, D38)."""
+    (exactly one of them stored; more than one are converted by the operator's webhook, D38, or, when
+    they have the `same_schema`, by the API server setting apiVersion: strategy None)."""
     if versions is None:
         if spec is None or status is None:
             raise ValueError(f"{kind}: a version's spec and status models")
@@ -143,7 +154,7 @@ def _crd(
     ]
     out = _one_crd(group, kind, plural, short, served)
     if len(served) > 1:
-        out["spec"]["conversion"] = conversion()
+        out["spec"]["conversion"] = {"strategy": "None"} if same_schema else conversion()
     return out
 
 
@@ -245,8 +256,23 @@ def scalingadapter_crd() -> Schema:
         short="rbgsa",
         description="RoleBasedGroupScalingAdapter exposes one role of a RoleBasedGroup through the scale "
         "subresource, so that a HorizontalPodAutoscaler or KEDA can drive that role's replicas.",
-        spec=scaling_v1alpha1.ScalingAdapterSpec,
-        status=scaling_v1alpha1.ScalingAdapterStatus,
+        # upstream serves and stores v1alpha2 too, with v1alpha1's schema: served both, so that the CRD
+        # installs over upstream's (whose storedVersions keep v1alpha2) and its manifests apply
+        versions=[
+            Version(
+                "v1alpha1",
+                scaling_v1alpha1.ScalingAdapterSpec,
+                scaling_v1alpha1.ScalingAdapterStatus,
+                _stored("v1alpha1"),
+            ),
+            Version(
+                "v1alpha2",
+                v1alpha2_scaling.ScalingAdapterSpec,
+                v1alpha2_scaling.ScalingAdapterStatus,
+                _stored("v1alpha2"),
+            ),
+        ],
+        same_schema=True,
         subresources={
             "status": {},
             "scale": {

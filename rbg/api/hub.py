@@ -183,11 +183,8 @@ class RoleSpec(ApiModel):
                     "!has(self.templateRef) || !has(self.workload) || self.workload.kind != 'InstanceSet'",
                     "templateRef is not supported for InstanceSet workloads",
                 ),
-                cel(
-                    "!has(self.templateRef) || !has(self.workload)"
-                    " || self.workload.kind != 'LeaderWorkerSet'",
-                    "templateRef is not supported for LeaderWorkerSet workloads",
-                ),
+                # upstream v1alpha1 refuses templateRef for LeaderWorkerSet roles; v1alpha2's
+                # leaderWorkerPattern has it and converts to one, so this superset takes it (D39)
                 cel(
                     "!has(self.workload) || self.workload.kind == 'InstanceSet'"
                     " || (has(self.template) != has(self.templateRef))",

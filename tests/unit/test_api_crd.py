@@ -32,8 +32,33 @@ def _walk(node: object, path: str = "") -> list[tuple[str, dict]]:  # type: igno
     return out
 
 
-def test_crd_schema_is_structural() -> None:
-    schema = crd.rolebasedgroup_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def _served() -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    """(CRD file, version, root schema) of every version of every CRD this operator installs."""
+    return [
+        (name, v["name"], v["schema"]["openAPIV3Schema"])
+        for name, build in crd.ALL.items()
+        for v in build()["spec"]["versions"]
+    ]
+
+
+def test_every_crd_serves_its_versions_and_stores_one() -> None:
+    served = {name: [v for n, v, _ in _served() if n == name] for name in crd.ALL}
+    assert served == {
+        "workloads.x-k8s.io_rolebasedgroups.yaml": ["v1alpha1", "v1alpha2"],
+        "workloads.x-k8s.io_rolebasedgroupsets.yaml": ["v1alpha1", "v1alpha2"],
+        "workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml": ["v1alpha1", "v1alpha2"],
+        "leaderworkerset.x-k8s.io_leaderworkersets.yaml": ["v1"],
+    }
+    for name, build in crd.ALL.items():
+        versions = build()["spec"]["versions"]
+        assert sum(v["storage"] for v in versions) == 1, name
+        assert all(v["served"] for v in versions), name
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "schema"), _served(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_crd_schema_is_structural(name: str, version: str, schema: dict) -> None:  # type: ignore[type-arg]
     for path, node in _walk(schema):
         assert "$ref" not in node, path
         assert not {"oneOf", "allOf", "const"} & node.keys(), path
@@ -71,16 +96,19 @@ def test_every_field_of_the_crd_is_explained() -> None:
     # `kubectl explain rbg.spec.roles` shows these; the embedded Kubernetes types carry the API server's own
     import inspect
 
-    from rbg.api import hub
+    from rbg.api import hub, hub_groupset, hub_scaling, hub_status, lws_v1, v1alpha2, v1alpha2_groupset
     from rbg.api.base import ApiModel, ObjectMeta
 
-    not_in_crd = {hub.RoleBasedGroup, ObjectMeta}
+    modules = (hub, hub_groupset, hub_scaling, hub_status, lws_v1, v1alpha2, v1alpha2_groupset)
+    roots = {"RoleBasedGroup", "RoleBasedGroupSet", "RoleBasedGroupScalingAdapter", "LeaderWorkerSet"}
     models = [
         m
-        for _, m in inspect.getmembers(hub, inspect.isclass)
-        if issubclass(m, ApiModel) and m is not ApiModel and m.__module__ == hub.__name__
+        for module in modules
+        for _, m in inspect.getmembers(module, inspect.isclass)
+        if issubclass(m, ApiModel) and m is not ApiModel and m.__module__ == module.__name__
     ]
-    assert len(models) > 20
+    not_in_crd = {ObjectMeta, *(m for m in models if m.__name__ in roots)}
+    assert len(models) > 40
     undocumented = [
         f"{m.__name__}.{name}"
         for m in models
@@ -89,6 +117,12 @@ def test_every_field_of_the_crd_is_explained() -> None:
         if not info.description
     ]
     assert undocumented == []
+    described = {"spec", "status"}
+    for name, version, schema in _served():  # every version of every CRD: its own fields are explained
+        for part in described:
+            assert schema["properties"][part].get("description"), (name, version, part)
+            for field, node in (schema["properties"][part].get("properties") or {}).items():
+                assert node.get("description"), (name, version, f"{part}.{field}")
     crd = yaml.safe_load((ROOT / "config/crd/workloads.x-k8s.io_rolebasedgroups.yaml").read_text())
     role = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
         "roles"
