@@ -84,3 +84,12 @@ def start(cluster: LocalCluster, source: Path, qps: int | None = None, timeout: 
     if qps is not None:
         args += [f"--kube-api-qps={qps}", f"--kube-api-burst={2 * qps}"]
     return spawn_until_ready(cluster, state, COMPONENT, args, health, timeout)
+
+
+def stop(cluster: LocalCluster) -> None:
+    """Stop the upstream manager started by `start` (its CRDs and objects stay)."""
+    state = cluster.load_state()
+    if state is None or COMPONENT not in state.pids:
+        return
+    processes.stop_groups([state.pids.pop(COMPONENT)])
+    cluster.save(state)

@@ -155,7 +155,7 @@ def workload(
     role = rbg.spec.roles[index]
     group = rbg.metadata.name
     labels = {**(role.labels or {}), **common_labels(rbg, role.name)}
-    annotations = {**(role.annotations or {}), names.ROLE_SIZE: str(role.replicas)}
+    annotations = {**names.workload_annotations(role.annotations), names.ROLE_SIZE: str(role.replicas)}
     strategy = strategy_of(role)
     if strategy is None:  # validate() refuses such roles before anything is built
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
@@ -178,6 +178,26 @@ def workload(
         "metadata": _meta(rbg, name, labels, annotations),
         "spec": spec,
     }
+
+
+def keep_immutable(body: Obj, observed: Obj | None) -> None:
+    """An existing Deployment or StatefulSet keeps what the API server never lets change: its selector
+    (one adopted from the Go upstream selects on more labels than ours, D39; its pods are labelled to
+    match, so the workload stays valid; a selector of expressions is left for the API server to
+    report) and a StatefulSet's podManagementPolicy (a role's changed policy applies to a new one)."""
+    if observed is None or body["kind"] not in ("Deployment", "StatefulSet"):
+        return
+    policy = (observed.get("spec") or {}).get("podManagementPolicy")
+    if body["kind"] == "StatefulSet" and policy in ("Parallel", "OrderedReady"):
+        body["spec"]["podManagementPolicy"] = policy
+    seen = (observed.get("spec") or {}).get("selector")
+    if not isinstance(seen, dict) or seen == body["spec"].get("selector"):
+        return
+    match = seen.get("matchLabels") or {}
+    if seen.get("matchExpressions") or not isinstance(match, dict):
+        return
+    body["spec"]["selector"] = {"matchLabels": dict(match)}
+    body["spec"]["template"]["metadata"].setdefault("labels", {}).update(match)
 
 
 def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple[Obj, int]]:
@@ -245,11 +265,11 @@ def pod_group(rbg: RoleBasedGroup, templates: list[Obj]) -> Obj | None:
 def service(rbg: RoleBasedGroup, index: int) -> Obj:
     role = rbg.spec.roles[index]
     group = rbg.metadata.name
-    spec: Obj = {
-        "clusterIP": "None",
-        "publishNotReadyAddresses": True,
-        "selector": names.selector(group, role.name),
-    }
+    selector = names.selector(group, role.name)
+    leader_only = (role.annotations or {}).get(names.SHARED_SERVICE_SELECTION) == "LeaderOnly"
+    if leader_only and role.workload.kind == "LeaderWorkerSet":  # v1alpha2's LeaderOnly (D39)
+        selector[names.LWS_WORKER_INDEX] = "0"
+    spec: Obj = {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector}
     if role.service_ports:
         spec["ports"] = clone(role.service_ports)
     return {

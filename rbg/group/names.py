@@ -29,6 +29,25 @@ MAX_STATEFULSET_NAME = 52
 
 MAX_NAME = 63
 
+#: role annotations that speak to the API, not to the role's workload: the conversion's
+#: (`conversion.workloads.x-k8s.io/...`) and the workload-type system key, filtered as upstream does
+CONVERSION_PREFIX = "conversion.workloads.x-k8s.io/"
+WORKLOAD_TYPE = PREFIX + "role-workload-type"
+# a v1alpha2 role's podManagementPolicy, carried by conversion (rbg/api/conversion.py); a StatefulSet's
+POD_MANAGEMENT_POLICY = CONVERSION_PREFIX + "v1alpha2-pod-management-policy"
+# a v1alpha2 leaderWorkerPattern's sharedServiceSelection (All | LeaderOnly), carried the same way
+SHARED_SERVICE_SELECTION = CONVERSION_PREFIX + "v1alpha2-shared-service-selection"
+LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"  # "0" on a LeaderWorkerSet's leaders
+
+
+def workload_annotations(role_annotations: dict[str, str] | None) -> dict[str, str]:
+    """The role's annotations its workload carries: all but the API's own (above)."""
+    return {
+        k: v
+        for k, v in (role_annotations or {}).items()
+        if not k.startswith(CONVERSION_PREFIX) and k != WORKLOAD_TYPE
+    }
+
 
 def workload_name(group: str, role: str) -> str:
     # never truncated (upstream truncates, so two roles can end up sharing one object); validation

@@ -111,6 +111,7 @@ def plan(
             template = templates[index[role_name]]
             assert not isinstance(template, TemplateError)  # validate() reported those above
             body = desired.workload(rbg, index[role_name], template=template)
+            desired.keep_immutable(body, workloads[role_name])
             bodies[role_name] = body
             out.apply.append(body)
     # a scale-up waiting for a rollout first (D36): the coordinations count on what the role runs now

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rbg.api.hub import RoleBasedGroup
+from rbg.api.hub import RoleBasedGroup, RoleSpec
 from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
@@ -108,13 +108,7 @@ def validate(
         if strategy is None:
             # the CRD's CEL says the same at admission; this is for objects stored before it did, so that
             # such a role is reported, never run as some other kind
-            errors.append(
-                FieldError(
-                    f"{where}.workload",
-                    f"{role.workload.ref} is not supported by this operator"
-                    " (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)",
-                )
-            )
+            errors.append(FieldError(f"{where}.workload", _unsupported_workload(role)))
             continue
         if name:
             errors += _name_length_errors(name, role.name, strategy, where)
@@ -179,3 +173,16 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         if role.components:
             out.append(FieldError(f"{where}.components", f"{_LATER}: components are ignored"))
     return out
+
+
+def _unsupported_workload(role: RoleSpec) -> str:
+    """Why a role's workload cannot run here; a RoleInstanceSet (v1alpha2's default) named as such."""
+    kinds = "apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet"
+    if role.workload.kind in ("RoleInstanceSet", "InstanceSet"):
+        why = "customComponentsPattern" if role.components is not None else "this workload"
+        return (
+            f"{role.workload.ref}: {why} needs a RoleInstanceSet, which this operator does not run (D39);"
+            f" a standalonePattern or leaderWorkerPattern runs as a StatefulSet or LeaderWorkerSet, or name"
+            f" one of {kinds} in the rbg.workloads.x-k8s.io/role-workload-type annotation"
+        )
+    return f"{role.workload.ref} is not supported by this operator ({kinds})"

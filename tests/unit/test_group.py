@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rbg.api.hub import PodGroupPolicy, RoleBasedGroup
 from rbg.group import dependencies, desired, names
 from rbg.group.plan import plan
+from rbg.group.revision import ROLE_REVISION
 from rbg.group.validation import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -522,13 +523,11 @@ def test_rolling_update_values_are_checked_at_zero_replicas_too() -> None:
 
 def test_a_role_of_an_unsupported_kind_is_refused_never_run_as_another_kind() -> None:
     # stored before the CRD's CEL rule existed, or with the CRD edited by hand
-    rbg = rbg_of(
-        [{"name": "a", "workload": {"apiVersion": "workloads.x-k8s.io/v1alpha1", "kind": "InstanceSet"}}]
-    )
+    rbg = rbg_of([{"name": "a", "workload": {"apiVersion": "example.com/v1", "kind": "CloneSet"}}])
     result = plan(rbg, [], "2026-01-01T00:00:00Z")
     assert result.apply == []
     assert result.invalid == [
-        "spec.roles[0].workload: workloads.x-k8s.io/v1alpha1/InstanceSet is not supported by this "
+        "spec.roles[0].workload: example.com/v1/CloneSet is not supported by this "
         "operator (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)"
     ]
     assert result.status["conditions"][0]["reason"] == "InvalidSpec"
@@ -647,3 +646,75 @@ def test_volcano_policy_makes_a_volcano_podgroup_and_annotates_the_pods() -> Non
     sts = next(o for o in result.apply if o["kind"] == "StatefulSet")
     assert sts["spec"]["template"]["metadata"]["annotations"]["scheduling.k8s.io/group-name"] == "g"
     assert "schedulerName" not in sts["spec"]["template"]["spec"]
+
+
+def test_the_apis_own_role_annotations_stay_off_the_workload() -> None:
+    """Conversion bookkeeping and the workload-type key speak to the API, not to the role's workload."""
+    role = {
+        "name": "a",
+        "annotations": {
+            "team": "x",
+            "conversion.workloads.x-k8s.io/v1alpha2-pod-management-policy": "OrderedReady",
+            "conversion.workloads.x-k8s.io/v1alpha2-fields": "{}",
+            "rbg.workloads.x-k8s.io/role-workload-type": "apps/v1/StatefulSet",
+        },
+    }
+    sts = desired.workload(rbg_of([role]), 0)
+    assert sts["metadata"]["annotations"] == {"team": "x", names.ROLE_SIZE: "1"}
+
+
+def test_a_role_instance_set_role_is_refused_with_what_runs_instead() -> None:
+    role = {
+        "name": "a",
+        "workload": {"apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleInstanceSet"},
+        "components": [{"name": "leader", "size": 1}],
+    }
+    (error,) = validate(rbg_of([role]))
+    assert error.field == "spec.roles[0].workload"
+    assert "customComponentsPattern needs a RoleInstanceSet, which this operator does not run" in str(error)
+
+
+def test_an_adopted_workload_keeps_its_immutable_selector_and_its_pods_match_it() -> None:
+    """Upstream's Deployments select on more labels than ours; the API server never lets a selector
+    change, so the existing one is kept and the pod template carries its labels."""
+    rbg = rbg_of([{"name": "router", "workload": {"apiVersion": "apps/v1", "kind": "Deployment"}}])
+    fresh = next(o for o in plan(rbg, [], NOW).apply if o["kind"] == "Deployment")
+    theirs = {names.GROUP_NAME: "g", names.ROLE_NAME: "router", "rbg.workloads.x-k8s.io/group-uid": "u"}
+    adopted = copy.deepcopy(fresh)
+    adopted["metadata"]["uid"] = "d1"
+    adopted["spec"]["selector"] = {"matchLabels": theirs}
+    body = next(o for o in plan(rbg, [adopted], NOW).apply if o["kind"] == "Deployment")
+    assert body["spec"]["selector"] == {"matchLabels": theirs}
+    labels = body["spec"]["template"]["metadata"]["labels"]
+    assert theirs.items() <= labels.items()
+    assert labels[ROLE_REVISION] == fresh["spec"]["template"]["metadata"]["labels"][ROLE_REVISION]
+    # one made by us is left as built
+    ours = copy.deepcopy(fresh)
+    ours["metadata"]["uid"] = "d1"
+    assert next(o for o in plan(rbg, [ours], NOW).apply if o["kind"] == "Deployment") == fresh
+
+
+def test_a_v1alpha2_ordered_ready_role_starts_its_statefulset_one_pod_at_a_time_once_made() -> None:
+    ordered = {"name": "a", "annotations": {names.POD_MANAGEMENT_POLICY: "OrderedReady"}}
+    rbg = rbg_of([ordered, {"name": "b"}])
+    made = {o["metadata"]["name"]: o for o in plan(rbg, [], NOW).apply if o["kind"] == "StatefulSet"}
+    assert {n: o["spec"]["podManagementPolicy"] for n, o in made.items()} == {
+        "g-a": "OrderedReady",
+        "g-b": "Parallel",
+    }
+    # immutable on a StatefulSet: a policy changed on a live role is kept as the StatefulSet has it
+    live = copy.deepcopy(made["g-b"])
+    live["metadata"]["uid"] = "s1"
+    rbg.spec.roles[1].annotations = {names.POD_MANAGEMENT_POLICY: "OrderedReady"}
+    again = next(o for o in plan(rbg, [live], NOW).apply if o["metadata"]["name"] == "g-b")
+    assert again["spec"]["podManagementPolicy"] == "Parallel"
+
+
+def test_a_leader_only_shared_service_selects_the_leaders_of_a_leader_worker_role() -> None:
+    lws = {"workload": LWS_WORKLOAD, "leaderWorkerSet": {"size": 2}}
+    only = {names.SHARED_SERVICE_SELECTION: "LeaderOnly"}
+    rbg = rbg_of(
+        [{"name": "a", **lws, "annotations": only}, {"name": "b", **lws}, {"name": "c", "annotations": only}]
+    )
+    selectors = [desired.service(rbg, i)["spec"]["selector"] for i in range(3)]
+    assert [s.get(names.LWS_WORKER_INDEX) for s in selectors] == ["0", None, None]

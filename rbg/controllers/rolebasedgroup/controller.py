@@ -141,7 +141,7 @@ class RoleBasedGroupReconciler:
         changed = [
             d for d in stamped if not up_to_date(self._observed_of(d, key.namespace), d, names.APPLIED_HASH)
         ]
-        taken = self._taken(uid, changed, key.namespace)
+        taken = self._taken(uid, {c["metadata"].get("uid") for c in children}, changed, key.namespace)
         if taken:  # nothing is written: the plan that reports it applies and deletes nothing
             result, changed = plan(rbg, children, now, taken, pods=pods), []
         rejected: dict[tuple[str, str], str] = {}
@@ -254,12 +254,17 @@ class RoleBasedGroupReconciler:
             raise first from None
         return True
 
-    def _taken(self, uid: str, changed: list[Obj], namespace: str) -> dict[tuple[str, str], str]:
+    def _taken(
+        self, uid: str, ours: set[str | None], changed: list[Obj], namespace: str
+    ) -> dict[tuple[str, str], str]:
         """Objects about to be written that exist under another owner (another group, or a user).
 
         Read from the caches alone: the group-labelled cache and the metadata-only cache of every other
         object of the child kinds. An object created moments ago may not be cached yet; a GET before each
-        create would narrow that window, not close it, and cost a request per child.
+        create would narrow that window, not close it, and cost a request per child. An object with no
+        controller but owned (not controlled) by the group or by one of its children is the group's:
+        upstream's headless Services are owned by their StatefulSet, so a group made by the Go operator
+        is taken over with them (D39).
         """
         taken: dict[tuple[str, str], str] = {}
         for d in changed:
@@ -268,10 +273,14 @@ class RoleBasedGroupReconciler:
             existing = self.children[_ref(d)].get(ref) or (others.get(ref) if others is not None else None)
             if existing is None:
                 continue
-            refs = [r for r in existing["metadata"].get("ownerReferences") or [] if r.get("controller")]
-            if not refs or refs[0].get("uid") != uid:
-                owner = f"{refs[0]['kind']} {refs[0]['name']}" if refs else "no controller (made by hand?)"
-                taken[(d["kind"], d["metadata"]["name"])] = owner
+            owners = existing["metadata"].get("ownerReferences") or []
+            refs = [r for r in owners if r.get("controller")]
+            if refs and refs[0].get("uid") == uid:
+                continue
+            if not refs and any(r.get("uid") == uid or r.get("uid") in ours for r in owners):
+                continue
+            owner = f"{refs[0]['kind']} {refs[0]['name']}" if refs else "no controller (made by hand?)"
+            taken[(d["kind"], d["metadata"]["name"])] = owner
         return taken
 
     def _observed_of(self, desired: Obj, namespace: str) -> Obj | None:

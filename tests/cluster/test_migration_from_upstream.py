@@ -1,0 +1,118 @@
+"""Migration (issue 14): a cluster where the Go upstream stored v1alpha2 RoleBasedGroups and made their
+children gets this operator's CRDs installed over it; the stored groups are then reconciled by this
+operator, which takes the children over (owners matched by group and kind, D38).
+
+A cluster of its own (`rbg-migrate`): the CRDs are swapped, which the suite's shared cluster must not see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from rbg.devcluster import operator as op
+from rbg.devcluster import upstream
+from rbg.devcluster.cluster import LocalCluster, State
+from rbg.devcluster.errors import DevClusterError
+from rbg.devcluster.wait import wait_until
+
+CLUSTER = "rbg-migrate"
+TEMPLATE = {"spec": {"containers": [{"name": "engine", "image": "registry.local/engine:1"}]}}
+GROUP = {
+    "apiVersion": "workloads.x-k8s.io/v1alpha2",
+    "kind": "RoleBasedGroup",
+    "metadata": {"name": "pd", "namespace": "default"},
+    "spec": {
+        "roles": [
+            {
+                "name": "router",
+                "replicas": 1,
+                "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": "apps/v1/Deployment"},
+                "standalonePattern": {"template": TEMPLATE},
+            },
+            {
+                "name": "prefill",
+                "replicas": 2,
+                "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": "apps/v1/StatefulSet"},
+                "standalonePattern": {"template": TEMPLATE},
+            },
+        ]
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def migrated() -> Iterator[tuple[LocalCluster, State]]:
+    source, why = upstream.find_dir()
+    if source is None:
+        pytest.fail(why, pytrace=False)  # never skipped: the baseline is part of the environment
+    lc = LocalCluster(CLUSTER)
+    try:
+        state, _ = lc.up(timeout=180)
+        upstream.start(lc, source)
+    except DevClusterError as exc:
+        pytest.fail(f"could not make the upstream cluster: {exc}", pytrace=False)
+    try:
+        yield lc, state
+    finally:
+        upstream.stop(lc)
+        op.stop(lc)
+        lc.down()
+
+
+def _json(state: State, *args: str) -> Any:
+    return json.loads(op.kubectl(state, *args, "-o", "json"))
+
+
+def _ready(obj: Any) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def test_groups_upstream_stored_as_v1alpha2_are_reconciled_after_the_crds_are_replaced(
+    migrated: tuple[LocalCluster, State],
+) -> None:
+    lc, state = migrated
+    op.kubectl(state, "apply", "-f", "-", stdin=yaml.safe_dump(GROUP))
+    # upstream makes the children and reports Ready
+    wait_until(lambda: (_ready(g := _json(state, "get", "rbg", "pd")), g), 120, "upstream's group Ready")
+    made = _json(state, "get", "statefulset", "pd-prefill")
+    router = _json(state, "get", "deployment", "pd-router")
+    crd = _json(state, "get", "crd", "rolebasedgroups.workloads.x-k8s.io")
+    assert crd["status"]["storedVersions"] == ["v1alpha2"]
+    upstream.stop(lc)
+
+    op.start(lc)  # installs this operator's CRDs over upstream's, then reconciles
+    crd = _json(state, "get", "crd", "rolebasedgroups.workloads.x-k8s.io")
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1alpha1", "v1alpha2"]
+    assert "v1alpha2" in crd["status"]["storedVersions"]  # what upstream stored is still there
+    # reconciled by this operator: its status, a change made now converges on the children upstream made
+    op.kubectl(state, "patch", "rbg", "pd", "--type=json", "-p",
+               '[{"op": "replace", "path": "/spec/roles/1/replicas", "value": 3}]')  # fmt: skip
+
+    def converged() -> tuple[bool, Any]:
+        sts = _json(state, "get", "statefulset", "pd-prefill")
+        group = _json(state, "get", "rbg", "pd")
+        done = sts["spec"]["replicas"] == 3 and _ready(group)
+        done = done and group["status"].get("observedGeneration") == group["metadata"]["generation"]
+        return done, (sts["spec"]["replicas"], group.get("status"))
+
+    wait_until(converged, 120, "the migrated group scaled by this operator")
+    sts = _json(state, "get", "statefulset", "pd-prefill", "--show-managed-fields")
+    assert sts["metadata"]["uid"] == made["metadata"]["uid"]  # taken over, not made again
+    # the Deployment too, though upstream's selector differs from ours and is immutable (D39)
+    assert _json(state, "get", "deployment", "pd-router")["metadata"]["uid"] == router["metadata"]["uid"]
+    managers = {f["manager"] for f in sts["metadata"]["managedFields"]}
+    assert "rbg" in managers
+    # one object, both versions: v1alpha2 as the preferred one, v1alpha1 on asking
+    as_v2 = _json(state, "get", "rbg", "pd")
+    assert as_v2["apiVersion"] == "workloads.x-k8s.io/v1alpha2"
+    as_v1 = _json(state, "get", "rolebasedgroups.v1alpha1.workloads.x-k8s.io", "pd")
+    assert [(r["name"], r["workload"]["kind"], r["replicas"]) for r in as_v1["spec"]["roles"]] == [
+        ("router", "Deployment", 1),
+        ("prefill", "StatefulSet", 3),
+    ]
