@@ -166,6 +166,8 @@ def contenders(
     out = [
         Contender("floor", lambda _lc: None, direct_children, None),
         Contender("rbg", ours, lambda n, _ns: [group(n)], RBG_V1A1),
+        # the same groups written in v1alpha2 (upstream's manifests): each client write and read converts
+        Contender("rbg-v1alpha2", ours, lambda n, _ns: [upstream_group(n)], RBG_V1A2),
         # this operator's LeaderWorkerSet controller (upstream RBG runs LWS roles with kubernetes-sigs/lws,
         # which is not available here: these two have no upstream column)
         Contender("lws", ours, lambda n, _ns: [leaderworkerset(n)], LWS_V1, "Available"),
@@ -559,7 +561,8 @@ def main() -> int:
     ap.add_argument("--cluster", default="rbg-bench")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds to wait for convergence")
     ap.add_argument(
-        "--only", help="comma-separated contenders (floor,rbg,upstream,upstream-qps20,lws,rbg-lws)"
+        "--only",
+        help="comma-separated contenders (floor,rbg,rbg-v1alpha2,upstream,upstream-qps20,lws,rbg-lws)",
     )
     ap.add_argument("--upstream-default-qps", action="store_true", help="also run upstream at QPS 20")
     ap.add_argument("--no-micro", action="store_true", help="skip the plan() micro-benchmark")
@@ -609,7 +612,7 @@ def main() -> int:
         _placement(lc, report, None)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
-    ours = [r for r in results if r["contender"] in ("rbg", "lws", "rbg-lws")]
+    ours = [r for r in results if r["contender"] in ("rbg", "rbg-v1alpha2", "lws", "rbg-lws")]
     ok = all(r["converged"] == args.n and r["idle_writes"] == 0 for r in ours)
     return 0 if ok else 1
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rbg.api import conversion
 from rbg.api.hub import RoleBasedGroup
 from rbg.group.plan import plan
 
@@ -80,8 +81,28 @@ def ops_per_second(roles: int, rounds: int = 5, seconds: float = 0.2) -> float:
     return round(best, 1)
 
 
+def conversions_per_second(roles: int, rounds: int = 5, seconds: float = 0.2) -> float:
+    """One object through the conversion webhook's core, v1alpha1 -> v1alpha2 -> v1alpha1 (what a
+    v1alpha2 client's read and write cost the operator per object; JSON and TLS aside)."""
+    doc = _group(roles).wire()
+    doc.update(apiVersion="workloads.x-k8s.io/v1alpha1", kind="RoleBasedGroup")
+    best = 0.0
+    for _ in range(rounds):
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            conversion.convert(conversion.convert(doc, "v1alpha2"), "v1alpha1")
+            count += 1
+        best = max(best, count / elapsed)
+    return round(best, 1)
+
+
 def run() -> dict[str, float]:
-    return {"plan_3_roles": ops_per_second(3), "plan_20_roles": ops_per_second(20)}
+    return {
+        "plan_3_roles": ops_per_second(3),
+        "plan_20_roles": ops_per_second(20),
+        "convert_round_trip_3_roles": conversions_per_second(3),
+        "convert_round_trip_20_roles": conversions_per_second(20),
+    }
 
 
 if __name__ == "__main__":
