@@ -86,7 +86,7 @@ class Settings:
     cert_secret: str = "rbg-webhook-cert"  # noqa: S105 - a Secret's name
     """Secret in `namespace` that keeps the webhooks' self-managed certificate, shared by every replica and
     kept across restarts (the CRDs' conversion trusts one CA); empty: each process makes its own in
-    `cert_dir` (one replica only)."""
+    `cert_dir` (one replica only). config/rbac grants the operator this default name only."""
 
     # -- controllers ----------------------------------------------------------------------------------
 

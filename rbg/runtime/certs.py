@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 VALIDITY = dt.timedelta(days=365)
+CA_VALIDITY = dt.timedelta(days=3650)  # a serving certificate is renewed under the same CA (D41)
 RENEW_BEFORE = dt.timedelta(days=30)
 
 
@@ -21,6 +22,8 @@ class ServingCert:
     ca_pem: bytes
     cert_pem: bytes
     key_pem: bytes
+    # kept where a renewal must sign with the same CA (a shared Secret); not part of what is served
+    ca_key_pem: bytes | None = field(default=None, compare=False)
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -42,27 +45,54 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _reusable_ca(
+    ca: tuple[bytes, bytes] | None, now: dt.datetime
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+    if ca is None:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(ca[0])
+        key = serialization.load_pem_private_key(ca[1], password=None)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or cert.not_valid_after_utc - now < 2 * RENEW_BEFORE:
+        return None
+    return cert, key
+
+
 def generate(
-    common_name: str, dns_names: list[str], ip_addresses: list[str], now: dt.datetime | None = None
+    common_name: str,
+    dns_names: list[str],
+    ip_addresses: list[str],
+    now: dt.datetime | None = None,
+    ca_pair: tuple[bytes, bytes] | None = None,
 ) -> ServingCert:
-    """A fresh CA and a serving certificate it signs, for the given DNS names and IPs."""
+    """A serving certificate for the given DNS names and IPs, signed by `ca_pair` (certificate and key
+    PEM) while that CA is readable and far from expiry, else by a fresh CA: renewal under one CA keeps
+    every `caBundle` valid for the certificates replicas still serve."""
     now = now or dt.datetime.now(dt.UTC)
-    ca_key, key = _key(), _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name}-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+    key = _key()
+    reused = _reusable_ca(ca_pair, now)
+    if reused is not None:
+        ca, ca_key = reused
+        ca_name = ca.subject
+    else:
+        ca_key = _key()
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name}-ca")])
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + CA_VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .sign(ca_key, hashes.SHA256())
         )
-        .sign(ca_key, hashes.SHA256())
-    )
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     cert = (
@@ -72,13 +102,13 @@ def generate(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(min(now + VALIDITY, ca.not_valid_after_utc))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     enc = serialization.Encoding.PEM
-    return ServingCert(ca.public_bytes(enc), cert.public_bytes(enc), _pem_key(key))
+    return ServingCert(ca.public_bytes(enc), cert.public_bytes(enc), _pem_key(key), _pem_key(ca_key))
 
 
 def needs_renewal(

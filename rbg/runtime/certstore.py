@@ -21,6 +21,7 @@ from rbg.runtime.objects import SECRET
 
 ATTEMPTS = 5
 CA_KEY = "ca.crt"
+CA_KEY_KEY = "ca.key"  # the CA's private key: a renewal signs with the same CA (D41)
 
 
 def _decode(secret: dict[str, Any]) -> certs.ServingCert | None:
@@ -29,7 +30,12 @@ def _decode(secret: dict[str, Any]) -> certs.ServingCert | None:
         ca, cert, key = (base64.b64decode(data[k]) for k in (CA_KEY, "tls.crt", "tls.key"))
     except (KeyError, TypeError, ValueError):
         return None
-    return certs.ServingCert(ca, cert, key)
+    ca_key = data.get(CA_KEY_KEY)
+    try:
+        ca_key_pem = base64.b64decode(ca_key) if isinstance(ca_key, str) else None
+    except ValueError:
+        ca_key_pem = None
+    return certs.ServingCert(ca, cert, key, ca_key_pem)
 
 
 def _names(cert_pem: bytes) -> tuple[set[str], set[str]]:
@@ -57,7 +63,13 @@ def secret_body(
         "metadata": meta,
         "data": {
             k: base64.b64encode(v).decode()
-            for k, v in ((CA_KEY, cert.ca_pem), ("tls.crt", cert.cert_pem), ("tls.key", cert.key_pem))
+            for k, v in (
+                (CA_KEY, cert.ca_pem),
+                ("tls.crt", cert.cert_pem),
+                ("tls.key", cert.key_pem),
+                (CA_KEY_KEY, cert.ca_key_pem),
+            )
+            if v is not None
         },
     }
 
@@ -76,7 +88,8 @@ async def shared(
         if stored is not None:
             had_dns, had_ips = _names(stored.cert_pem)
             dns, ips = dns | had_dns, ips | had_ips
-        fresh = certs.generate(common_name, sorted(dns), sorted(ips))
+        same_ca = (stored.ca_pem, stored.ca_key_pem) if stored and stored.ca_key_pem else None
+        fresh = certs.generate(common_name, sorted(dns), sorted(ips), ca_pair=same_ca)
         try:
             if secret is None:
                 await kube.create(secret_body(namespace, name, fresh))

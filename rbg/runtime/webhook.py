@@ -88,6 +88,9 @@ def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
+DRAIN_SECONDS = 1.5
+
+
 class AdmissionServer:
     def __init__(
         self, host: str, port: int, cert: ServingCert, cert_dir: Path, reuse_port: bool = False
@@ -97,6 +100,7 @@ class AdmissionServer:
         self._validators: dict[str, Validator] = {}
         self._converters: dict[str, Converter] = {}
         self._runner: web.AppRunner | None = None
+        self._draining = False
 
     def add(self, path: str, validator: Validator) -> None:
         self._validators[path] = validator
@@ -137,6 +141,7 @@ class AdmissionServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
+        app.on_response_prepare.append(self._close_when_draining)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         cert_file, key_file = self.cert.write(self.cert_dir)
@@ -148,10 +153,26 @@ class AdmissionServer:
         await site.start()
         log.info("admission webhooks serving on https://%s:%d", self.host, self.port)
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await asyncio.shield(self._runner.cleanup())
-            self._runner = None
+    async def _close_when_draining(self, _request: web.Request, response: web.StreamResponse) -> None:
+        if self._draining:
+            response.force_close()  # `Connection: close`: the client opens its next one elsewhere
+
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop accepting connections, answer on the open ones for `drain` seconds (each closed after
+        its next answer, cleanly), then close what is left. Closing a kept-alive connection at once
+        races a request the API server is sending on it (an EOF, a failed read of a converted
+        object), as a pod removed from a Service's endpoints first keeps serving for a while."""
+        if self._runner is None:
+            return
+        self._draining = True
+        for site in self._runner.sites:
+            server = getattr(site, "_server", None)
+            if server is not None:
+                server.close()  # the listening socket only: open connections keep being served
+        if drain > 0:
+            await asyncio.sleep(drain)
+        await asyncio.shield(self._runner.cleanup())
+        self._runner = None
 
 
 def _hooks(

@@ -45,6 +45,7 @@ def cluster() -> Iterator[tuple[LocalCluster, State]]:
     try:
         state, _ = lc.up(timeout=180)
     except DevClusterError as exc:
+        lc.down()  # no half-started cluster left for the next run to find
         pytest.fail(f"could not start the cluster: {exc}", pytrace=False)
     try:
         yield lc, state
