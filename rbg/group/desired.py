@@ -184,12 +184,16 @@ def keep_immutable(body: Obj, observed: Obj | None) -> None:
     """An existing Deployment or StatefulSet keeps what the API server never lets change: its selector
     (one adopted from the Go upstream selects on more labels than ours, D39; its pods are labelled to
     match, so the workload stays valid; a selector of expressions is left for the API server to
-    report) and a StatefulSet's podManagementPolicy (a role's changed policy applies to a new one)."""
+    report) and a StatefulSet's podManagementPolicy (a role's changed policy applies to a new one) and
+    serviceName."""
     if observed is None or body["kind"] not in ("Deployment", "StatefulSet"):
         return
     policy = (observed.get("spec") or {}).get("podManagementPolicy")
     if body["kind"] == "StatefulSet" and policy in ("Parallel", "OrderedReady"):
         body["spec"]["podManagementPolicy"] = policy
+    service = (observed.get("spec") or {}).get("serviceName")
+    if body["kind"] == "StatefulSet" and isinstance(service, str) and service:
+        body["spec"]["serviceName"] = service  # upstream's legacy `{rbg}-{role}` one stays
     seen = (observed.get("spec") or {}).get("selector")
     if not isinstance(seen, dict) or seen == body["spec"].get("selector"):
         return

@@ -708,6 +708,10 @@ def test_a_v1alpha2_ordered_ready_role_starts_its_statefulset_one_pod_at_a_time_
     rbg.spec.roles[1].annotations = {names.POD_MANAGEMENT_POLICY: "OrderedReady"}
     again = next(o for o in plan(rbg, [live], NOW).apply if o["metadata"]["name"] == "g-b")
     assert again["spec"]["podManagementPolicy"] == "Parallel"
+    # so is its serviceName: upstream's legacy `{rbg}-{role}` Service name stays
+    live["spec"]["serviceName"] = "g-b"
+    again = next(o for o in plan(rbg, [live], NOW).apply if o["metadata"]["name"] == "g-b")
+    assert again["spec"]["serviceName"] == "g-b"
 
 
 def test_a_leader_only_shared_service_selects_the_leaders_of_a_leader_worker_role() -> None:

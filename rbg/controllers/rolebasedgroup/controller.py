@@ -57,6 +57,18 @@ OPTIONAL_KINDS = (LWS, PODGROUP, VOLCANO_PODGROUP)
 CHILD_KIND = {k.api_version + "/" + k.kind: k for k in CHILD_KINDS}
 
 
+def _uncontrolled(owners: list[Obj]) -> str:
+    """Who holds an object no controller owns: a RoleInstanceSet is the Go upstream's, made for a
+    v1alpha2 role without a workload annotation, which this operator runs on another kind (D39)."""
+    held = [f"{r.get('kind')} {r.get('name')}" for r in owners]
+    if not held:
+        return "no controller (made by hand?)"
+    hint = ""
+    if any(r.get("kind") == "RoleInstanceSet" for r in owners):
+        hint = " (the Go upstream's RoleInstanceSet: delete it to migrate the role, D39)"
+    return f"no controller, owned by {', '.join(held)}{hint}"
+
+
 def _ref(obj: Obj) -> str:
     """apiVersion/kind: two kinds share the name PodGroup."""
     return f"{obj['apiVersion']}/{obj['kind']}"
@@ -279,7 +291,7 @@ class RoleBasedGroupReconciler:
                 continue
             if not refs and any(r.get("uid") == uid or r.get("uid") in ours for r in owners):
                 continue
-            owner = f"{refs[0]['kind']} {refs[0]['name']}" if refs else "no controller (made by hand?)"
+            owner = f"{refs[0]['kind']} {refs[0]['name']}" if refs else _uncontrolled(owners)
             taken[(d["kind"], d["metadata"]["name"])] = owner
         return taken
 
