@@ -15,6 +15,7 @@ import lzma
 import os
 import stat
 import tarfile
+import time
 from pathlib import Path
 
 from rbg.devcluster import processes
@@ -61,6 +62,20 @@ def unpack(source: Path) -> tuple[Path, Path]:
     return binary, crds
 
 
+def _wait_established(state: State, timeout: float = 60) -> None:
+    """Every CRD Established. `kubectl wait` fails at once on a CRD whose status the API server has not
+    written yet (`.status.conditions accessor error`), so that case is asked again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            return
+        except DevClusterError as exc:
+            if "accessor error" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def start(cluster: LocalCluster, source: Path, qps: int | None = None, timeout: float = 60) -> State:
     """Install the upstream CRDs and start its manager; `qps` tunes its client (default: its own 20/30)."""
     state = cluster.load_state()
@@ -68,7 +83,7 @@ def start(cluster: LocalCluster, source: Path, qps: int | None = None, timeout: 
         raise DevClusterError(f"cluster {cluster.name} is not running (rbg cluster up)")
     binary, crds = unpack(source)
     kubectl(state, "apply", "--server-side", "--field-manager=rbg-bench", "-f", str(crds))
-    kubectl(state, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    _wait_established(state)
     kubectl(state, "create", "namespace", AUDITED_NAMESPACE, ok_if_exists=True)
     kubectl(state, "create", "serviceaccount", SERVICE_ACCOUNT, "-n", AUDITED_NAMESPACE, ok_if_exists=True)
     kubectl(

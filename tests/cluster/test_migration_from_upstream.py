@@ -55,6 +55,8 @@ def migrated() -> Iterator[tuple[LocalCluster, State]]:
         state, _ = lc.up(timeout=180)
         upstream.start(lc, source)
     except DevClusterError as exc:
+        upstream.stop(lc)
+        lc.down()  # no cluster left running for the next run to find
         pytest.fail(f"could not make the upstream cluster: {exc}", pytrace=False)
     try:
         yield lc, state
