@@ -166,9 +166,7 @@ class AdmissionServer:
             return
         self._draining = True
         for site in self._runner.sites:
-            server = getattr(site, "_server", None)
-            if server is not None:
-                server.close()  # the listening socket only: open connections keep being served
+            await site.stop()  # the listening socket only: open connections keep being served
         if drain > 0:
             await asyncio.sleep(drain)
         await asyncio.shield(self._runner.cleanup())
