@@ -188,13 +188,13 @@ def keep_immutable(body: Obj, observed: Obj | None) -> None:
     serviceName."""
     if observed is None or body["kind"] not in ("Deployment", "StatefulSet"):
         return
-    policy = (observed.get("spec") or {}).get("podManagementPolicy")
-    if body["kind"] == "StatefulSet" and policy in ("Parallel", "OrderedReady"):
-        body["spec"]["podManagementPolicy"] = policy
-    service = (observed.get("spec") or {}).get("serviceName")
-    if body["kind"] == "StatefulSet" and isinstance(service, str) and service:
-        body["spec"]["serviceName"] = service  # upstream's legacy `{rbg}-{role}` one stays
-    seen = (observed.get("spec") or {}).get("selector")
+    spec = observed.get("spec") or {}
+    if body["kind"] == "StatefulSet":
+        if spec.get("podManagementPolicy") in ("Parallel", "OrderedReady"):
+            body["spec"]["podManagementPolicy"] = spec["podManagementPolicy"]
+        if isinstance(spec.get("serviceName"), str) and spec["serviceName"]:
+            body["spec"]["serviceName"] = spec["serviceName"]  # upstream's legacy `{rbg}-{role}` one stays
+    seen = spec.get("selector")
     if not isinstance(seen, dict) or seen == body["spec"].get("selector"):
         return
     match = seen.get("matchLabels") or {}
