@@ -15,7 +15,7 @@ RoleBasedGroup, v1alpha1 ↔ v1alpha2 (upstream's table, ../shared/reference/ups
   (so v1alpha1's default StatefulSet survives); workloads.x-k8s.io/v1alpha2 RoleInstanceSet → no
   annotation (v1alpha2's default). No annotation → the kind this operator runs the role's pattern as
   (D39): a LeaderWorkerSet for a leaderWorkerPattern, a StatefulSet for a standalonePattern, a
-  RoleInstanceSet (refused: not run here) for a customComponentsPattern; the stash gives the
+  RoleInstanceSet (D42) for a customComponentsPattern; the stash gives the
   unannotated role back.
 - role.leaderWorkerSet {size, patchLeaderTemplate, patchWorkerTemplate} ↔ leaderWorkerPattern {size,
   leaderTemplatePatch, workerTemplatePatch}; else role.components[] ↔ customComponentsPattern
@@ -505,7 +505,8 @@ def _unannotated_workload(role: Obj) -> str:
     it as a RoleInstanceSet): the kind this operator has for its pattern (D39). A leaderWorkerPattern
     runs as a LeaderWorkerSet, a standalonePattern as a StatefulSet (one pod per instance, stable names,
     as a stateful RoleInstanceSet); a customComponentsPattern stays a RoleInstanceSet, which this operator
-    refuses with its reason. The stash gives the unannotated role back."""
+    runs with one StatefulSet per component of each instance (D42). The stash gives the unannotated role
+    back."""
     if isinstance(role.get("leaderWorkerPattern"), dict):
         return LWS_WORKLOAD
     if isinstance(role.get("customComponentsPattern"), dict):

@@ -18,6 +18,7 @@ from rbg.api import (
     groupset_v1alpha1,
     hub,
     lws_v1,
+    roleinstanceset,
     scaling_v1alpha1,
     v1alpha1,
     v1alpha2,
@@ -326,11 +327,43 @@ def rolebasedgroupset_crd() -> Schema:
     )
 
 
+def roleinstanceset_crd() -> Schema:
+    return _crd(
+        group=roleinstanceset.GROUP,
+        version=roleinstanceset.VERSION,
+        kind=roleinstanceset.KIND,
+        plural=roleinstanceset.PLURAL,
+        short="ris",
+        description="RoleInstanceSet runs the instances of a customComponentsPattern role: each instance "
+        "is `size` pods of every component, one StatefulSet {set}-{index}-{component} per component; "
+        "written by the RoleBasedGroup controller.",
+        spec=roleinstanceset.RoleInstanceSetSpec,
+        status=roleinstanceset.RoleInstanceSetStatus,
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.labelSelector",
+            },
+        },
+        columns=[
+            {"name": "DESIRED", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "UPDATED", "type": "integer", "jsonPath": ".status.updatedReplicas"},
+            {"name": "UPDATED_READY", "type": "integer", "jsonPath": ".status.updatedReadyReplicas"},
+            {"name": "READY", "type": "integer", "jsonPath": ".status.readyReplicas"},
+            {"name": "TOTAL", "type": "integer", "jsonPath": ".status.replicas"},
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
 ALL = {
     "workloads.x-k8s.io_rolebasedgroups.yaml": rolebasedgroup_crd,
     "workloads.x-k8s.io_rolebasedgroupsets.yaml": rolebasedgroupset_crd,
     "workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml": scalingadapter_crd,
     "leaderworkerset.x-k8s.io_leaderworkersets.yaml": leaderworkerset_crd,
+    "workloads.x-k8s.io_roleinstancesets.yaml": roleinstanceset_crd,
 }
 
 

@@ -186,7 +186,7 @@ class RoleSpec(ApiModel):
                 # upstream v1alpha1 refuses templateRef for LeaderWorkerSet roles; v1alpha2's
                 # leaderWorkerPattern has it and converts to one, so this superset takes it (D39)
                 cel(
-                    "!has(self.workload) || self.workload.kind == 'InstanceSet'"
+                    "!has(self.workload) || self.workload.kind in ['InstanceSet', 'RoleInstanceSet']"
                     " || (has(self.template) != has(self.templateRef))",
                     "template or templateRef must be set for non-InstanceSet workloads",
                 ),
@@ -204,9 +204,12 @@ class RoleSpec(ApiModel):
                     "!has(self.workload) || (self.workload.apiVersion == 'apps/v1'"
                     " && self.workload.kind in ['StatefulSet', 'Deployment'])"
                     " || (self.workload.apiVersion == 'leaderworkerset.x-k8s.io/v1'"
-                    " && self.workload.kind == 'LeaderWorkerSet')",
-                    "workload must be apps/v1 StatefulSet or Deployment, or leaderworkerset.x-k8s.io/v1"
-                    " LeaderWorkerSet (InstanceSet is not supported by this operator yet)",
+                    " && self.workload.kind == 'LeaderWorkerSet')"
+                    " || (self.workload.apiVersion == 'workloads.x-k8s.io/v1alpha2'"
+                    " && self.workload.kind == 'RoleInstanceSet')",
+                    "workload must be apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1"
+                    " LeaderWorkerSet, or workloads.x-k8s.io/v1alpha2 RoleInstanceSet (InstanceSet is"
+                    " deprecated: use RoleInstanceSet)",
                     ".workload",
                 ),
             ]
@@ -238,8 +241,9 @@ class RoleSpec(ApiModel):
         default_factory=WorkloadSpec,
         json_schema_extra={"default": {"apiVersion": "apps/v1", "kind": "StatefulSet"}},
     )
-    """The workload kind that runs the role: apps/v1 StatefulSet (default) or Deployment, or
-    leaderworkerset.x-k8s.io/v1 LeaderWorkerSet."""
+    """The workload kind that runs the role: apps/v1 StatefulSet (default) or Deployment,
+    leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, or workloads.x-k8s.io/v1alpha2 RoleInstanceSet (with
+    components)."""
     template: PodTemplateSpec | None = None
     """The role's pod template (exclusive with templateRef)."""
     template_ref: TemplateRef | None = None
@@ -251,7 +255,8 @@ class RoleSpec(ApiModel):
     """Leader/worker settings for LeaderWorkerSet roles: each of the role's replicas is a group of `size`
     pods."""
     components: list[FreeForm] | None = None
-    """Components of an InstanceSet role (accepted, not acted on yet)."""
+    """Components of a RoleInstanceSet role: each instance is `size` pods of every component, each
+    {name, size, serviceName, labels, annotations, template} (D42)."""
     service_ports: list[ServicePort] | None = None
     """Ports of the role's headless Service; also listed in the discovery config."""
     engine_runtimes: list[EngineRuntime] | None = None

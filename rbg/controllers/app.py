@@ -19,6 +19,7 @@ from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.leaderworkerset.controller import LeaderWorkerSetReconciler
 from rbg.controllers.rolebasedgroup.admission import RULE, RoleBasedGroupAdmission
 from rbg.controllers.rolebasedgroup.controller import RoleBasedGroupReconciler
+from rbg.controllers.roleinstanceset.controller import RoleInstanceSetReconciler
 from rbg.controllers.scalingadapter.controller import ScalingAdapterReconciler
 from rbg.controllers.settings import Settings
 from rbg.runtime import certs, certstore
@@ -141,6 +142,7 @@ async def run(settings: Settings) -> None:
             workers=settings.workers,
             status_progress_interval=settings.status_progress_interval,
         )
+        RoleInstanceSetReconciler(manager, kube, workers=settings.workers)
         coordination = CoordinationReconciler(manager, kube, workers=settings.coordination_workers)
         ScalingAdapterReconciler(manager, kube, workers=settings.scaling_adapter_workers)
         GroupSetReconciler(manager, kube, workers=settings.groupset_workers)

@@ -18,7 +18,7 @@ from rbg.coordination.resources import pod_requests
 from rbg.group import names
 from rbg.group.revision import ROLE_REVISION, role_revision
 from rbg.group.strategicmerge import clone
-from rbg.group.templates import resolve
+from rbg.group.templates import component_templates, resolve
 from rbg.group.workloads import Workload, strategy_of
 from rbg.lifecycle import conventions
 
@@ -96,6 +96,8 @@ def _env(rbg: RoleBasedGroup, role: RoleSpec) -> list[Obj]:
                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{strategy.index_label}']"}},
             }
         )
+    for name, label in strategy.env_labels if strategy is not None else ():
+        env.append({"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{label}']"}}})
     return env
 
 
@@ -161,6 +163,12 @@ def workload(
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
     name = names.workload_name(group, role.name)
     pods = pod_template(rbg, index, template)
+    components = _components(rbg, index) if role.components else ()
+    if components:  # one revision for the whole instance: every component's template
+        revision = role_revision({"components": list(components)})
+        for c in components:
+            c["template"]["metadata"]["labels"][ROLE_REVISION] = revision
+        pods["metadata"]["labels"][ROLE_REVISION] = revision
     labels[ROLE_REVISION] = pods["metadata"]["labels"][ROLE_REVISION]
     spec = strategy.spec(
         Workload(
@@ -170,6 +178,7 @@ def workload(
             selector=names.selector(group, role.name),
             template=pods,
             service=names.service_name(group, role.name),
+            components=components,
         )
     )
     return {
@@ -178,6 +187,30 @@ def workload(
         "metadata": _meta(rbg, name, labels, annotations),
         "spec": spec,
     }
+
+
+def _components(rbg: RoleBasedGroup, index: int) -> tuple[Obj, ...]:
+    """A customComponentsPattern role's components as its RoleInstanceSet lists them: each template
+    finished like a role's (group labels, RBG_* variables, the discovery config)."""
+    group, role = rbg.metadata.name, rbg.spec.roles[index]
+    out = []
+    for component, template in component_templates(rbg.spec, index):
+        finished = pod_template(rbg, index, template)
+        out.append(
+            {
+                "name": component["name"],
+                "size": _size(component),
+                "serviceName": component.get("serviceName") or names.service_name(group, role.name),
+                "template": finished,
+            }
+        )
+    return tuple(out)
+
+
+def _size(component: Obj) -> int:
+    """A component's pods per instance: 1 unless set (validation refuses anything but a whole number)."""
+    size = component.get("size")
+    return size if isinstance(size, int) else 1
 
 
 def keep_immutable(body: Obj, observed: Obj | None) -> None:
@@ -209,6 +242,8 @@ def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple
     leader and `size - 1` workers, built from the role's template and its leader and worker patches
     exactly as the LeaderWorkerSet is (the strategy's spec, which merges them)."""
     role = rbg.spec.roles[index]
+    if role.components:  # a RoleInstanceSet instance: `size` pods of each component
+        return [(t, role.replicas * _size(c)) for c, t in component_templates(rbg.spec, index)]
     if role.workload.kind != "LeaderWorkerSet" or (strategy := strategy_of(role)) is None:
         return [(template, role.replicas)]
     group = rbg.metadata.name

@@ -38,6 +38,10 @@ POD_MANAGEMENT_POLICY = CONVERSION_PREFIX + "v1alpha2-pod-management-policy"
 # a v1alpha2 leaderWorkerPattern's sharedServiceSelection (All | LeaderOnly), carried the same way
 SHARED_SERVICE_SELECTION = CONVERSION_PREFIX + "v1alpha2-shared-service-selection"
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"  # "0" on a LeaderWorkerSet's leaders
+#: on the pods of a RoleInstanceSet role (written by its controller, rbg.instances.labels, D42)
+ROLE_INSTANCE_NAME = PREFIX + "role-instance-name"
+ROLE_INSTANCE_INDEX = PREFIX + "role-instance-index"
+COMPONENT_NAME = PREFIX + "component-name"
 
 
 def workload_annotations(role_annotations: dict[str, str] | None) -> dict[str, str]:

@@ -19,9 +19,13 @@ RECREATING = ("RecreateRBGOnPodRestart", "RecreateRoleInstanceOnPodRestart")
 
 
 def policy_of(role: RoleSpec) -> str | None:
-    """restartPolicyConfig.type wins, then restartPolicy (upstream's resolution)."""
+    """restartPolicyConfig.type wins, then restartPolicy (upstream's resolution); unset on a
+    RoleInstanceSet role: RecreateRoleInstanceOnPodRestart, upstream's default for its instances (D42)."""
     config = role.restart_policy_config
-    return (config.type if config is not None and config.type else None) or role.restart_policy
+    chosen = (config.type if config is not None and config.type else None) or role.restart_policy
+    if chosen is None and role.workload.kind == "RoleInstanceSet":
+        return "RecreateRoleInstanceOnPodRestart"
+    return chosen
 
 
 def enabled(rbg: RoleBasedGroup) -> bool:

@@ -23,6 +23,7 @@ from rbg.lifecycle.observed import as_text, lookup, restart_of
 RECREATE_GROUP = "RecreateRBGOnPodRestart"
 RECREATE_INSTANCE = "RecreateRoleInstanceOnPodRestart"
 LEADER_WORKER_SET = "LeaderWorkerSet"
+ROLE_INSTANCE_SET = "RoleInstanceSet"  # an instance is several pods: recreated together (D42)
 LWS_GROUP_INDEX = "leaderworkerset.sigs.k8s.io/group-index"
 GROUP_SCOPE = ""
 ANY_INSTANCE = "*"
@@ -98,7 +99,7 @@ def _deleting(pod: Mapping[str, Any]) -> bool:  # deletionTimestamp set
 
 def _index(pod: Mapping[str, Any]) -> str:
     labels = _labels(pod)
-    for key in (LWS_GROUP_INDEX, names.POD_INDEX):
+    for key in (LWS_GROUP_INDEX, names.ROLE_INSTANCE_INDEX, names.POD_INDEX):
         value = labels.get(key)
         if isinstance(value, str) and value:
             return value
@@ -262,9 +263,13 @@ def decide(
             return p.finish(everyone)
         if not p.failed(GROUP_SCOPE):
             return p.finish([])
+    whole = {rp.role for rp in by_role.values() if rp.kind == ROLE_INSTANCE_SET}
     delete: list[Mapping[str, Any]] = []
     for scope in sorted(instances):
         of_scope = [x for x, _ in instances[scope]]
+        if scope.partition("/")[0] in whole:  # every pod of the instance, the triggering ones first
+            rest = [x for x in listed if scope_of(x) == scope and not _deleting(x) and x not in of_scope]
+            of_scope += rest
         shown = f"pod{'s' if len(of_scope) > 1 else ''} {', '.join(_name(x) for x in of_scope)}"
         if p.attempt(
             scope, instances[scope][0][1], RECREATING_INSTANCE, f"{shown} of role {scope.partition('/')[0]}"

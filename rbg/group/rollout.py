@@ -35,7 +35,13 @@ INSTANCES = names.PREFIX + "instances"  # on a role's workload: its instances wi
 
 def template_label(workload: Obj | None) -> str | None:
     spec = (workload or {}).get("spec") or {}
-    tpl = spec.get("template") or ((spec.get("leaderWorkerTemplate") or {}).get("workerTemplate")) or {}
+    components = (spec.get("roleInstanceTemplate") or {}).get("components") or [{}]
+    tpl = (
+        spec.get("template")
+        or ((spec.get("leaderWorkerTemplate") or {}).get("workerTemplate"))
+        or components[0].get("template")
+        or {}
+    )
     value = ((tpl.get("metadata") or {}).get("labels") or {}).get(ROLE_REVISION)
     return str(value) if value is not None else None
 

@@ -22,6 +22,8 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
     """The role's pod template, a fresh object the caller may change; TemplateError when it is unusable."""
     role: RoleSpec = spec.roles[index]
     where = f"spec.roles[{index}]"
+    if role.workload.kind == "RoleInstanceSet":  # its first component stands for it here (D42)
+        return component_templates(spec, index)[0][1]
     if role.template_ref is not None:
         templates = {t.name: t.template for t in spec.role_templates or []}
         base = templates.get(role.template_ref.name)
@@ -43,6 +45,35 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
     if not containers:
         raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
     return template
+
+
+def component_templates(spec: RoleBasedGroupSpec, index: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each component of a customComponentsPattern role and its pod template (a fresh copy, the
+    component's labels and annotations merged in); TemplateError when one is unusable."""
+    role: RoleSpec = spec.roles[index]
+    out = []
+    for i, component in enumerate(role.components or []):
+        where = f"spec.roles[{index}].components[{i}]"
+        raw = component.get("template")
+        if not isinstance(raw, dict):
+            raise TemplateError(f"{where}.template", "must be a pod template")
+        template = clone(raw)
+        problems = type_errors(template, POD_TEMPLATE_SPEC)
+        if problems:
+            raise TemplateError(f"{where}.template", f"the pod template is malformed: {problems[0]}")
+        if not (template.get("spec") or {}).get("containers"):
+            raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
+        meta = template.setdefault("metadata", {})
+        for key in ("labels", "annotations"):
+            extra = component.get(key)
+            if isinstance(extra, dict) and extra:
+                meta[key] = {**(meta.get(key) or {}), **{str(k): str(v) for k, v in extra.items()}}
+        out.append((component, template))
+    if not out:
+        raise TemplateError(
+            f"spec.roles[{index}].components", "a RoleInstanceSet role needs at least one component"
+        )
+    return out
 
 
 def resolve_all(spec: RoleBasedGroupSpec) -> list[dict[str, Any] | TemplateError]:

@@ -110,6 +110,8 @@ def validate(
             # such a role is reported, never run as some other kind
             errors.append(FieldError(f"{where}.workload", _unsupported_workload(role)))
             continue
+        if strategy.kind == "RoleInstanceSet":
+            errors += _component_errors(name, role, where)
         if name:
             errors += _name_length_errors(name, role.name, strategy, where)
             if strategy.dns1035 and not name[0].isalpha():
@@ -159,30 +161,67 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         if c.strategy is None or c.strategy.rolling_update is None:
             continue
         for member in c.roles:
-            if kinds.get(member) == "Deployment":  # no partition to hold its pods with (D34)
+            if kinds.get(member) in ("Deployment", "RoleInstanceSet"):  # no partition held (D34, D42)
                 out.append(
                     FieldError(
                         f"spec.coordination[{i}].strategy.rollingUpdate",
-                        f"{_LATER} for Deployment role {member}: it rolls at its own pace",
+                        f"{_LATER} for {kinds[member]} role {member}: it rolls at its own pace",
                     )
                 )
     for i, role in enumerate(spec.roles):
         where = f"spec.roles[{i}]"
         if role.engine_runtimes:
             out.append(FieldError(f"{where}.engineRuntimes", f"{_LATER}: no engine runtime is injected"))
-        if role.components:
-            out.append(FieldError(f"{where}.components", f"{_LATER}: components are ignored"))
+        if role.components and role.workload.kind != "RoleInstanceSet":
+            out.append(
+                FieldError(f"{where}.components", f"{_LATER}: components run only on a RoleInstanceSet role")
+            )
+    return out
+
+
+def _component_errors(group: str, role: RoleSpec, where: str) -> list[FieldError]:
+    """A RoleInstanceSet role's components: present, each a DNS label, unique, and short enough for
+    its StatefulSets' names {group}-{role}-{index}-{component} (D42)."""
+    field = f"{where}.components"
+    if not role.components:
+        return []  # resolving its templates says so
+    out: list[FieldError] = []
+    for key, value in (("template", role.template), ("templateRef", role.template_ref)):
+        if value is not None:
+            msg = "not used by a RoleInstanceSet role: its pods come from its components' templates"
+            out.append(FieldError(f"{where}.{key}", msg))
+    seen: set[str] = set()
+    room = names.MAX_STATEFULSET_NAME - len(names.workload_name(group, role.name)) - 7  # -{5 digits}-
+    for j, c in enumerate(role.components):
+        name = c.get("name")
+        if not isinstance(name, str) or not _DNS_LABEL.fullmatch(name):
+            out.append(FieldError(f"{field}[{j}].name", f"{name!r} must be a DNS label (a-z, 0-9, -)"))
+            continue
+        if name in seen:
+            out.append(FieldError(f"{field}[{j}].name", f'duplicate component "{name}"'))
+        seen.add(name)
+        if group and len(name) > room:
+            sts = f"{names.workload_name(group, role.name)}-<index>-{name}"
+            msg = (
+                f'component "{name}" is too long: its StatefulSets {sts} must fit in '
+                f"{names.MAX_STATEFULSET_NAME} characters (at most {max(room, 0)} for the component name)"
+            )
+            out.append(FieldError(f"{field}[{j}].name", msg))
+        size = c.get("size", 1)
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            out.append(FieldError(f"{field}[{j}].size", f"{size!r} must be a whole number >= 0"))
     return out
 
 
 def _unsupported_workload(role: RoleSpec) -> str:
-    """Why a role's workload cannot run here; a RoleInstanceSet (v1alpha2's default) named as such."""
-    kinds = "apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet"
-    if role.workload.kind in ("RoleInstanceSet", "InstanceSet"):
-        why = "customComponentsPattern" if role.components is not None else "this workload"
+    """Why a role's workload cannot run here."""
+    kinds = (
+        "apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, or "
+        "workloads.x-k8s.io/v1alpha2 RoleInstanceSet"
+    )
+    if role.workload.kind == "InstanceSet":
         return (
-            f"{role.workload.ref}: {why} needs a RoleInstanceSet, which this operator does not run (D39);"
-            f" a standalonePattern or leaderWorkerPattern runs as a StatefulSet or LeaderWorkerSet, or name"
-            f" one of {kinds} in the rbg.workloads.x-k8s.io/role-workload-type annotation"
+            f"{role.workload.ref} is deprecated upstream and not run here: use workloads.x-k8s.io/v1alpha2"
+            " RoleInstanceSet (the same components, D42)"
         )
     return f"{role.workload.ref} is not supported by this operator ({kinds})"

@@ -29,6 +29,8 @@ class Workload:
     selector: dict[str, str]
     template: Obj  # the role's pod template, RBG labels, env and config volume included
     service: str  # the role's headless Service
+    #: customComponentsPattern roles: each component's name, size, serviceName and finished template
+    components: tuple[Obj, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class WorkloadStrategy:
     dns1035: bool = False  # the workload name is also a Service name
     #: discovery entries of the role's instances: (workload, namespace, role) -> instances
     instances: Callable[[str, str, RoleSpec, Obj], list[Obj]] | None = None
+    #: more RBG_* variables: (name, label of the pod holding the value)
+    env_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -201,7 +205,65 @@ LEADERWORKERSET = WorkloadStrategy(
     dns1035=True,
     instances=_lws_instances,
 )
-STRATEGIES: dict[str, WorkloadStrategy] = {s.ref: s for s in (STATEFULSET, DEPLOYMENT, LEADERWORKERSET)}
+
+
+def _ris_spec(w: Workload) -> Obj:
+    """A RoleInstanceSet of `replicas` instances, each one StatefulSet per component (D42)."""
+    ru = _rolling(w.role)
+    update: Obj = {"type": "Recreate" if ru is not None and ru.type == "Recreate" else "RollingUpdate"}
+    update["partition"] = _partition(ru.partition if ru else None, w.role.replicas)
+    update["maxUnavailable"] = ru.max_unavailable if ru is not None and ru.max_unavailable is not None else 1
+    update["paused"] = bool(ru is not None and ru.paused)
+    return {
+        "replicas": w.replicas,
+        "selector": w.selector,
+        "roleInstanceTemplate": {"components": [dict(c) for c in w.components]},
+        "updateStrategy": update,
+        "minReadySeconds": w.role.min_ready_seconds,
+    }
+
+
+def _ris_instances(workload: str, namespace: str, role: RoleSpec, ports: Obj) -> list[Obj]:
+    """Each instance: its components' pods' DNS names, `{workload}-{i}-{component}-{id}.{service}`."""
+    out = []
+    for i in range(role.replicas):
+        components: Obj = {}
+        for c in role.components or []:
+            service = c.get("serviceName") or f"s-{workload}"  # the role's Service, names.service_name
+            components[c["name"]] = [
+                f"{workload}-{i}-{c['name']}-{k}.{service}.{namespace}" for k in range(int(c.get("size", 1)))
+            ]
+        first = next((a[0] for a in components.values() if a), None)
+        entry: Obj = {"name": f"{workload}-{i}", "components": components}
+        if first is not None:
+            entry["address"] = first
+        if ports:
+            entry["ports"] = ports
+        out.append(entry)
+    return out
+
+
+#: a RoleInstanceSet {name} has StatefulSets {name}-{index}-{component}: validation checks the longest
+#: component against what is left (for up to 99999 instances)
+MAX_RIS_NAME = names.MAX_STATEFULSET_NAME - 8
+ROLEINSTANCESET = WorkloadStrategy(
+    "workloads.x-k8s.io/v1alpha2",
+    "RoleInstanceSet",
+    stateful=True,
+    max_name=MAX_RIS_NAME,
+    max_name_why=f"at most {MAX_RIS_NAME} (its StatefulSets are named {{name}}-{{index}}-{{component}})",
+    spec=_ris_spec,
+    index_label=names.ROLE_INSTANCE_INDEX,
+    instances=_ris_instances,
+    env_labels=(
+        ("RBG_ROLE_INSTANCE_NAME", names.ROLE_INSTANCE_NAME),
+        ("RBG_COMPONENT_NAME", names.COMPONENT_NAME),
+        ("RBG_COMPONENT_INDEX", names.POD_INDEX),
+    ),
+)
+STRATEGIES: dict[str, WorkloadStrategy] = {
+    s.ref: s for s in (STATEFULSET, DEPLOYMENT, LEADERWORKERSET, ROLEINSTANCESET)
+}
 KINDS = frozenset(s.kind for s in STRATEGIES.values())
 
 

@@ -1,6 +1,6 @@
 """Upstream's documented v1alpha2 shapes (examples/v1alpha2, written here from the reference) on the real
 control plane: each reaches Ready with the children it documents, or is refused at apply with the reason
-(D39: a role without a workload annotation runs as the kind its pattern maps to)."""
+(D39, D42: a role without a workload annotation runs as the kind its pattern maps to)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ CHILDREN: dict[str, tuple[dict[tuple[str, str], int], int]] = {
         },
         5,
     ),
+    # D42: one RoleInstanceSet; its StatefulSets (one per component of each instance) are its own
+    "custom-components": ({("RoleInstanceSet", "v2-components-inference"): 2}, 8),
 }
 
 
@@ -52,7 +54,8 @@ def _json(kubectl: Any, *args: str) -> Any:
 
 
 def _workloads(kubectl: Any, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
-    found = _json(kubectl, "get", "statefulsets,deployments,leaderworkersets", "-n", namespace)["items"]
+    kinds = "statefulsets,deployments,leaderworkersets,roleinstancesets"
+    found = _json(kubectl, "get", kinds, "-n", namespace)["items"]
     owned = [
         w
         for w in found
@@ -118,11 +121,8 @@ def test_every_documented_v1alpha2_shape_reaches_ready_with_its_children(
 
 @pytest.mark.parametrize(
     ("two_patterns", "message"),
-    [
-        (False, "customComponentsPattern needs a RoleInstanceSet, which this operator does not run"),
-        (True, "standalonePattern and leaderWorkerPattern are mutually exclusive"),
-    ],
-    ids=["custom-components", "two-patterns"],
+    [(True, "standalonePattern and leaderWorkerPattern are mutually exclusive")],
+    ids=["two-patterns"],
 )
 def test_documented_refusals_name_the_reason(
     namespace: str, kubectl: Any, two_patterns: bool, message: str

@@ -48,6 +48,7 @@ def test_every_crd_serves_its_versions_and_stores_one() -> None:
         "workloads.x-k8s.io_rolebasedgroupsets.yaml": ["v1alpha1", "v1alpha2"],
         "workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml": ["v1alpha1", "v1alpha2"],
         "leaderworkerset.x-k8s.io_leaderworkersets.yaml": ["v1"],
+        "workloads.x-k8s.io_roleinstancesets.yaml": ["v1alpha2"],
     }
     for name, build in crd.ALL.items():
         versions = build()["spec"]["versions"]

@@ -33,7 +33,9 @@ def rbg_of(roles: list[dict[str, Any]], name: str = "g") -> RoleBasedGroup:
     return RoleBasedGroup.model_validate(
         {
             "metadata": {"name": name, "namespace": "ns", "uid": "u", "generation": 1},
-            "spec": {"roles": [{"template": tpl, **r} for r in roles]},
+            "spec": {
+                "roles": [{k: v for k, v in {"template": tpl, **r}.items() if v is not None} for r in roles]
+            },
         }
     )
 
@@ -528,7 +530,8 @@ def test_a_role_of_an_unsupported_kind_is_refused_never_run_as_another_kind() ->
     assert result.apply == []
     assert result.invalid == [
         "spec.roles[0].workload: example.com/v1/CloneSet is not supported by this "
-        "operator (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet)"
+        "operator (apps/v1 StatefulSet or Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet, or "
+        "workloads.x-k8s.io/v1alpha2 RoleInstanceSet)"
     ]
     assert result.status["conditions"][0]["reason"] == "InvalidSpec"
 
@@ -663,15 +666,77 @@ def test_the_apis_own_role_annotations_stay_off_the_workload() -> None:
     assert sts["metadata"]["annotations"] == {"team": "x", names.ROLE_SIZE: "1"}
 
 
-def test_a_role_instance_set_role_is_refused_with_what_runs_instead() -> None:
-    role = {
-        "name": "a",
-        "workload": {"apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleInstanceSet"},
-        "components": [{"name": "leader", "size": 1}],
+RIS_WORKLOAD = {"apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleInstanceSet"}
+
+
+def _ris_role(components: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"name": "a", "workload": RIS_WORKLOAD, "template": None, "components": components, **extra}
+
+
+def _component(name: str, size: int = 1, image: str = "i") -> dict[str, Any]:
+    return {"name": name, "size": size, "template": {"spec": {"containers": [{"name": "c", "image": image}]}}}
+
+
+def test_a_components_role_runs_as_a_role_instance_set_with_finished_component_templates() -> None:
+    rbg = rbg_of([_ris_role([_component("leader"), {**_component("worker", 2), "labels": {"tier": "w"}}])])
+    assert validate(rbg) == []
+    ris = next(o for o in plan(rbg, [], NOW).apply if o["kind"] == "RoleInstanceSet")
+    assert ris["apiVersion"] == "workloads.x-k8s.io/v1alpha2"
+    assert ris["metadata"]["name"] == "g-a"
+    spec = ris["spec"]
+    assert spec["selector"] == names.selector("g", "a")
+    leader, worker = spec["roleInstanceTemplate"]["components"]
+    assert (leader["name"], leader["size"], worker["name"], worker["size"]) == ("leader", 1, "worker", 2)
+    assert worker["serviceName"] == "s-g-a"
+    assert worker["template"]["metadata"]["labels"]["tier"] == "w"
+    env = {e["name"]: e for e in worker["template"]["spec"]["containers"][0]["env"]}
+    assert env["RBG_ROLE_INSTANCE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['rbg.workloads.x-k8s.io/role-instance-name']"
+    )
+    assert env["RBG_COMPONENT_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    )
+    # one revision for the instance: every component and the set carry it
+    revs = {c["template"]["metadata"]["labels"][ROLE_REVISION] for c in (leader, worker)}
+    assert revs == {ris["metadata"]["labels"][ROLE_REVISION]}
+    changed = rbg_of([_ris_role([_component("leader"), _component("worker", 2, image="j")])])
+    again = next(o for o in plan(changed, [], NOW).apply if o["kind"] == "RoleInstanceSet")
+    assert again["metadata"]["labels"][ROLE_REVISION] != ris["metadata"]["labels"][ROLE_REVISION]
+
+
+def test_a_components_role_is_refused_for_what_its_statefulsets_could_not_be() -> None:
+    cases = {
+        "no components": ([], "spec.roles[0].components", "needs at least one component"),
+        "bad name": ([_component("Leader")], "spec.roles[0].components[0].name", "must be a DNS label"),
+        "duplicate": (
+            [_component("x"), _component("x")],
+            "spec.roles[0].components[1].name",
+            'duplicate component "x"',
+        ),
+        "too long": ([_component("c" * 43)], "spec.roles[0].components[0].name", "is too long"),
+        "no template": (
+            [{"name": "x", "size": 1}],
+            "spec.roles[0].components[0].template",
+            "must be a pod template",
+        ),
     }
-    (error,) = validate(rbg_of([role]))
-    assert error.field == "spec.roles[0].workload"
-    assert "customComponentsPattern needs a RoleInstanceSet, which this operator does not run" in str(error)
+    for case, (components, field, message) in cases.items():
+        errors = validate(rbg_of([_ris_role(components)]))
+        assert [e.field for e in errors] == [field], case
+        assert message in str(errors[0]), case
+    (error,) = validate(rbg_of([_ris_role([_component("x")], template={"spec": {}})]))
+    assert error.field == "spec.roles[0].template"
+    (error,) = validate(
+        rbg_of(
+            [
+                {
+                    **_ris_role([_component("x")]),
+                    "workload": {"apiVersion": "workloads.x-k8s.io/v1alpha1", "kind": "InstanceSet"},
+                }
+            ]
+        )
+    )
+    assert "use workloads.x-k8s.io/v1alpha2 RoleInstanceSet" in str(error)
 
 
 def test_an_adopted_workload_keeps_its_immutable_selector_and_its_pods_match_it() -> None:

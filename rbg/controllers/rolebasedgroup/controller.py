@@ -11,7 +11,7 @@ from typing import Any
 
 from rbg.api.hub import RoleBasedGroup, RoleBasedGroupStatus
 from rbg.controllers import decisions, podcache
-from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, VOLCANO_PODGROUP
+from rbg.controllers.kinds import LWS, PODGROUP, RBG, RBGSA, RIS, VOLCANO_PODGROUP
 from rbg.controllers.reading import read
 from rbg.controllers.rolebasedgroup.statuswriter import StatusWriter
 from rbg.group import names, revision, workloads
@@ -43,6 +43,7 @@ CHILD_KINDS = (
     STATEFULSET,
     DEPLOYMENT,
     LWS,
+    RIS,
     SERVICE,
     CONFIGMAP,
     PODGROUP,
@@ -359,10 +360,11 @@ def watches_pods(spec: Obj) -> bool:
         return True
     for role in spec.get("roles") or []:
         config = role.get("restartPolicyConfig") or {}
-        if (config.get("type") or role.get("restartPolicy")) not in (None, "None"):
-            return True
-        ru = (role.get("rolloutStrategy") or {}).get("rollingUpdate") or {}
         kind = (role.get("workload") or {}).get("kind", "StatefulSet")
+        policy = config.get("type") or role.get("restartPolicy")
+        if policy not in (None, "None") or (policy is None and kind == "RoleInstanceSet"):
+            return True  # (recovery.policy_of: a RoleInstanceSet role recreates its instances by default)
+        ru = (role.get("rolloutStrategy") or {}).get("rollingUpdate") or {}
         stepped = ru.get("maxSurge") not in (None, 0, "0", "0%") or ru.get("maxUnavailable") not in (
             None,
             1,

@@ -1,0 +1,1 @@
+"""RoleInstanceSet controller (D42)."""

@@ -1,0 +1,1 @@
+"""RoleInstanceSet: instances of several heterogeneous components, each run as StatefulSets (D42)."""

@@ -1,0 +1,17 @@
+"""Labels and annotations of a RoleInstanceSet's StatefulSets and pods (upstream's keys, D42)."""
+
+from __future__ import annotations
+
+PREFIX = "rbg.workloads.x-k8s.io/"
+#: the set a StatefulSet belongs to (what the controller's cache selects on)
+SET = PREFIX + "role-instance-set"
+INSTANCE_NAME = PREFIX + "role-instance-name"  # {set}-{index}
+INSTANCE_INDEX = PREFIX + "role-instance-index"
+COMPONENT_NAME = PREFIX + "component-name"
+COMPONENT_SIZE = PREFIX + "component-size"
+#: a pod's index within its component: its StatefulSet ordinal (upstream's component-id)
+COMPONENT_ID = "apps.kubernetes.io/pod-index"
+#: digest of the instance template a StatefulSet was written from
+REVISION = PREFIX + "role-instance-revision"
+#: KEP-173 ordering, JSON {"startAfter": [components]} on a component's pod template (v1alpha1 prefix)
+DEPENDS_ON = "rolebasedgroup.workloads.x-k8s.io/component-depends-on"

@@ -1,0 +1,231 @@
+"""One reconcile of a RoleInstanceSet, as a pure function: its StatefulSets and its status (D42).
+
+Instance `i` of set `s` is one StatefulSet `{s}-{i}-{component}` per component, `size` replicas each, so
+its pods are `{s}-{i}-{component}-{id}` as upstream's. A component whose template says
+`component-depends-on: {"startAfter": [...]}` is created once those components of the same instance have
+all their pods ready (KEP-173; a cycle or an unknown name: no order). A changed template reaches the
+instances from the highest index down, at most maxUnavailable of them unavailable at a time; instances
+below the partition keep theirs; an instance already unavailable may always take the new one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbg.api.roleinstanceset import InstanceComponent, RoleInstanceSet
+from rbg.instances import labels
+from rbg.lifecycle import revisions
+from rbg.lifecycle.observed import caught_up
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class Plan:
+    apply: list[Obj] = field(default_factory=list)
+    delete: list[Obj] = field(default_factory=list)  # observed StatefulSets to delete
+    status: Obj = field(default_factory=dict)
+
+
+def statefulset_name(set_name: str, index: int, component: str) -> str:
+    return f"{set_name}-{index}-{component}"
+
+
+def start_after(component: InstanceComponent) -> list[str]:
+    """The components this one starts after, from its template's component-depends-on annotation."""
+    meta = component.template.get("metadata") or {}
+    raw = (meta.get("annotations") or {}).get(labels.DEPENDS_ON)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    after = value.get("startAfter") if isinstance(value, dict) else None
+    return [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
+
+
+def start_order(components: list[InstanceComponent]) -> dict[str, list[str]]:
+    """Per component, those it waits for; every component waits for none when the order has a cycle
+    or names a component the instance does not have (upstream logs it and starts them in parallel)."""
+    names = {c.name for c in components}
+    order = {c.name: start_after(c) for c in components}
+    if any(a not in names or a == c for c, after in order.items() for a in after):
+        return {c: [] for c in order}
+    done: set[str] = set()
+    while len(done) < len(order):
+        free = [c for c, after in order.items() if c not in done and set(after) <= done]
+        if not free:
+            return {c: [] for c in order}
+        done.update(free)
+    return order
+
+
+def revision(ris: RoleInstanceSet) -> str:
+    """Digest of what an instance is made of (every component's name, size, Service and template)."""
+    data = json.dumps(ris.spec.role_instance_template.wire(), sort_keys=True, separators=(",", ":"))
+    return revisions.safe_encode(revisions.fnv32a(data.encode()))
+
+
+def _ready(sts: Obj | None, size: int) -> bool:
+    if sts is None or not caught_up(sts):
+        return False
+    status = sts.get("status") or {}
+    return (
+        (sts.get("spec") or {}).get("replicas") == size
+        and int(status.get("readyReplicas") or 0) >= size
+        and int(status.get("updatedReplicas") or 0) >= size
+        and int(status.get("replicas") or 0) == size
+    )
+
+
+def _max_unavailable(ris: RoleInstanceSet) -> int:
+    strategy = ris.spec.update_strategy
+    replicas = ris.spec.replicas
+    if strategy.type == "Recreate":
+        return max(replicas, 1)
+    value = strategy.max_unavailable
+    if isinstance(value, str) and value.endswith("%"):
+        return max(replicas * int(value[:-1]) // 100, 1)
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def statefulset(ris: RoleInstanceSet, owner: Obj, index: int, component: InstanceComponent, rev: str) -> Obj:
+    """The StatefulSet of one component of one instance."""
+    name = ris.metadata.name
+    instance = f"{name}-{index}"
+    own = {
+        labels.SET: name,
+        labels.INSTANCE_NAME: instance,
+        labels.INSTANCE_INDEX: str(index),
+        labels.COMPONENT_NAME: component.name,
+    }
+    selector = {**ris.spec.selector, labels.INSTANCE_NAME: instance, labels.COMPONENT_NAME: component.name}
+    template: Obj = json.loads(json.dumps(component.template))
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {
+        **(meta.get("labels") or {}),
+        **ris.spec.selector,
+        **own,
+        labels.COMPONENT_SIZE: str(component.size),
+        labels.REVISION: rev,
+    }
+    set_labels = ris.metadata.labels or {}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {
+            "name": statefulset_name(name, index, component.name),
+            "namespace": ris.metadata.namespace,
+            "labels": {**set_labels, **own, labels.REVISION: rev},
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "replicas": component.size,
+            "selector": {"matchLabels": selector},
+            "serviceName": component.service_name or name,
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            "minReadySeconds": ris.spec.min_ready_seconds,
+            "template": template,
+        },
+    }
+
+
+@dataclass
+class _Instance:
+    index: int
+    sets: dict[str, Obj] = field(default_factory=dict)  # component -> observed StatefulSet
+
+    def updated(self, rev: str) -> bool:
+        return bool(self.sets) and all(_label(s, labels.REVISION) == rev for s in self.sets.values())
+
+    def ready(self, components: list[InstanceComponent]) -> bool:
+        return all(_ready(self.sets.get(c.name), c.size) for c in components) and set(self.sets) <= {
+            c.name for c in components
+        }
+
+
+def _label(obj: Obj, key: str) -> str | None:
+    value = ((obj.get("metadata") or {}).get("labels") or {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _instances(observed: list[Obj]) -> dict[int, _Instance]:
+    out: dict[int, _Instance] = {}
+    for sts in observed:
+        raw, component = _label(sts, labels.INSTANCE_INDEX), _label(sts, labels.COMPONENT_NAME)
+        if raw is None or component is None or not raw.isdigit():
+            continue  # not one of ours: left alone
+        out.setdefault(int(raw), _Instance(int(raw))).sets[component] = sts
+    return out
+
+
+def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int) -> Plan:
+    """What to write for the set: `observed` are the StatefulSets it controls."""
+    out = Plan()
+    components = ris.spec.role_instance_template.components
+    replicas = ris.spec.replicas
+    rev = revision(ris)
+    order = start_order(components)
+    instances = _instances(observed)
+    strategy = ris.spec.update_strategy
+
+    # instances to move to the new template: the unavailable ones, then the available ones from the
+    # highest index down while the budget lasts; none below the partition, none while paused
+    existing = [instances[i] for i in range(replicas) if i in instances]
+    unavailable = sum(1 for i in range(replicas) if i not in instances or not instances[i].ready(components))
+    budget = _max_unavailable(ris) - unavailable
+    moving: set[int] = set()
+    stale = [x for x in existing if not x.updated(rev) and x.index >= strategy.partition]
+    if not strategy.paused:
+        for x in sorted(stale, key=lambda x: -x.index):
+            if not x.ready(components):
+                moving.add(x.index)
+            elif budget > 0:
+                moving.add(x.index)
+                budget -= 1
+
+    waiting: list[str] = []
+    for i in range(replicas):
+        inst = instances.get(i, _Instance(i))
+        if inst.sets and not inst.updated(rev) and i not in moving:
+            continue  # keeps its template until its turn
+        for c in components:
+            have = inst.sets.get(c.name)
+            if have is None and not all(
+                _ready(inst.sets.get(a), _size(components, a)) for a in order.get(c.name, [])
+            ):
+                waiting.append(f"{i}-{c.name}")
+                continue
+            out.apply.append(statefulset(ris, owner, i, c, rev))
+        wanted = {c.name for c in components}
+        out.delete.extend(s for name, s in inst.sets.items() if name not in wanted)
+    for i, inst in instances.items():
+        if i >= replicas:
+            out.delete.extend(inst.sets.values())
+
+    counted = [instances[i] for i in range(replicas) if i in instances]
+    updated = [x for x in counted if x.updated(rev) and set(x.sets) == {c.name for c in components}]
+    ready = [x for x in counted if x.ready(components)]
+    selector = ",".join(f"{k}={v}" for k, v in sorted(ris.spec.selector.items()))
+    out.status = {
+        "observedGeneration": generation,
+        "replicas": len(instances),
+        "readyReplicas": len(ready),
+        "updatedReplicas": len(updated),
+        "updatedReadyReplicas": sum(1 for x in updated if x.ready(components)),
+        "updateRevision": rev,
+        "labelSelector": selector,
+        **({"waiting": waiting} if waiting else {}),
+    }
+    return out
+
+
+def _size(components: list[InstanceComponent], name: str) -> int:
+    return next((c.size for c in components if c.name == name), 0)

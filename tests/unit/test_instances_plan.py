@@ -1,0 +1,224 @@
+"""The RoleInstanceSet plan (rbg.instances.plan): its StatefulSets, rolling update, ordering and status.
+
+The oracles count instances from the StatefulSet names and labels written, not from the plan's own
+helpers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbg.api.roleinstanceset import RoleInstanceSet
+from rbg.instances import labels
+from rbg.instances.plan import plan, start_order
+
+Obj = dict[str, Any]
+OWNER = {"apiVersion": "workloads.x-k8s.io/v1alpha2", "kind": "RoleInstanceSet", "name": "s", "uid": "u"}
+
+
+def _component(name: str, size: int, image: str = "img:1", after: list[str] | None = None) -> Obj:
+    meta: Obj = {}
+    if after is not None:
+        meta["annotations"] = {labels.DEPENDS_ON: json.dumps({"startAfter": after})}
+    return {
+        "name": name,
+        "size": size,
+        "serviceName": "svc",
+        "template": {"metadata": meta, "spec": {"containers": [{"name": "c", "image": image}]}},
+    }
+
+
+def _set(replicas: int, components: list[Obj], **update: Any) -> RoleInstanceSet:
+    return RoleInstanceSet.model_validate(
+        {
+            "metadata": {"name": "s", "namespace": "ns", "uid": "u", "generation": 3},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"app": "x"},
+                "roleInstanceTemplate": {"components": components},
+                "updateStrategy": update,
+            },
+        }
+    )
+
+
+def _running(bodies: list[Obj], ready: bool = True) -> list[Obj]:
+    """The StatefulSets as the API server would show them once their pods are (or are not) ready."""
+    out = []
+    for b in bodies:
+        o = copy.deepcopy(b)
+        o["metadata"]["generation"] = 1
+        n = o["spec"]["replicas"]
+        o["status"] = {
+            "observedGeneration": 1,
+            "replicas": n,
+            "readyReplicas": n if ready else 0,
+            "updatedReplicas": n,
+        }
+        out.append(o)
+    return out
+
+
+def _converged(ris: RoleInstanceSet, observed: list[Obj] | None = None) -> list[Obj]:
+    """Run the plan until it writes nothing new, every StatefulSet ready."""
+    by_name = {o["metadata"]["name"]: o for o in observed or []}
+    for _ in range(20):
+        result = plan(ris, OWNER, list(by_name.values()), 3)
+        for d in result.delete:
+            by_name.pop(d["metadata"]["name"], None)
+        new = {b["metadata"]["name"]: b for b in _running(result.apply)}
+        if all(by_name.get(k, {}).get("spec") == v["spec"] for k, v in new.items()) and not result.delete:
+            return list(by_name.values())
+        by_name.update(new)
+    raise AssertionError("did not converge")
+
+
+def _index(sts: Obj) -> int:
+    # from the name {set}-{index}-{component}
+    return int(sts["metadata"]["name"].split("-")[1])
+
+
+def test_each_component_of_each_instance_is_a_statefulset_named_as_upstream_pods() -> None:
+    ris = _set(2, [_component("leader", 1), _component("worker", 2)])
+    result = plan(ris, OWNER, [], 3)
+    names = sorted(b["metadata"]["name"] for b in result.apply)
+    assert names == ["s-0-leader", "s-0-worker", "s-1-leader", "s-1-worker"]
+    worker = next(b for b in result.apply if b["metadata"]["name"] == "s-1-worker")
+    assert worker["spec"]["replicas"] == 2
+    assert worker["spec"]["serviceName"] == "svc"
+    assert worker["metadata"]["ownerReferences"] == [OWNER]
+    pod_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels[labels.INSTANCE_NAME] == "s-1"
+    assert pod_labels[labels.INSTANCE_INDEX] == "1"
+    assert pod_labels[labels.COMPONENT_NAME] == "worker"
+    assert pod_labels[labels.COMPONENT_SIZE] == "2"
+    assert pod_labels["app"] == "x"
+    # the selector picks this StatefulSet's pods only, never its sibling component's
+    sel = worker["spec"]["selector"]["matchLabels"]
+    assert sel == {"app": "x", labels.INSTANCE_NAME: "s-1", labels.COMPONENT_NAME: "worker"}
+    assert result.status["replicas"] == 0
+    assert result.status["labelSelector"] == "app=x"
+
+
+def test_status_counts_ready_instances_once_all_their_components_are() -> None:
+    ris = _set(2, [_component("leader", 1), _component("worker", 2)])
+    observed = _running(plan(ris, OWNER, [], 3).apply)
+    observed[0]["status"]["readyReplicas"] = 0  # s-0-leader not ready
+    status = plan(ris, OWNER, observed, 3).status
+    assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (2, 1, 2)
+    assert status["observedGeneration"] == 3
+
+
+def test_start_after_waits_for_the_listed_components_of_the_same_instance() -> None:
+    ris = _set(
+        2,
+        [
+            _component("leader", 1),
+            _component("worker", 2),
+            _component("router", 1, after=["leader", "worker"]),
+        ],
+    )
+    first = plan(ris, OWNER, [], 3)
+    assert not any(b["metadata"]["name"].endswith("router") for b in first.apply)
+    assert first.status["waiting"] == ["0-router", "1-router"]
+    observed = _running(first.apply)
+    for o in observed:  # instance 1's worker not ready yet
+        if o["metadata"]["name"] == "s-1-worker":
+            o["status"]["readyReplicas"] = 1
+    second = plan(ris, OWNER, observed, 3)
+    routers = sorted(b["metadata"]["name"] for b in second.apply if b["metadata"]["name"].endswith("router"))
+    assert routers == ["s-0-router"]
+    assert second.status["waiting"] == ["1-router"]
+
+
+def test_an_order_with_a_cycle_or_an_unknown_name_is_no_order() -> None:
+    ris = _set(1, [_component("a", 1, after=["b"]), _component("b", 1, after=["a"])])
+    assert start_order(ris.spec.role_instance_template.components) == {"a": [], "b": []}
+    ris = _set(1, [_component("a", 1, after=["nope"]), _component("b", 1)])
+    assert len(plan(ris, OWNER, [], 3).apply) == 2
+
+
+def test_scale_down_deletes_the_statefulsets_of_the_instances_above_the_replicas() -> None:
+    ris = _set(3, [_component("leader", 1), _component("worker", 2)])
+    observed = _converged(ris)
+    result = plan(_set(1, [_component("leader", 1), _component("worker", 2)]), OWNER, observed, 3)
+    assert sorted(d["metadata"]["name"] for d in result.delete) == [
+        "s-1-leader",
+        "s-1-worker",
+        "s-2-leader",
+        "s-2-worker",
+    ]
+    assert all(_index(b) == 0 for b in result.apply)
+
+
+def test_a_removed_component_is_deleted_and_an_added_one_created() -> None:
+    observed = _converged(_set(1, [_component("leader", 1), _component("worker", 1)]))
+    result = plan(_set(1, [_component("leader", 1), _component("monitor", 1)]), OWNER, observed, 3)
+    assert [d["metadata"]["name"] for d in result.delete] == ["s-0-worker"]
+    assert "s-0-monitor" in [b["metadata"]["name"] for b in result.apply]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    replicas=st.integers(1, 8),
+    max_unavailable=st.one_of(st.integers(1, 4), st.sampled_from(["25%", "50%", "100%"])),
+    partition=st.integers(0, 8),
+    broken=st.sets(st.integers(0, 7)),
+    paused=st.booleans(),
+)
+def test_a_template_change_moves_few_enough_instances_highest_first(
+    replicas: int, max_unavailable: int | str, partition: int, broken: set[int], paused: bool
+) -> None:
+    old = [_component("leader", 1), _component("worker", 2)]
+    new = [_component("leader", 1, image="img:2"), _component("worker", 2, image="img:2")]
+    observed = _converged(_set(replicas, old))
+    for o in observed:
+        if _index(o) in broken:
+            o["status"]["readyReplicas"] = 0
+    ris = _set(replicas, new, maxUnavailable=max_unavailable, partition=partition, paused=paused)
+    result = plan(ris, OWNER, observed, 3)
+    moved = {_index(b) for b in result.apply}
+    assert not result.delete
+    unhealthy = {i for i in broken if i < replicas}
+    if paused:
+        assert moved == set()
+        return
+    assert all(i >= partition for i in moved)
+    # every unhealthy instance at or above the partition may move; healthy ones only within the budget
+    assert unhealthy & set(range(partition, replicas)) <= moved
+    if isinstance(max_unavailable, str):
+        budget = max(replicas * int(max_unavailable[:-1]) // 100, 1)
+    else:
+        budget = max_unavailable
+    healthy_moved = moved - unhealthy
+    assert len(healthy_moved) <= max(budget - len(unhealthy), 0)
+    # the healthy ones that move are the highest of those that may
+    candidates = sorted((set(range(partition, replicas)) - unhealthy), reverse=True)
+    assert sorted(healthy_moved, reverse=True) == candidates[: len(healthy_moved)]
+    # a moved instance moves whole: every component on the new template
+    for b in result.apply:
+        assert b["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
+    assert sum(1 for b in result.apply) == 2 * len(moved)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    replicas=st.integers(0, 6),
+    scale_to=st.integers(0, 6),
+    sizes=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+)
+def test_converged_sets_have_exactly_one_statefulset_per_component_and_instance(
+    replicas: int, scale_to: int, sizes: list[int]
+) -> None:
+    components = [_component(f"c{k}", size) for k, size in enumerate(sizes)]
+    observed = _converged(_set(replicas, components))
+    observed = _converged(_set(scale_to, components), observed)
+    names = sorted(o["metadata"]["name"] for o in observed)
+    assert names == sorted(f"s-{i}-c{k}" for i in range(scale_to) for k in range(len(sizes)))
+    status = plan(_set(scale_to, components), OWNER, observed, 3).status
+    assert status["replicas"] == status["readyReplicas"] == status["updatedReplicas"] == scale_to
+    assert not plan(_set(scale_to, components), OWNER, observed, 3).delete
