@@ -20,6 +20,7 @@ from rbg.group.revision import ROLE_REVISION, role_revision
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import component_templates, resolve
 from rbg.group.workloads import Workload, strategy_of
+from rbg.instances import labels as instance_labels
 from rbg.lifecycle import conventions
 
 Obj = dict[str, Any]
@@ -159,6 +160,8 @@ def workload(
     labels = {**(role.labels or {}), **common_labels(rbg, role.name)}
     annotations = {**names.workload_annotations(role.annotations), names.ROLE_SIZE: str(role.replicas)}
     strategy = strategy_of(role)
+    if strategy is not None and strategy.kind == "RoleInstanceSet":  # ours to run (D42)
+        annotations[instance_labels.RUNS_AS] = instance_labels.RUNS_AS_STATEFULSETS
     if strategy is None:  # validate() refuses such roles before anything is built
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
     name = names.workload_name(group, role.name)
@@ -187,6 +190,16 @@ def workload(
         "metadata": _meta(rbg, name, labels, annotations),
         "spec": spec,
     }
+
+
+def made_elsewhere(observed: Obj | None) -> bool:
+    """A RoleInstanceSet of the group that upstream's controller made (a migrated group): its
+    RoleInstances and pods are not StatefulSets this operator can take over, so it is replaced, never
+    written over (D42)."""
+    if observed is None or observed.get("kind") != "RoleInstanceSet":
+        return False
+    annotations = (observed.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(instance_labels.RUNS_AS) != instance_labels.RUNS_AS_STATEFULSETS
 
 
 def _components(rbg: RoleBasedGroup, index: int) -> tuple[Obj, ...]:

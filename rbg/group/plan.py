@@ -108,6 +108,8 @@ def plan(
                 if blocking:
                     out.waiting[role_name] = blocking
                     continue
+            if desired.made_elsewhere(workloads[role_name]):
+                continue  # deleted below (not wanted); ours is made once it is gone (D42)
             template = templates[index[role_name]]
             assert not isinstance(template, TemplateError)  # validate() reported those above
             body = desired.workload(rbg, index[role_name], template=template)
@@ -152,6 +154,7 @@ def plan(
             "StatefulSet",
             "Deployment",
             "LeaderWorkerSet",
+            "RoleInstanceSet",
             "Service",
             "PodGroup",
             "RoleBasedGroupScalingAdapter",

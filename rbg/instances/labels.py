@@ -15,3 +15,7 @@ COMPONENT_ID = "apps.kubernetes.io/pod-index"
 REVISION = PREFIX + "role-instance-revision"
 #: KEP-173 ordering, JSON {"startAfter": [components]} on a component's pod template (v1alpha1 prefix)
 DEPENDS_ON = "rolebasedgroup.workloads.x-k8s.io/component-depends-on"
+#: on the RoleInstanceSets this operator writes: their instances run as StatefulSets. One without it
+#: (upstream's, after a migration) is left alone: its RoleInstances are another controller's (D42)
+RUNS_AS = PREFIX + "role-instances-as"
+RUNS_AS_STATEFULSETS = "StatefulSets"

@@ -40,6 +40,20 @@ GROUP = {
                 "annotations": {"rbg.workloads.x-k8s.io/role-workload-type": "apps/v1/StatefulSet"},
                 "standalonePattern": {"template": TEMPLATE},
             },
+            # no workload annotation: upstream runs it on its RoleInstanceSet, this operator on a
+            # StatefulSet (D39); upstream's RoleInstanceSet is replaced (D42)
+            {"name": "decode", "replicas": 1, "standalonePattern": {"template": TEMPLATE}},
+            # upstream's RoleInstanceSet with its RoleInstances: replaced by ours, StatefulSets (D42)
+            {
+                "name": "engine",
+                "replicas": 1,
+                "customComponentsPattern": {
+                    "components": [
+                        {"name": "leader", "size": 1, "template": TEMPLATE},
+                        {"name": "worker", "size": 1, "template": TEMPLATE},
+                    ]
+                },
+            },
         ]
     },
 }
@@ -84,6 +98,10 @@ def test_groups_upstream_stored_as_v1alpha2_are_reconciled_after_the_crds_are_re
     wait_until(lambda: (_ready(g := _json(state, "get", "rbg", "pd")), g), 120, "upstream's group Ready")
     made = _json(state, "get", "statefulset", "pd-prefill")
     router = _json(state, "get", "deployment", "pd-router")
+    theirs = _json(state, "get", "roleinstancesets.workloads.x-k8s.io", "pd-decode")
+    their_engine = _json(state, "get", "roleinstancesets.workloads.x-k8s.io", "pd-engine")
+    decode_pods = _json(state, "get", "pods", "-l", "rbg.workloads.x-k8s.io/role-name=decode")["items"]
+    assert len(decode_pods) == 1, decode_pods
     crd = _json(state, "get", "crd", "rolebasedgroups.workloads.x-k8s.io")
     assert crd["status"]["storedVersions"] == ["v1alpha2"]
     upstream.stop(lc)
@@ -103,7 +121,22 @@ def test_groups_upstream_stored_as_v1alpha2_are_reconciled_after_the_crds_are_re
         done = done and group["status"].get("observedGeneration") == group["metadata"]["generation"]
         return done, (sts["spec"]["replicas"], group.get("status"))
 
-    wait_until(converged, 120, "the migrated group scaled by this operator")
+    wait_until(converged, 180, "the migrated group scaled by this operator")
+    # the role upstream ran on its RoleInstanceSet runs on a StatefulSet; upstream's set and its pod went
+    decode = _json(state, "get", "statefulset", "pd-decode")
+    assert decode["status"].get("readyReplicas") == 1
+    left = _json(state, "get", "roleinstancesets.workloads.x-k8s.io")["items"]
+    assert [r["metadata"]["uid"] for r in left if r["metadata"]["uid"] == theirs["metadata"]["uid"]] == []
+    now = _json(state, "get", "pods", "-l", "rbg.workloads.x-k8s.io/role-name=decode")["items"]
+    now = [p for p in now if not p["metadata"].get("deletionTimestamp")]
+    assert [p["metadata"]["uid"] for p in now] != [p["metadata"]["uid"] for p in decode_pods]
+    assert [p["metadata"]["ownerReferences"][0]["kind"] for p in now] == ["StatefulSet"]
+    # the components role: upstream's RoleInstanceSet replaced by one of ours, its pods StatefulSets'
+    engine = _json(state, "get", "roleinstancesets.workloads.x-k8s.io", "pd-engine")
+    assert engine["metadata"]["uid"] != their_engine["metadata"]["uid"]
+    assert engine["status"]["readyReplicas"] == 1
+    for component in ("leader", "worker"):
+        assert _json(state, "get", "statefulset", f"pd-engine-0-{component}")["status"]["readyReplicas"] == 1
     sts = _json(state, "get", "statefulset", "pd-prefill", "--show-managed-fields")
     assert sts["metadata"]["uid"] == made["metadata"]["uid"]  # taken over, not made again
     # the Deployment too, though upstream's selector differs from ours and is immutable (D39)
@@ -117,4 +150,6 @@ def test_groups_upstream_stored_as_v1alpha2_are_reconciled_after_the_crds_are_re
     assert [(r["name"], r["workload"]["kind"], r["replicas"]) for r in as_v1["spec"]["roles"]] == [
         ("router", "Deployment", 1),
         ("prefill", "StatefulSet", 3),
+        ("decode", "StatefulSet", 1),
+        ("engine", "RoleInstanceSet", 1),
     ]

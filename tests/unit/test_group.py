@@ -704,6 +704,22 @@ def test_a_components_role_runs_as_a_role_instance_set_with_finished_component_t
     assert again["metadata"]["labels"][ROLE_REVISION] != ris["metadata"]["labels"][ROLE_REVISION]
 
 
+def test_a_role_instance_set_upstream_made_is_replaced_not_written_over() -> None:
+    rbg = rbg_of([_ris_role([_component("leader")])])
+    ours = next(o for o in plan(rbg, [], NOW).apply if o["kind"] == "RoleInstanceSet")
+    theirs = copy.deepcopy(ours)
+    theirs["metadata"]["uid"] = "r1"
+    del theirs["metadata"]["annotations"]["rbg.workloads.x-k8s.io/role-instances-as"]
+    result = plan(rbg, [theirs], NOW)
+    assert [o["kind"] for o in result.apply if o["kind"] == "RoleInstanceSet"] == []
+    assert [o["metadata"]["uid"] for o in result.delete] == ["r1"]
+    ours_seen = copy.deepcopy(ours)
+    ours_seen["metadata"]["uid"] = "r2"
+    again = plan(rbg, [ours_seen], NOW)
+    assert [o["metadata"]["name"] for o in again.apply if o["kind"] == "RoleInstanceSet"] == ["g-a"]
+    assert again.delete == []
+
+
 def test_a_components_role_is_refused_for_what_its_statefulsets_could_not_be() -> None:
     cases = {
         "no components": ([], "spec.roles[0].components", "needs at least one component"),

@@ -163,6 +163,28 @@ def test_the_instance_policy_leaves_leaderworkerset_roles_to_the_leaderworkerset
     assert (d.delete, d.events, d.bookkeeping) == ([], [], Bookkeeping())
 
 
+def _component_pod(instance: int, component: str, ident: int, restarts: int = 0) -> Obj:
+    """A pod of a RoleInstanceSet role: {set}-{instance}-{component}-{id} (D42)."""
+    p = pod(f"g-infer-{instance}-{component}-{ident}", "infer", ident, restarts=restarts)
+    p["metadata"]["labels"][names.ROLE_INSTANCE_INDEX] = str(instance)
+    return p
+
+
+def test_the_instance_policy_recreates_every_pod_of_a_role_instance_set_instance_and_no_other() -> None:
+    pods = [
+        _component_pod(i, c, k, restarts=1 if (i, c, k) == (1, "worker", 1) else 0)
+        for i in (0, 1)
+        for c, n in (("leader", 1), ("worker", 2))
+        for k in range(n)
+    ]
+    d = run(pods, [RolePolicy("infer", INSTANCE, "RoleInstanceSet")])
+    assert deleted(d) == ["g-infer-1-leader-0", "g-infer-1-worker-0", "g-infer-1-worker-1"]
+    assert [r.scope for r in d.bookkeeping.records] == ["infer/1"]
+    # the same pods of a StatefulSet role: only the restarted pod (its instance is itself)
+    d = run(pods, [RolePolicy("infer", INSTANCE, "StatefulSet")])
+    assert deleted(d) == ["g-infer-1-worker-1"]
+
+
 def test_the_group_policy_on_a_leaderworkerset_role_recreates_the_group() -> None:
     policies = [RolePolicy("prefill", GROUP, "LeaderWorkerSet"), sts("decode", None)]
     pods = [pod("g-prefill-0", "prefill", lws=0), pod("g-prefill-0-1", "prefill", lws=0, restarts=1)]

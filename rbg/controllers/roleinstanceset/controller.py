@@ -40,6 +40,10 @@ class RoleInstanceSetReconciler:
         obj = self.sets.get(key)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None  # garbage collection removes the StatefulSets through their owner references
+        annotations = obj["metadata"].get("annotations") or {}
+        if annotations.get(labels.RUNS_AS) != labels.RUNS_AS_STATEFULSETS:
+            # upstream's, left from before a migration: its RoleInstances are not ours to run (D42)
+            return None
         ris = read(RoleInstanceSet, obj, self.recorder)
         if ris is None:
             return None
