@@ -82,7 +82,8 @@ class RoleInstanceSetStatus(ApiModel):
     replicas: int | None = None
     """Instances that exist (at least one of their StatefulSets)."""
     ready_replicas: int | None = None
-    """Instances whose every component has all its pods ready."""
+    """Instances whose every component has all its pods available (an instance not yet updated counts
+    with what it runs)."""
     updated_replicas: int | None = None
     """Instances on the current template."""
     updated_ready_replicas: int | None = None
@@ -92,7 +93,8 @@ class RoleInstanceSetStatus(ApiModel):
     label_selector: str | None = None
     """The pods of the set, as a label selector (the scale subresource's)."""
     waiting: list[str] | None = None
-    """Components not created yet, waiting for the ones they start after: `{index}-{component}`."""
+    """Components not created yet, `{index}-{component}`: waiting for the ones they start after, or (a
+    new instance) for a rollout to finish first."""
 
 
 class RoleInstanceSet(ApiModel):

@@ -22,6 +22,7 @@ from typing import Any
 
 from rbg.api.hub import RoleBasedGroup
 from rbg.coordination import batches, skew
+from rbg.group import names
 from rbg.group.revision import ROLE_REVISION
 from rbg.group.rollout import partition_of, recreates, set_partition, template_label
 from rbg.group.workloads import LWS_GROUP_INDEX, role_partition
@@ -62,8 +63,18 @@ def _updated(desired: Obj, observed: Obj | None, pods: list[Obj]) -> int:
     return min(len(on), replicas)
 
 
-def _scheduled(pods: list[Obj], kind: str) -> int:
+def _scheduled(pods: list[Obj], body: Obj) -> int:
     bound = [p for p in pods if (p.get("spec") or {}).get("nodeName")]
+    kind = body["kind"]
+    if kind == "RoleInstanceSet":  # an instance counts once every pod of it is bound (D42)
+        components = ((body.get("spec") or {}).get("roleInstanceTemplate") or {}).get("components") or []
+        per_instance = sum(int(c.get("size") or 0) for c in components)
+        counts: dict[str, int] = {}
+        for p in bound:
+            index = (p["metadata"].get("labels") or {}).get(names.ROLE_INSTANCE_INDEX)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        return sum(1 for n in counts.values() if n >= per_instance > 0)
     if kind == "LeaderWorkerSet":  # a group counts once its leader is bound
         return sum(1 for p in bound if ((p["metadata"].get("labels") or {}).get(LWS_GROUP_INDEX) is not None))
     return len(bound)
@@ -92,7 +103,7 @@ def apply(
                 name=r,
                 desired=roles[r].replicas,
                 current=int(((observed.get(r) or {}).get("spec") or {}).get("replicas") or 0),
-                scheduled=_scheduled(pods.get(r, []), desired[r]["kind"]),
+                scheduled=_scheduled(pods.get(r, []), desired[r]),
                 ready=int(((observed.get(r) or {}).get("status") or {}).get("readyReplicas") or 0),
             )
             for r in members

@@ -19,7 +19,7 @@ from rbg.group import names
 from rbg.group.revision import ROLE_REVISION, role_revision
 from rbg.group.strategicmerge import clone
 from rbg.group.templates import component_templates, resolve
-from rbg.group.workloads import Workload, strategy_of
+from rbg.group.workloads import Workload, component_size, strategy_of
 from rbg.instances import labels as instance_labels
 from rbg.lifecycle import conventions
 
@@ -212,18 +212,12 @@ def _components(rbg: RoleBasedGroup, index: int) -> tuple[Obj, ...]:
         out.append(
             {
                 "name": component["name"],
-                "size": _size(component),
+                "size": component_size(component),
                 "serviceName": component.get("serviceName") or names.service_name(group, role.name),
                 "template": finished,
             }
         )
     return tuple(out)
-
-
-def _size(component: Obj) -> int:
-    """A component's pods per instance: 1 unless set (validation refuses anything but a whole number)."""
-    size = component.get("size")
-    return size if isinstance(size, int) else 1
 
 
 def keep_immutable(body: Obj, observed: Obj | None) -> None:
@@ -256,7 +250,7 @@ def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple
     exactly as the LeaderWorkerSet is (the strategy's spec, which merges them)."""
     role = rbg.spec.roles[index]
     if role.components:  # a RoleInstanceSet instance: `size` pods of each component
-        return [(t, role.replicas * _size(c)) for c, t in component_templates(rbg.spec, index)]
+        return [(t, role.replicas * component_size(c)) for c, t in component_templates(rbg.spec, index)]
     if role.workload.kind != "LeaderWorkerSet" or (strategy := strategy_of(role)) is None:
         return [(template, role.replicas)]
     group = rbg.metadata.name

@@ -16,6 +16,7 @@ from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.workloads import WorkloadStrategy, strategy_of
+from rbg.instances.labels import DEPENDS_ON
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
@@ -111,7 +112,7 @@ def validate(
             errors.append(FieldError(f"{where}.workload", _unsupported_workload(role)))
             continue
         if strategy.kind == "RoleInstanceSet":
-            errors += _component_errors(name, role, where)
+            errors += _component_errors(name, role, where, gang=spec.pod_group_policy is not None)
         if name:
             errors += _name_length_errors(name, role.name, strategy, where)
             if strategy.dns1035 and not name[0].isalpha():
@@ -172,6 +173,14 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         where = f"spec.roles[{i}]"
         if role.engine_runtimes:
             out.append(FieldError(f"{where}.engineRuntimes", f"{_LATER}: no engine runtime is injected"))
+        ru = role.rollout_strategy.rolling_update if role.rollout_strategy else None
+        if (
+            role.workload.kind == "RoleInstanceSet"
+            and ru is not None
+            and ru.max_surge not in (None, 0, "0", "0%")
+        ):
+            msg = f"{_LATER} for a RoleInstanceSet role: no surge, instances are replaced in place (D42)"
+            out.append(FieldError(f"{where}.rolloutStrategy.rollingUpdate.maxSurge", msg))
         if role.components and role.workload.kind != "RoleInstanceSet":
             out.append(
                 FieldError(f"{where}.components", f"{_LATER}: components run only on a RoleInstanceSet role")
@@ -179,7 +188,7 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
     return out
 
 
-def _component_errors(group: str, role: RoleSpec, where: str) -> list[FieldError]:
+def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> list[FieldError]:
     """A RoleInstanceSet role's components: present, each a DNS label, unique, and short enough for
     its StatefulSets' names {group}-{role}-{index}-{component} (D42)."""
     field = f"{where}.components"
@@ -210,7 +219,24 @@ def _component_errors(group: str, role: RoleSpec, where: str) -> list[FieldError
         size = c.get("size", 1)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             out.append(FieldError(f"{field}[{j}].size", f"{size!r} must be a whole number >= 0"))
+        if gang and _depends_on(c):
+            # the gang waits for every pod, the ordered component for its dependencies to be ready
+            msg = (
+                f"component {name!r} starts after others ({DEPENDS_ON}), which can never happen under "
+                "spec.podGroupPolicy: the gang schedules no pod until all exist"
+            )
+            out.append(FieldError(f"{field}[{j}]", msg))
     return out
+
+
+def _depends_on(component: dict[str, Any]) -> bool:
+    """The component carries a KEP-173 ordering annotation (on itself or its template)."""
+    template = component.get("template")
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    for found in (component.get("annotations"), meta.get("annotations") if isinstance(meta, dict) else None):
+        if isinstance(found, dict) and found.get(DEPENDS_ON):
+            return True
+    return False
 
 
 def _unsupported_workload(role: RoleSpec) -> str:

@@ -207,6 +207,12 @@ LEADERWORKERSET = WorkloadStrategy(
 )
 
 
+def component_size(component: Obj) -> int:
+    """A component's pods per instance: 1 unless set (validation refuses anything but a whole number)."""
+    size = component.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) else 1
+
+
 def _ris_spec(w: Workload) -> Obj:
     """A RoleInstanceSet of `replicas` instances, each one StatefulSet per component (D42)."""
     ru = _rolling(w.role)
@@ -231,7 +237,7 @@ def _ris_instances(workload: str, namespace: str, role: RoleSpec, ports: Obj) ->
         for c in role.components or []:
             service = c.get("serviceName") or f"s-{workload}"  # the role's Service, names.service_name
             components[c["name"]] = [
-                f"{workload}-{i}-{c['name']}-{k}.{service}.{namespace}" for k in range(int(c.get("size", 1)))
+                f"{workload}-{i}-{c['name']}-{k}.{service}.{namespace}" for k in range(component_size(c))
             ]
         first = next((a[0] for a in components.values() if a), None)
         entry: Obj = {"name": f"{workload}-{i}", "components": components}

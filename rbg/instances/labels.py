@@ -11,6 +11,8 @@ COMPONENT_NAME = PREFIX + "component-name"
 COMPONENT_SIZE = PREFIX + "component-size"
 #: a pod's index within its component: its StatefulSet ordinal (upstream's component-id)
 COMPONENT_ID = "apps.kubernetes.io/pod-index"
+#: on each StatefulSet: every component of its instance when it was written (a lost one is seen)
+COMPONENTS = PREFIX + "role-instance-components"
 #: digest of the instance template a StatefulSet was written from
 REVISION = PREFIX + "role-instance-revision"
 #: KEP-173 ordering, JSON {"startAfter": [components]} on a component's pod template (v1alpha1 prefix)

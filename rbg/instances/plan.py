@@ -73,9 +73,11 @@ def _ready(sts: Obj | None, size: int) -> bool:
     if sts is None or not caught_up(sts):
         return False
     status = sts.get("status") or {}
+    # available (ready for minReadySeconds), as a StatefulSet counts it; readyReplicas on an old one
+    available = status.get("availableReplicas", status.get("readyReplicas"))
     return (
         (sts.get("spec") or {}).get("replicas") == size
-        and int(status.get("readyReplicas") or 0) >= size
+        and int(available or 0) >= size
         and int(status.get("updatedReplicas") or 0) >= size
         and int(status.get("replicas") or 0) == size
     )
@@ -145,10 +147,34 @@ class _Instance:
     def updated(self, rev: str) -> bool:
         return bool(self.sets) and all(_label(s, labels.REVISION) == rev for s in self.sets.values())
 
-    def ready(self, components: list[InstanceComponent]) -> bool:
-        return all(_ready(self.sets.get(c.name), c.size) for c in components) and set(self.sets) <= {
-            c.name for c in components
-        }
+    def listed(self) -> set[str]:
+        """The components the instance was written with (each StatefulSet lists them all)."""
+        out = set(self.sets)
+        for sts in self.sets.values():
+            raw = ((sts.get("metadata") or {}).get("annotations") or {}).get(labels.COMPONENTS)
+            if isinstance(raw, str) and raw:
+                out.update(raw.split(","))
+        return out
+
+    def broken(self) -> bool:
+        """It lost a StatefulSet of its own template (deleted by someone): that template is not kept,
+        so the instance is rebuilt on the current one."""
+        return bool(self.sets) and not self.listed() <= set(self.sets)
+
+    def healthy(self) -> bool:
+        """Every component it was written with exists and has all its pods available (each at the size
+        its StatefulSet has: an old instance is judged by what it runs)."""
+        return (
+            bool(self.sets)
+            and not self.broken()
+            and all(_ready(s, int((s.get("spec") or {}).get("replicas") or 0)) for s in self.sets.values())
+        )
+
+    def complete(self, components: list[InstanceComponent]) -> bool:
+        """It runs exactly the current components, each with all its pods available."""
+        return set(self.sets) == {c.name for c in components} and all(
+            _ready(self.sets[c.name], c.size) for c in components
+        )
 
 
 def _label(obj: Obj, key: str) -> str | None:
@@ -166,6 +192,31 @@ def _instances(observed: list[Obj]) -> dict[int, _Instance]:
     return out
 
 
+def _moving(ris: RoleInstanceSet, rev: str, existing: list[_Instance]) -> tuple[set[int], bool]:
+    """The instances to move to the current template now, and whether others still wait for their turn.
+
+    A broken instance always moves; below the partition or while paused nothing else does. Then the
+    unavailable ones (they cost no availability) and, from the highest index down, the available ones
+    while at most maxUnavailable are unavailable (instances not created yet are not counted)."""
+    strategy = ris.spec.update_strategy
+    budget = _max_unavailable(ris) - sum(1 for x in existing if not x.healthy())
+    moving: set[int] = set()
+    left = False
+    for x in sorted((x for x in existing if not x.updated(rev)), key=lambda x: -x.index):
+        if x.broken():
+            moving.add(x.index)
+        elif strategy.paused or x.index < strategy.partition:
+            continue
+        elif not x.healthy():
+            moving.add(x.index)
+        elif budget > 0:
+            moving.add(x.index)
+            budget -= 1
+        else:
+            left = True
+    return moving, left
+
+
 def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int) -> Plan:
     """What to write for the set: `observed` are the StatefulSets it controls."""
     out = Plan()
@@ -174,52 +225,49 @@ def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int)
     rev = revision(ris)
     order = start_order(components)
     instances = _instances(observed)
-    strategy = ris.spec.update_strategy
-
-    # instances to move to the new template: the unavailable ones, then the available ones from the
-    # highest index down while the budget lasts; none below the partition, none while paused
     existing = [instances[i] for i in range(replicas) if i in instances]
-    unavailable = sum(1 for i in range(replicas) if i not in instances or not instances[i].ready(components))
-    budget = _max_unavailable(ris) - unavailable
-    moving: set[int] = set()
-    stale = [x for x in existing if not x.updated(rev) and x.index >= strategy.partition]
-    if not strategy.paused:
-        for x in sorted(stale, key=lambda x: -x.index):
-            if not x.ready(components):
-                moving.add(x.index)
-            elif budget > 0:
-                moving.add(x.index)
-                budget -= 1
+    moving, rolling = _moving(ris, rev, existing)
+    every = ",".join(c.name for c in components)
 
     waiting: list[str] = []
     for i in range(replicas):
         inst = instances.get(i, _Instance(i))
         if inst.sets and not inst.updated(rev) and i not in moving:
             continue  # keeps its template until its turn
+        if not inst.sets and rolling:
+            # a new instance waits for the rollout: the old ones roll first, then the set grows (D36)
+            waiting += [f"{i}-{c.name}" for c in components]
+            continue
         for c in components:
             have = inst.sets.get(c.name)
+            body = statefulset(ris, owner, i, c, rev)
+            body["metadata"]["annotations"] = {labels.COMPONENTS: every}
+            if (
+                have is not None
+                and (have.get("spec") or {}).get("serviceName") != body["spec"]["serviceName"]
+            ):
+                out.delete.append(have)  # serviceName is immutable: made again on the next pass
+                continue
             if have is None and not all(
                 _ready(inst.sets.get(a), _size(components, a)) for a in order.get(c.name, [])
             ):
                 waiting.append(f"{i}-{c.name}")
                 continue
-            out.apply.append(statefulset(ris, owner, i, c, rev))
+            out.apply.append(body)
         wanted = {c.name for c in components}
         out.delete.extend(s for name, s in inst.sets.items() if name not in wanted)
     for i, inst in instances.items():
         if i >= replicas:
             out.delete.extend(inst.sets.values())
 
-    counted = [instances[i] for i in range(replicas) if i in instances]
-    updated = [x for x in counted if x.updated(rev) and set(x.sets) == {c.name for c in components}]
-    ready = [x for x in counted if x.ready(components)]
+    updated = [x for x in existing if x.updated(rev) and set(x.sets) == {c.name for c in components}]
     selector = ",".join(f"{k}={v}" for k, v in sorted(ris.spec.selector.items()))
     out.status = {
         "observedGeneration": generation,
         "replicas": len(instances),
-        "readyReplicas": len(ready),
+        "readyReplicas": sum(1 for x in existing if x.healthy()),
         "updatedReplicas": len(updated),
-        "updatedReadyReplicas": sum(1 for x in updated if x.ready(components)),
+        "updatedReadyReplicas": sum(1 for x in updated if x.complete(components)),
         "updateRevision": rev,
         "labelSelector": selector,
         **({"waiting": waiting} if waiting else {}),

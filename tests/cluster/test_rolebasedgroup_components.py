@@ -66,6 +66,17 @@ def _instance_pods(instances: range) -> set[str]:
     return out
 
 
+def _up(pods: dict[str, Pod], instance: int) -> bool:
+    """Told from the pods alone: a leader, at least two workers and a router of the instance, all Ready."""
+    mine = [p for n, p in pods.items() if n.startswith(f"{RIS}-{instance}-")]
+    kinds = [n.rsplit("-", 2)[1] for n in pods if n.startswith(f"{RIS}-{instance}-")]
+    ready = all(
+        any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in mine
+    )
+    enough = kinds.count("leader") == 1 and kinds.count("worker") >= 2 and kinds.count("router") == 1
+    return ready and enough
+
+
 def test_components_run_as_upstream_names_them_in_order_and_scale(
     kube: Client, namespace: str, kubectl: Any
 ) -> None:
@@ -148,19 +159,23 @@ def test_a_template_change_rolls_instance_by_instance_and_a_failed_pod_recreates
     records = (get_rbg(kube, GROUP, namespace).get("status") or {}).get("restartStatus") or {}
     assert [r["scope"] for r in records.get("records") or []] == ["inference/1"]
 
-    # a new image: every pod ends on it, and at no moment are both instances unavailable
+    # a new image and a third worker: every pod ends on it, and at no moment are both instances
+    # unavailable (maxUnavailable 1; an instance not yet rolled counts with the two workers it has)
     doc = _doc()
     for c in doc["spec"]["roles"][0]["customComponentsPattern"]["components"]:
         c["template"]["spec"]["containers"][0]["image"] = "lmsysorg/sglang:v0.5.6"
+        if c["name"] == "worker":
+            c["size"] = 3
     _apply(kubectl, namespace, doc)
     seen_both_down = False
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         ris = _json(kubectl, "get", "roleinstancesets", RIS, "-n", namespace)
         st = ris.get("status") or {}
-        if st.get("readyReplicas", 0) == 0 and st.get("observedGeneration") == ris["metadata"]["generation"]:
+        now_pods = _pods(kube, namespace)
+        if not _up(now_pods, 0) and not _up(now_pods, 1):
             seen_both_down = True
-        images = {p.spec.containers[0].image for p in _pods(kube, namespace).values()}
+        images = {p.spec.containers[0].image for p in now_pods.values()}
         if st.get("updatedReadyReplicas") == 2 and images == {"lmsysorg/sglang:v0.5.6"}:
             break
         time.sleep(0.3)
@@ -169,7 +184,7 @@ def test_a_template_change_rolls_instance_by_instance_and_a_failed_pod_recreates
     assert not seen_both_down
     wait_ready(kube, GROUP, namespace, timeout=120)
     pods = _pods(kube, namespace)
-    assert set(pods) == _instance_pods(range(2))
+    assert set(pods) == _instance_pods(range(2)) | {f"{RIS}-{i}-worker-2" for i in (0, 1)}
 
 
 def test_components_refused_at_apply_name_the_field(namespace: str, kubectl: Any) -> None:

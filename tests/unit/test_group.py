@@ -16,7 +16,7 @@ from rbg.api.hub import PodGroupPolicy, RoleBasedGroup
 from rbg.group import dependencies, desired, names
 from rbg.group.plan import plan
 from rbg.group.revision import ROLE_REVISION
-from rbg.group.validation import validate
+from rbg.group.validation import not_acted_on, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-23T12:00:00Z"
@@ -718,6 +718,32 @@ def test_a_role_instance_set_upstream_made_is_replaced_not_written_over() -> Non
     again = plan(rbg, [ours_seen], NOW)
     assert [o["metadata"]["name"] for o in again.apply if o["kind"] == "RoleInstanceSet"] == ["g-a"]
     assert again.delete == []
+
+
+def test_a_component_without_a_size_has_one_pod_everywhere() -> None:
+    rbg = rbg_of([_ris_role([{**_component("leader"), "size": None}])])
+    assert validate(rbg) == []
+    ris = next(o for o in plan(rbg, [], NOW).apply if o["kind"] == "RoleInstanceSet")
+    assert ris["spec"]["roleInstanceTemplate"]["components"][0]["size"] == 1
+    config = yaml.safe_load(desired.config_map(rbg)["data"]["config.yaml"])
+    assert config["roles"]["a"]["instances"][0]["components"] == {"leader": ["g-a-0-leader-0.s-g-a.ns"]}
+
+
+def test_ordered_components_under_a_gang_are_refused_and_surge_is_warned() -> None:
+    ordered = _component("router")
+    ordered["annotations"] = {
+        "rolebasedgroup.workloads.x-k8s.io/component-depends-on": '{"startAfter":["x"]}'
+    }
+    rbg = rbg_of([_ris_role([_component("x"), ordered])])
+    assert validate(rbg) == []
+    gang = RoleBasedGroup.model_validate(
+        {**rbg.wire(), "spec": {**rbg.wire()["spec"], "podGroupPolicy": {"kubeScheduling": {}}}}
+    )
+    (error,) = validate(gang)
+    assert error.field == "spec.roles[0].components[1]"
+    assert "can never happen under spec.podGroupPolicy" in str(error)
+    surge = rbg_of([_ris_role([_component("x")], rolloutStrategy={"rollingUpdate": {"maxSurge": 1}})])
+    assert [w.field for w in not_acted_on(surge)] == ["spec.roles[0].rolloutStrategy.rollingUpdate.maxSurge"]
 
 
 def test_a_components_role_is_refused_for_what_its_statefulsets_could_not_be() -> None:

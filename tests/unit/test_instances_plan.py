@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import given, settings
@@ -170,7 +172,7 @@ def test_a_removed_component_is_deleted_and_an_added_one_created() -> None:
     broken=st.sets(st.integers(0, 7)),
     paused=st.booleans(),
 )
-def test_a_template_change_moves_few_enough_instances_highest_first(
+def test_a_template_change_moves_exactly_what_the_budget_allows_highest_first(
     replicas: int, max_unavailable: int | str, partition: int, broken: set[int], paused: bool
 ) -> None:
     old = [_component("leader", 1), _component("worker", 2)]
@@ -188,21 +190,113 @@ def test_a_template_change_moves_few_enough_instances_highest_first(
         assert moved == set()
         return
     assert all(i >= partition for i in moved)
-    # every unhealthy instance at or above the partition may move; healthy ones only within the budget
+    # every unhealthy instance at or above the partition moves; healthy ones exactly as the budget allows
     assert unhealthy & set(range(partition, replicas)) <= moved
-    if isinstance(max_unavailable, str):
-        budget = max(replicas * int(max_unavailable[:-1]) // 100, 1)
+    if isinstance(max_unavailable, str):  # a percentage of the replicas, rounded down, at least one
+        budget = max(math.floor(Fraction(replicas * int(max_unavailable[:-1]), 100)), 1)
     else:
         budget = max_unavailable
-    healthy_moved = moved - unhealthy
-    assert len(healthy_moved) <= max(budget - len(unhealthy), 0)
-    # the healthy ones that move are the highest of those that may
     candidates = sorted((set(range(partition, replicas)) - unhealthy), reverse=True)
-    assert sorted(healthy_moved, reverse=True) == candidates[: len(healthy_moved)]
+    healthy_moved = sorted(moved - unhealthy, reverse=True)
+    assert healthy_moved == candidates[: max(min(len(candidates), budget - len(unhealthy)), 0)]
     # a moved instance moves whole: every component on the new template
     for b in result.apply:
         assert b["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
-    assert sum(1 for b in result.apply) == 2 * len(moved)
+    assert len(result.apply) == 2 * len(moved)
+
+
+EDITS = ("image", "size", "add", "remove", "rename", "service")
+
+
+def _edited(edit: str) -> list[Obj]:
+    leader, worker = _component("leader", 1), _component("worker", 2)
+    if edit == "image":
+        worker = _component("worker", 2, image="img:2")
+    elif edit == "size":
+        worker = _component("worker", 3)
+    elif edit == "add":
+        return [leader, worker, _component("monitor", 1)]
+    elif edit == "remove":
+        return [leader]
+    elif edit == "rename":
+        worker = _component("engine", 2)
+    elif edit == "service":
+        worker = {**worker, "serviceName": "other"}
+    return [leader, worker]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    replicas=st.integers(1, 6),
+    max_unavailable=st.integers(1, 3),
+    edit=st.sampled_from(EDITS),
+    grow=st.integers(0, 2),
+)
+def test_any_edit_rolls_to_the_end_never_more_than_max_unavailable_instances_down(
+    replicas: int, max_unavailable: int, edit: str, grow: int
+) -> None:
+    """A whole rollout, step by step: a StatefulSet just written is unavailable until the next step;
+    instances are counted unavailable from the StatefulSets alone (any of them not ready)."""
+    components = _edited(edit)
+    state = {
+        o["metadata"]["name"]: o
+        for o in _converged(_set(replicas, [_component("leader", 1), _component("worker", 2)]))
+    }
+    ris = _set(replicas + grow, components, maxUnavailable=max_unavailable)
+    for _step in range(60):
+        for o in state.values():  # what was written last step has come up
+            o["status"]["readyReplicas"] = o["spec"]["replicas"]
+        result = plan(ris, OWNER, list(state.values()), 3)
+        same = all(state.get(b["metadata"]["name"], {}).get("spec") == b["spec"] for b in result.apply)
+        if same and not result.delete:
+            break
+        for d in result.delete:
+            state.pop(d["metadata"]["name"])
+        for b in _running(result.apply, ready=False):
+            have = state.get(b["metadata"]["name"])
+            if have is None or have["spec"] != b["spec"]:
+                state[b["metadata"]["name"]] = b
+            elif have is not None:
+                state[b["metadata"]["name"]] = have
+        down = {_index(o) for o in state.values() if o["status"]["readyReplicas"] < o["spec"]["replicas"]}
+        old_down = {i for i in down if i < replicas}  # instances that were up before the edit
+        assert len(old_down) <= max_unavailable, (edit, _step, sorted(down))
+    else:
+        raise AssertionError("the rollout did not end")
+    want = sorted(f"s-{i}-{c['name']}" for i in range(replicas + grow) for c in components)
+    assert sorted(state) == want
+    final = plan(ris, OWNER, list(state.values()), 3).status
+    assert final["updatedReadyReplicas"] == final["readyReplicas"] == replicas + grow
+
+
+def test_a_service_name_change_replaces_the_statefulset_it_cannot_change() -> None:
+    observed = _converged(_set(1, [_component("leader", 1), _component("worker", 1)]))
+    edited = _set(1, [_component("leader", 1), {**_component("worker", 1), "serviceName": "other"}])
+    result = plan(edited, OWNER, observed, 3)
+    assert [d["metadata"]["name"] for d in result.delete] == ["s-0-worker"]
+    assert "s-0-worker" not in [b["metadata"]["name"] for b in result.apply]
+    rest = [o for o in observed if o["metadata"]["name"] != "s-0-worker"]
+    again = plan(edited, OWNER, rest, 3)
+    worker = next(b for b in again.apply if b["metadata"]["name"] == "s-0-worker")
+    assert worker["spec"]["serviceName"] == "other"
+
+
+def test_a_lost_statefulset_is_rebuilt_even_while_the_rollout_is_paused() -> None:
+    observed = _converged(_set(2, [_component("leader", 1), _component("worker", 1)]))
+    paused = _set(2, [_component("leader", 1, image="img:2"), _component("worker", 1)], paused=True)
+    assert plan(paused, OWNER, observed, 3).apply == []  # nothing moves while paused
+    lost = [o for o in observed if o["metadata"]["name"] != "s-0-worker"]
+    result = plan(paused, OWNER, lost, 3)
+    assert sorted(b["metadata"]["name"] for b in result.apply) == ["s-0-leader", "s-0-worker"]
+    assert result.status["readyReplicas"] == 1
+
+
+def test_a_scale_up_during_a_rollout_waits_until_the_old_instances_rolled() -> None:
+    observed = _converged(_set(3, [_component("leader", 1)]))
+    ris = _set(5, [_component("leader", 1, image="img:2")], maxUnavailable=1)
+    result = plan(ris, OWNER, observed, 3)
+    assert [b["metadata"]["name"] for b in result.apply] == ["s-2-leader"]
+    assert result.status["waiting"] == ["3-leader", "4-leader"]
 
 
 @settings(max_examples=60, deadline=None)

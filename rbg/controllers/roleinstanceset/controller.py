@@ -9,7 +9,7 @@ from rbg.api.roleinstanceset import RoleInstanceSet
 from rbg.controllers.kinds import RIS
 from rbg.controllers.reading import read
 from rbg.instances import labels
-from rbg.instances.plan import plan
+from rbg.instances.plan import Plan, plan
 from rbg.lifecycle import conventions
 from rbg.lifecycle.conventions import controller_uid
 from rbg.runtime.client import Kube
@@ -22,6 +22,9 @@ from rbg.runtime.objects import STATEFULSET, Key, Obj
 
 FIELD_MANAGER = "rbg"
 APPLIED_HASH = labels.PREFIX + "applied-hash"
+#: sets with more StatefulSets than this are planned in a worker thread (about 1 ms per StatefulSet)
+INLINE_STATEFULSETS = 64
+FOREIGN: Obj = {}  # marks a StatefulSet of that name another owner controls
 
 
 class RoleInstanceSetReconciler:
@@ -50,9 +53,14 @@ class RoleInstanceSetReconciler:
         meta = obj["metadata"]
         owner = conventions.owner_reference(obj["apiVersion"], obj["kind"], meta["name"], meta["uid"])
         owned = [s for s in self.statefulsets.by_owner(meta["uid"]) if controller_uid(s) == meta["uid"]]
-        result = plan(ris, owner, owned, int(meta.get("generation") or 0))
+        generation = int(meta.get("generation") or 0)
+        size = ris.spec.replicas * len(ris.spec.role_instance_template.components)
+        if size > INLINE_STATEFULSETS:  # the plan and its digests take a while: not on the event loop
+            result, todo = await asyncio.to_thread(self._decide, obj, ris, owner, owned, generation)
+        else:
+            result, todo = self._decide(obj, ris, owner, owned, generation)
         try:
-            await self._write(obj, result.apply, result.delete, key.namespace)
+            await self._write(obj, todo, result.delete, key.namespace)
         except ApiError as exc:
             if exc.namespace_terminating:
                 return None
@@ -63,21 +71,29 @@ class RoleInstanceSetReconciler:
             )
         return None
 
-    async def _write(self, obj: Obj, apply: list[Obj], delete: list[Obj], ns: str) -> None:
-        todo = []
-        for d in apply:
+    def _decide(
+        self, obj: Obj, ris: RoleInstanceSet, owner: Obj, owned: list[Obj], generation: int
+    ) -> tuple[Plan, list[tuple[Obj, Obj | None]]]:
+        """The plan, and its StatefulSets that differ from the cache (stamped bodies, what is cached)."""
+        result = plan(ris, owner, owned, generation)
+        ns = obj["metadata"]["namespace"]
+        todo: list[tuple[Obj, Obj | None]] = []
+        for d in result.apply:
             body = stamp(d, APPLIED_HASH)
             observed = self.statefulsets.get(Key(ns, d["metadata"]["name"]))
             if observed is not None and controller_uid(observed) != obj["metadata"]["uid"]:
-                self.recorder.event(
-                    obj,
-                    "Warning",
-                    "FailedCreate",
-                    f"StatefulSet {d['metadata']['name']} belongs to another owner",
-                )
+                todo.append((body, FOREIGN))  # said by _write (events are sent from the loop)
                 continue
             if not up_to_date(observed, body, APPLIED_HASH):
                 todo.append((body, observed))
+        return result, todo
+
+    async def _write(self, obj: Obj, todo: list[tuple[Obj, Obj | None]], delete: list[Obj], ns: str) -> None:
+        for body, observed in todo:
+            if observed is FOREIGN:
+                msg = f"StatefulSet {body['metadata']['name']} belongs to another owner"
+                self.recorder.event(obj, "Warning", "FailedCreate", msg)
+        todo = [(body, observed) for body, observed in todo if observed is not FOREIGN]
 
         async def one(body: Obj, observed: Obj | None) -> None:
             try:
