@@ -1,6 +1,7 @@
 """The conversion webhook sits on every read of a version the group is not stored in (issue 14): two
 replicas behind one address (SO_REUSEPORT on one host, as a Service spreads requests over pods) keep
-reads of v1alpha2 answered while each is restarted in turn, sharing one certificate (D41).
+reads of v1alpha2 answered while each is restarted in turn, sharing one certificate (D41), and a change
+made while the leader is stopped is converged by the other replica (leader failover).
 
 A cluster of its own (`rbg-convert`): two operators and restarts must not disturb the suite's cluster.
 """
@@ -20,6 +21,7 @@ from rbg.devcluster import operator as op
 from rbg.devcluster import processes
 from rbg.devcluster.cluster import LocalCluster, State
 from rbg.devcluster.errors import DevClusterError
+from rbg.devcluster.wait import wait_until
 
 CLUSTER = "rbg-convert"
 REPLICAS = ("rbg-operator-a", "rbg-operator-b")
@@ -74,6 +76,14 @@ def _stop(lc: LocalCluster, *names: str) -> None:
     lc.save(state)
 
 
+def _scaled(state: State) -> int:
+    """Ready pods of the group's StatefulSet (what a converged scale shows)."""
+    sts = yaml.safe_load(op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "yaml"))
+    if sts["spec"]["replicas"] != sts["status"].get("readyReplicas"):
+        return -1
+    return int(sts["spec"]["replicas"])
+
+
 class Reader(threading.Thread):
     """Reads the group as v1alpha2 (through the conversion webhook) as fast as it can, counting failures."""
 
@@ -116,6 +126,26 @@ def test_two_replicas_restarted_in_turn_serve_every_conversion(cluster: tuple[Lo
             time.sleep(1)  # reads meanwhile go to the other replica only
             _start(lc, lc.load_state() or state, name, webhook)
             time.sleep(1)
+        # leader failover: each replica stopped in turn while a v1alpha2 change is made; the one left
+        # (the new leader) converges it, and reads never fail meanwhile
+        for replicas, name in ((2, REPLICAS[0]), (3, REPLICAS[1])):
+            _stop(lc, name)
+            patch = f'[{{"op": "replace", "path": "/spec/roles/0/replicas", "value": {replicas}}}]'
+            op.kubectl(
+                state,
+                "patch",
+                "rolebasedgroups.v1alpha2.workloads.x-k8s.io",
+                "pd",
+                "--type=json",
+                "-p",
+                patch,
+            )
+            wait_until(
+                lambda n=replicas: (_scaled(state) == n, _scaled(state)),
+                60,
+                f"{replicas} replicas after failover",
+            )
+            _start(lc, lc.load_state() or state, name, webhook)
     finally:
         reader.done.set()
         reader.join(timeout=30)
