@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
 from rbg.api import crd
@@ -34,6 +35,8 @@ WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
 MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
+#: how often a running operator looks at its webhook certificate (renewed 30 days before expiry)
+CERT_CHECK_SECONDS = 3600.0
 
 
 def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
@@ -104,6 +107,37 @@ async def install_crds(
             await asyncio.sleep(0.1)
 
 
+async def _certificate(kube: Kube, settings: Settings, dns: list[str], ips: list[str]) -> certs.ServingCert:
+    """The webhook certificate: the shared Secret's (renewed there when due), or the cert directory's."""
+    if settings.cert_secret:  # one certificate for every replica and restart
+        cert = await certstore.shared(kube, settings.namespace, settings.cert_secret, "rbg-webhook", dns, ips)
+        cert.write(settings.cert_dir)
+        return cert
+    return await asyncio.to_thread(certs.load_or_generate, settings.cert_dir, "rbg-webhook", dns, ips)
+
+
+async def keep_certificate(
+    server: AdmissionServer,
+    fetch: Callable[[], Awaitable[certs.ServingCert]],
+    publish: Callable[[bytes], Awaitable[None]],
+    interval: float = CERT_CHECK_SECONDS,
+) -> None:
+    """Every `interval`: the certificate again (renewed when it nears expiry, or by another replica);
+    a new one is served from the next handshake, and a new CA is published first (D41). Errors wait
+    for the next round: the current certificate stays valid for weeks."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            cert = await fetch()
+            if cert.ca_pem != server.cert.ca_pem:
+                await publish(cert.ca_pem)
+            if cert != server.cert:
+                server.reload(cert)
+                log.info("webhook certificate renewed: serving the new one")
+        except (ApiError, OSError) as exc:
+            log.warning("webhook certificate check failed (next in %.0f s): %s", interval, exc)
+
+
 async def run(settings: Settings) -> None:
     kube = Kube(settings.kubeconfig)
     stop = asyncio.Event()
@@ -158,13 +192,7 @@ async def run(settings: Settings) -> None:
         # admission: served by the manager (handlers see synced caches), on every replica
         url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"
         dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname)
-        if settings.cert_secret:  # one certificate for every replica and restart
-            cert = await certstore.shared(
-                kube, settings.namespace, settings.cert_secret, "rbg-webhook", dns, ips
-            )
-            cert.write(settings.cert_dir)
-        else:
-            cert = certs.load_or_generate(settings.cert_dir, "rbg-webhook", dns, ips)
+        cert = await _certificate(kube, settings, dns, ips)
         server = AdmissionServer(
             settings.webhook_host,
             settings.webhook_port,
@@ -184,17 +212,25 @@ async def run(settings: Settings) -> None:
             validating.append(lws_admission.RULE)
             mutating.insert(0, lws_admission.POD_RULE)
         await manager.start_webhooks()  # before the configurations point the API server at them
-        if settings.install_crds:  # after: a CRD with several versions converts through it
-            skip = frozenset({LWS_CRD}) if upstream else frozenset()
-            await install_crds(kube, skip=skip, webhook_url=url, ca_bundle=cert.ca_pem)
-        await kube.apply(
-            webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, cert.ca_pem, url_base=url)
-        )
-        # LWS pods get their identity first, then (for RBG roles) their batch
-        await kube.apply(
-            webhook_configuration(
-                "Mutating", MUTATING_WEBHOOK_CONFIGURATION, mutating, cert.ca_pem, url_base=url
+        skip = frozenset({LWS_CRD}) if upstream else frozenset()
+
+        async def publish(ca_pem: bytes) -> None:
+            """The CRDs and webhook configurations, pointing the API server at us with this CA."""
+            if settings.install_crds:  # after the webhooks: a CRD with several versions converts through them
+                await install_crds(kube, skip=skip, webhook_url=url, ca_bundle=ca_pem)
+            await kube.apply(
+                webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, ca_pem, url_base=url)
             )
+            # LWS pods get their identity first, then (for RBG roles) their batch
+            await kube.apply(
+                webhook_configuration(
+                    "Mutating", MUTATING_WEBHOOK_CONFIGURATION, mutating, ca_pem, url_base=url
+                )
+            )
+
+        await publish(cert.ca_pem)
+        renewal = asyncio.create_task(
+            keep_certificate(server, lambda: _certificate(kube, settings, dns, ips), publish)
         )
 
         task = asyncio.create_task(manager.run())
@@ -202,6 +238,7 @@ async def run(settings: Settings) -> None:
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
             task.result()  # surfaces a crash of the manager
+        renewal.cancel()
         await manager.stop()  # releases the Lease so a successor takes over at once
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -220,6 +221,18 @@ def _components(rbg: RoleBasedGroup, index: int) -> tuple[Obj, ...]:
     return tuple(out)
 
 
+def governing_services(rbg: RoleBasedGroup, observed: Mapping[str, Obj | None]) -> dict[str, str]:
+    """Per StatefulSet role, the serviceName its existing StatefulSet keeps when it differs from ours."""
+    out = {}
+    for role in rbg.spec.roles:
+        spec = (observed.get(role.name) or {}).get("spec") or {}
+        kept = spec.get("serviceName")
+        ours = names.service_name(rbg.metadata.name, role.name)
+        if role.workload.kind == "StatefulSet" and isinstance(kept, str) and kept and kept != ours:
+            out[role.name] = kept
+    return out
+
+
 def keep_immutable(body: Obj, observed: Obj | None) -> None:
     """An existing Deployment or StatefulSet keeps what the API server never lets change: its selector
     (one adopted from the Go upstream selects on more labels than ours, D39; its pods are labelled to
@@ -331,12 +344,15 @@ def _port_key(port: Obj) -> str:
     return str(name).lower().replace("-", "_") if name else f"port{port.get('port')}"
 
 
-def discovery_config(rbg: RoleBasedGroup) -> Obj:
-    """The `config.yaml` document: per role its size and each instance's stable address and ports."""
+def discovery_config(rbg: RoleBasedGroup, governing: Mapping[str, str] | None = None) -> Obj:
+    """The `config.yaml` document: per role its size and each instance's stable address and ports.
+
+    `governing`: per role, the Service an existing StatefulSet keeps as its pods' subdomain when it is
+    not ours (upstream's legacy `{rbg}-{role}`, immutable on an adopted StatefulSet, D39)."""
     group, ns = rbg.metadata.name, rbg.metadata.namespace
     roles: Obj = {}
     for role in rbg.spec.roles:
-        svc = names.service_name(group, role.name)
+        svc = (governing or {}).get(role.name) or names.service_name(group, role.name)
         ports = {_port_key(p): p.get("port") for p in role.service_ports or []}
         entry: Obj = {"size": role.replicas, "service": f"{svc}.{ns}"}
         strategy = strategy_of(role)
@@ -363,12 +379,12 @@ def _yaml_text(document_json: str) -> str:
     return yaml.dump(json.loads(document_json), Dumper=_YAML_DUMPER, sort_keys=False)
 
 
-def config_map(rbg: RoleBasedGroup) -> Obj:
+def config_map(rbg: RoleBasedGroup, governing: Mapping[str, str] | None = None) -> Obj:
     group = rbg.metadata.name
     labels = {names.GROUP_NAME: group, names.GROUP_UID: names.group_uid(rbg.metadata.namespace, group)}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(rbg, names.config_map_name(group), labels),
-        "data": {names.CONFIG_KEY: _yaml_text(json.dumps(discovery_config(rbg)))},
+        "data": {names.CONFIG_KEY: _yaml_text(json.dumps(discovery_config(rbg, governing)))},
     }

@@ -85,7 +85,7 @@ def plan(
     )
     if created is not None:
         out.apply.append(created)
-    out.apply.append(desired.config_map(rbg))
+    out.apply.append(desired.config_map(rbg, desired.governing_services(rbg, workloads)))
     out.apply += [desired.service(rbg, i) for i in range(len(rbg.spec.roles))]
     resolved = [t for t in templates if not isinstance(t, TemplateError)]
     gang = desired.pod_group(rbg, resolved)  # before the workloads, which take the templates over

@@ -15,7 +15,7 @@ from rbg.api.hub import RoleBasedGroup, RoleSpec
 from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
-from rbg.group.workloads import WorkloadStrategy, strategy_of
+from rbg.group.workloads import WorkloadStrategy, pod_management, strategy_of
 from rbg.instances.labels import DEPENDS_ON
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -181,10 +181,34 @@ def not_acted_on(rbg: RoleBasedGroup) -> list[FieldError]:
         ):
             msg = f"{_LATER} for a RoleInstanceSet role: no surge, instances are replaced in place (D42)"
             out.append(FieldError(f"{where}.rolloutStrategy.rollingUpdate.maxSurge", msg))
+        ordered = (role.annotations or {}).get(names.POD_MANAGEMENT_POLICY) == "OrderedReady"
+        if ordered and role.workload.kind != "StatefulSet":  # D39: a StatefulSet role's alone
+            msg = f"{_LATER} for a {role.workload.kind} role: its instances are created in parallel"
+            out.append(FieldError(f"{where}.podManagementPolicy", msg))
         if role.components and role.workload.kind != "RoleInstanceSet":
             out.append(
                 FieldError(f"{where}.components", f"{_LATER}: components run only on a RoleInstanceSet role")
             )
+    return out
+
+
+def update_warnings(old: RoleBasedGroup, new: RoleBasedGroup) -> list[FieldError]:
+    """What an update asks that a live workload cannot do, said at admission: a StatefulSet's
+    podManagementPolicy is immutable, so a changed one applies only to a StatefulSet made anew (D39)."""
+    before = {r.name: r for r in old.spec.roles}
+    out = []
+    for i, role in enumerate(new.spec.roles):
+        was = before.get(role.name)
+        if was is None or role.workload.kind != "StatefulSet" or was.workload.kind != "StatefulSet":
+            continue
+        policy, kept = pod_management(role), pod_management(was)
+        if policy != kept:
+            msg = (
+                f"{kept} -> {policy}: the role's StatefulSet keeps the podManagementPolicy it was made "
+                f"with (immutable); {policy} applies once the StatefulSet is made anew (delete it, or "
+                "the role, to apply it)"
+            )
+            out.append(FieldError(f"spec.roles[{i}].podManagementPolicy", msg))
     return out
 
 

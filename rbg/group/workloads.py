@@ -68,12 +68,12 @@ def _statefulset_spec(w: Workload) -> Obj:
         "template": w.template,
         "minReadySeconds": w.role.min_ready_seconds,
         "serviceName": w.service,
-        "podManagementPolicy": _pod_management(w.role),
+        "podManagementPolicy": pod_management(w.role),
         "updateStrategy": update,
     }
 
 
-def _pod_management(role: RoleSpec) -> str:
+def pod_management(role: RoleSpec) -> str:
     """Parallel, as upstream's StatefulSets; a v1alpha2 role's OrderedReady (one instance at a time on
     the first scale-up) arrives through its conversion annotation (D39)."""
     wanted = (role.annotations or {}).get(names.POD_MANAGEMENT_POLICY)

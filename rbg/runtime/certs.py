@@ -32,6 +32,10 @@ class ServingCert:
         cert.write_bytes(self.cert_pem)
         key.write_bytes(self.key_pem)
         key.chmod(0o600)
+        if self.ca_key_pem is not None:  # so that a renewal here signs under the same CA
+            ca_key = directory / "ca.key"
+            ca_key.write_bytes(self.ca_key_pem)
+            ca_key.chmod(0o600)
         return cert, key
 
 
@@ -133,17 +137,22 @@ def needs_renewal(
 def load_or_generate(
     directory: Path, common_name: str, dns_names: list[str], ip_addresses: list[str]
 ) -> ServingCert:
-    """Reuse the certificate in `directory` while it is valid for the names, else make and store a new one."""
+    """Reuse the certificate in `directory` while it is valid for the names, else make and store a new one
+    (signed by the CA kept there, when its key is)."""
+    same_ca = None
     try:
         existing = ServingCert(
             (directory / "ca.crt").read_bytes(),
             (directory / "tls.crt").read_bytes(),
             (directory / "tls.key").read_bytes(),
         )
+        ca_key = directory / "ca.key"
+        if ca_key.exists():
+            same_ca = (existing.ca_pem, ca_key.read_bytes())
         if not needs_renewal(existing.cert_pem, dns_names, ip_addresses):
-            return existing
+            return ServingCert(existing.ca_pem, existing.cert_pem, existing.key_pem, same_ca and same_ca[1])
     except OSError:
         pass
-    fresh = generate(common_name, dns_names, ip_addresses)
+    fresh = generate(common_name, dns_names, ip_addresses, ca_pair=same_ca)
     fresh.write(directory)
     return fresh

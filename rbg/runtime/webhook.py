@@ -101,6 +101,7 @@ class AdmissionServer:
         self._converters: dict[str, Converter] = {}
         self._runner: web.AppRunner | None = None
         self._draining = False
+        self._ctx: ssl.SSLContext | None = None
 
     def add(self, path: str, validator: Validator) -> None:
         self._validators[path] = validator
@@ -147,11 +148,20 @@ class AdmissionServer:
         cert_file, key_file = self.cert.write(self.cert_dir)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(cert_file), str(key_file))
+        self._ctx = ctx
         site = web.TCPSite(
             self._runner, self.host, self.port, ssl_context=ctx, reuse_port=self.reuse_port or None
         )
         await site.start()
         log.info("admission webhooks serving on https://%s:%d", self.host, self.port)
+
+    def reload(self, cert: ServingCert) -> None:
+        """Serve `cert` from the next TLS handshake on (open connections keep the one they began with):
+        a certificate renewed while the server runs, with no restart."""
+        cert_file, key_file = cert.write(self.cert_dir)
+        if self._ctx is not None:
+            self._ctx.load_cert_chain(str(cert_file), str(key_file))
+        self.cert = cert
 
     async def _close_when_draining(self, _request: web.Request, response: web.StreamResponse) -> None:
         if self._draining:

@@ -16,7 +16,7 @@ from rbg.api.hub import PodGroupPolicy, RoleBasedGroup
 from rbg.group import dependencies, desired, names
 from rbg.group.plan import plan
 from rbg.group.revision import ROLE_REVISION
-from rbg.group.validation import not_acted_on, validate
+from rbg.group.validation import not_acted_on, update_warnings, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-23T12:00:00Z"
@@ -829,3 +829,31 @@ def test_a_leader_only_shared_service_selects_the_leaders_of_a_leader_worker_rol
     )
     selectors = [desired.service(rbg, i)["spec"]["selector"] for i in range(3)]
     assert [s.get(names.LWS_WORKER_INDEX) for s in selectors] == ["0", None, None]
+
+
+def test_a_changed_pod_management_policy_on_a_live_statefulset_role_is_warned() -> None:
+    ordered = {"conversion.workloads.x-k8s.io/v1alpha2-pod-management-policy": "OrderedReady"}
+    old = rbg_of([{"name": "a"}, {"name": "b", "workload": LWS_WORKLOAD}])
+    new = rbg_of([{"name": "a", "annotations": ordered}, {"name": "b", "workload": LWS_WORKLOAD}])
+    (warning,) = update_warnings(old, new)
+    assert warning.field == "spec.roles[0].podManagementPolicy"
+    assert "Parallel -> OrderedReady" in str(warning)
+    assert update_warnings(new, new) == []
+    # OrderedReady on a leader/worker role: its groups are created in parallel, said at admission
+    lws = rbg_of([{"name": "b", "workload": LWS_WORKLOAD, "annotations": ordered}])
+    assert [w.field for w in not_acted_on(lws)] == ["spec.roles[0].podManagementPolicy"]
+
+
+def test_the_discovery_config_follows_the_service_an_adopted_statefulset_keeps() -> None:
+    """Upstream's legacy `{rbg}-{role}` serviceName stays on an adopted StatefulSet (immutable): its pods'
+    DNS names are under that Service, and the discovery config says so."""
+    rbg = rbg_of([{"name": "a", "replicas": 2}])
+    sts = next(o for o in plan(rbg, [], NOW).apply if o["kind"] == "StatefulSet")
+    adopted = copy.deepcopy(sts)
+    adopted["metadata"]["uid"] = "s1"
+    adopted["spec"]["serviceName"] = "g-a"
+    config_map = next(o for o in plan(rbg, [adopted], NOW).apply if o["kind"] == "ConfigMap")
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    assert [i["address"] for i in config["roles"]["a"]["instances"]] == ["g-a-0.g-a.ns", "g-a-1.g-a.ns"]
+    fresh = yaml.safe_load(desired.config_map(rbg)["data"]["config.yaml"])
+    assert fresh["roles"]["a"]["instances"][0]["address"] == "g-a-0.s-g-a.ns"

@@ -11,7 +11,7 @@ from rbg.api.hub import GROUP, VERSION, RoleBasedGroup
 from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
-from rbg.group.validation import not_acted_on, validate
+from rbg.group.validation import not_acted_on, update_warnings, validate
 from rbg.runtime.admission import typed
 from rbg.runtime.manager import Manager
 from rbg.runtime.webhook import Request, Rule, Verdict
@@ -35,11 +35,13 @@ def check(
     """(errors, warnings) of a create (old None) or update; `adapters`: a namespace's scaling adapters
     by name."""
     errors = [str(e) for e in validate(new)]
+    warnings = [str(w) for w in not_acted_on(new)]
     if old is not None:
         errors += [f"{path}: {msg}" for path, msg in update_errors(old, new)]
+        warnings += [str(w) for w in update_warnings(old, new)]
         if adapters is not None:
             errors += adapter.lock_errors(old, new, adapters(new.metadata.namespace))
-    return errors, [str(w) for w in not_acted_on(new)]
+    return errors, warnings
 
 
 async def validate_rolebasedgroup(request: Request, adapters: Adapters | None = None) -> Verdict:

@@ -3,12 +3,19 @@ stays trusted by the caBundle the renewal publishes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import socket
+import ssl
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
+from rbg.controllers.app import keep_certificate
 from rbg.runtime import certs, certstore
+from rbg.runtime.webhook import AdmissionServer
 
 
 def _verifies(ca_pem: bytes, cert_pem: bytes) -> bool:
@@ -56,3 +63,79 @@ def test_the_secret_keeps_the_ca_key_and_reads_it_back() -> None:
     old = certstore._decode(legacy)
     assert old is not None
     assert old.ca_key_pem is None
+
+
+def test_a_local_certificate_directory_renews_under_the_ca_it_keeps(tmp_path: Path) -> None:
+    first = certs.load_or_generate(tmp_path, "hook", ["localhost"], ["127.0.0.1"])
+    assert (tmp_path / "ca.key").exists()
+    again = certs.load_or_generate(tmp_path, "hook", ["localhost"], ["127.0.0.1"])
+    assert again == first
+    renewed = certs.load_or_generate(tmp_path, "hook", ["localhost", "rbg-webhook.svc"], ["127.0.0.1"])
+    assert renewed.cert_pem != first.cert_pem
+    assert renewed.ca_pem == first.ca_pem  # the caBundle already published stays valid
+
+
+def _served(port: int, ca_pem: bytes) -> bytes:
+    """The certificate a fresh TLS connection to the server is shown (verified against `ca_pem`)."""
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+async def test_a_renewed_certificate_is_served_from_the_next_handshake_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    from rbg.devcluster.processes import free_port
+
+    first = certs.generate("hook", ["localhost"], ["127.0.0.1"])
+    assert first.ca_key_pem is not None
+    second = certs.generate("hook", ["localhost"], ["127.0.0.1"], ca_pair=(first.ca_pem, first.ca_key_pem))
+    port = free_port()
+    server = AdmissionServer("127.0.0.1", port, first, tmp_path)
+    await server.start()
+    try:
+        assert await asyncio.to_thread(_served, port, first.ca_pem) == first.cert_pem
+        published: list[bytes] = []
+
+        async def fetch() -> certs.ServingCert:
+            return second
+
+        async def publish(ca: bytes) -> None:
+            published.append(ca)
+
+        keeper = asyncio.create_task(keep_certificate(server, fetch, publish, interval=0.01))
+        for _ in range(200):
+            if server.cert == second:
+                break
+            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(_served, port, first.ca_pem) == second.cert_pem
+        assert published == []  # the same CA: nothing to publish again
+        # a certificate under a new CA: the CA is published before the certificate is served
+        third = certs.generate("hook", ["localhost"], ["127.0.0.1"])
+
+        async def fetch_third() -> certs.ServingCert:
+            return third
+
+        still_second: list[bool] = []
+
+        async def publish_noting(ca: bytes) -> None:
+            published.append(ca)
+            still_second.append(server.cert == second)  # published while the old one is served
+
+        keeper.cancel()
+        keeper = asyncio.create_task(keep_certificate(server, fetch_third, publish_noting, interval=0.01))
+        for _ in range(200):
+            if server.cert == third:
+                break
+            await asyncio.sleep(0.01)
+        keeper.cancel()
+        assert published[:1] == [third.ca_pem]
+        assert still_second[:1] == [True]
+        assert await asyncio.to_thread(_served, port, third.ca_pem) == third.cert_pem
+    finally:
+        await server.stop(drain=0)
