@@ -99,8 +99,8 @@ class Version:
     storage: bool = True
 
 
-def _stored(version: str) -> bool:
-    return version == hub.STORAGE_VERSION
+def _stored(version: str, storage: str) -> bool:
+    return version == storage
 
 
 def _root(description: str, spec: type[BaseModel], status: type[BaseModel]) -> Schema:
@@ -193,7 +193,7 @@ def _one_crd(group: str, kind: str, plural: str, short: str, versions: list[Sche
     }
 
 
-def rolebasedgroup_crd() -> Schema:
+def rolebasedgroup_crd(storage: str = hub.STORAGE_VERSION) -> Schema:
     return _crd(
         group=v1alpha1.GROUP,
         version=v1alpha1.VERSION,
@@ -205,10 +205,16 @@ def rolebasedgroup_crd() -> Schema:
         "in dependency order.",
         versions=[
             Version(
-                "v1alpha1", v1alpha1.RoleBasedGroupSpec, v1alpha1.RoleBasedGroupStatus, _stored("v1alpha1")
+                "v1alpha1",
+                v1alpha1.RoleBasedGroupSpec,
+                v1alpha1.RoleBasedGroupStatus,
+                _stored("v1alpha1", storage),
             ),
             Version(
-                "v1alpha2", v1alpha2.RoleBasedGroupSpec, v1alpha1.RoleBasedGroupStatus, _stored("v1alpha2")
+                "v1alpha2",
+                v1alpha2.RoleBasedGroupSpec,
+                v1alpha1.RoleBasedGroupStatus,
+                _stored("v1alpha2", storage),
             ),
         ],
         subresources={"status": {}},
@@ -248,7 +254,7 @@ def leaderworkerset_crd() -> Schema:
     )
 
 
-def scalingadapter_crd() -> Schema:
+def scalingadapter_crd(storage: str = hub.STORAGE_VERSION) -> Schema:
     return _crd(
         group=v1alpha1.GROUP,
         version=v1alpha1.VERSION,
@@ -264,13 +270,13 @@ def scalingadapter_crd() -> Schema:
                 "v1alpha1",
                 scaling_v1alpha1.ScalingAdapterSpec,
                 scaling_v1alpha1.ScalingAdapterStatus,
-                _stored("v1alpha1"),
+                _stored("v1alpha1", storage),
             ),
             Version(
                 "v1alpha2",
                 v1alpha2_scaling.ScalingAdapterSpec,
                 v1alpha2_scaling.ScalingAdapterStatus,
-                _stored("v1alpha2"),
+                _stored("v1alpha2", storage),
             ),
         ],
         same_schema=True,
@@ -291,7 +297,7 @@ def scalingadapter_crd() -> Schema:
     )
 
 
-def rolebasedgroupset_crd() -> Schema:
+def rolebasedgroupset_crd(storage: str = hub.STORAGE_VERSION) -> Schema:
     return _crd(
         group=v1alpha1.GROUP,
         version=v1alpha1.VERSION,
@@ -305,13 +311,13 @@ def rolebasedgroupset_crd() -> Schema:
                 "v1alpha1",
                 groupset_v1alpha1.RoleBasedGroupSetSpec,
                 groupset_v1alpha1.RoleBasedGroupSetStatus,
-                _stored("v1alpha1"),
+                _stored("v1alpha1", storage),
             ),
             Version(
                 "v1alpha2",
                 v1alpha2_groupset.RoleBasedGroupSetSpec,
                 groupset_v1alpha1.RoleBasedGroupSetStatus,
-                _stored("v1alpha2"),
+                _stored("v1alpha2", storage),
             ),
         ],
         subresources={
@@ -365,6 +371,16 @@ ALL = {
     "leaderworkerset.x-k8s.io_leaderworkersets.yaml": leaderworkerset_crd,
     "workloads.x-k8s.io_roleinstancesets.yaml": roleinstanceset_crd,
 }
+
+
+#: the CRDs whose stored version can be chosen (they serve v1alpha1 and v1alpha2)
+_CHOOSE_STORAGE = {rolebasedgroup_crd, rolebasedgroupset_crd, scalingadapter_crd}
+
+
+def build(name: str, storage: str = hub.STORAGE_VERSION) -> Schema:
+    """The CRD of file `name` (a key of ALL), storing `storage` where it serves both versions."""
+    builder = ALL[name]
+    return builder(storage) if builder in _CHOOSE_STORAGE else builder()
 
 
 def render(crd: Schema) -> str:

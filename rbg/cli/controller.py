@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -54,6 +54,10 @@ def run(
     install_crds: Annotated[
         bool, typer.Option(help="Server-side apply the CRDs at start.")
     ] = DEFAULTS.install_crds,
+    storage_version: Annotated[
+        str,
+        typer.Option(help="v1alpha1 (no conversion for the operator) or v1alpha2 (as upstream stores)."),
+    ] = DEFAULTS.storage_version,
     workers: Annotated[
         int, typer.Option(help="Concurrent reconciles of the RoleBasedGroup and LeaderWorkerSet controllers.")
     ] = DEFAULTS.workers,
@@ -75,6 +79,7 @@ def run(
         log_level=log_level,
         log_json=log_json,
         install_crds=install_crds,
+        storage_version=_storage(storage_version),
         leader_elect=leader_elect,
         namespace=namespace,
         probe_bind=probe_bind,
@@ -91,3 +96,11 @@ def run(
     )
     configure_logging(settings.log_level, json=settings.log_json)
     asyncio.run(run_operator(settings))
+
+
+def _storage(value: str) -> Literal["v1alpha1", "v1alpha2"]:
+    if value == "v1alpha1":
+        return "v1alpha1"
+    if value == "v1alpha2":
+        return "v1alpha2"
+    raise typer.BadParameter(f"{value!r}: v1alpha1 or v1alpha2", param_hint="--storage-version")

@@ -10,7 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
-from rbg.api import crd
+from rbg.api import crd, hub
 from rbg.api.conversion import convert
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
 from rbg.controllers.coordination.controller import CoordinationReconciler
@@ -86,12 +86,15 @@ async def install_crds(
     skip: frozenset[str] = frozenset(),
     webhook_url: str | None = None,
     ca_bundle: bytes | None = None,
+    storage: str = hub.STORAGE_VERSION,
 ) -> None:
     """Apply our CRDs and wait until each is Established; a CRD serving several versions points the API
     server at this operator's conversion webhook (`webhook_url`, signed by `ca_bundle`): installed only
     once that webhook serves (D38)."""
     bodies = [
-        body for body in (build() for build in crd.ALL.values()) if body["metadata"]["name"] not in skip
+        body
+        for body in (crd.build(name, storage) for name in crd.ALL)
+        if body["metadata"]["name"] not in skip
     ]
     for body in bodies:
         if (body["spec"].get("conversion") or {}).get("strategy") == "Webhook" and webhook_url is not None:
@@ -217,7 +220,9 @@ async def run(settings: Settings) -> None:
         async def publish(ca_pem: bytes) -> None:
             """The CRDs and webhook configurations, pointing the API server at us with this CA."""
             if settings.install_crds:  # after the webhooks: a CRD with several versions converts through them
-                await install_crds(kube, skip=skip, webhook_url=url, ca_bundle=ca_pem)
+                await install_crds(
+                    kube, skip=skip, webhook_url=url, ca_bundle=ca_pem, storage=settings.storage_version
+                )
             await kube.apply(
                 webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, ca_pem, url_base=url)
             )

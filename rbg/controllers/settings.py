@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class Settings:
 
     install_crds: bool = True
     """Server-side apply the CRDs at start (the LeaderWorkerSet CRD only when no upstream LWS owns it)."""
+
+    storage_version: Literal["v1alpha1", "v1alpha2"] = "v1alpha1"
+    """The version etcd keeps RoleBasedGroups, sets and scaling adapters in, in the CRDs installed at
+    start: v1alpha1, the operator's own (no conversion on its reads and writes, D38), or v1alpha2, as
+    upstream stores them (every read and write of the operator then converts)."""
 
     # -- leader election ------------------------------------------------------------------------------
 

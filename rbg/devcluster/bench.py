@@ -159,6 +159,10 @@ def contenders(
     def ours(lc: LocalCluster) -> int:
         return operator.start(lc, operator_args).pids[operator.COMPONENT]
 
+    def ours_storing_v1alpha2(lc: LocalCluster) -> int:
+        args = (*operator_args, "--storage-version=v1alpha2")
+        return operator.start(lc, args).pids[operator.COMPONENT]
+
     def theirs(qps: int | None) -> Callable[[LocalCluster], int]:
         assert upstream_dir is not None
         return lambda lc: upstream.start(lc, upstream_dir, qps=qps).pids[upstream.COMPONENT]
@@ -168,6 +172,8 @@ def contenders(
         Contender("rbg", ours, lambda n, _ns: [group(n)], RBG_V1A1),
         # the same groups written in v1alpha2 (upstream's manifests): each client write and read converts
         Contender("rbg-v1alpha2", ours, lambda n, _ns: [upstream_group(n)], RBG_V1A2),
+        # and stored as v1alpha2, as upstream stores them (D38): the operator's own reads convert too
+        Contender("rbg-stored-v1alpha2", ours_storing_v1alpha2, lambda n, _ns: [upstream_group(n)], RBG_V1A2),
         # this operator's LeaderWorkerSet controller (upstream RBG runs LWS roles with kubernetes-sigs/lws,
         # which is not available here: these two have no upstream column)
         Contender("lws", ours, lambda n, _ns: [leaderworkerset(n)], LWS_V1, "Available"),

@@ -153,3 +153,22 @@ def test_groups_upstream_stored_as_v1alpha2_are_reconciled_after_the_crds_are_re
         ("decode", "StatefulSet", 1),
         ("engine", "RoleInstanceSet", 1),
     ]
+
+    # stored as upstream stores it (--storage-version=v1alpha2, D38): the CRDs switch, the group keeps
+    # converging, and both versions still read the one object
+    op.start(lc, ("--storage-version=v1alpha2",))
+    versions = _json(state, "get", "crd", "rolebasedgroups.workloads.x-k8s.io")["spec"]["versions"]
+    assert {v["name"]: v["storage"] for v in versions} == {"v1alpha1": False, "v1alpha2": True}
+    op.kubectl(state, "patch", "rbg", "pd", "--type=json", "-p",
+               '[{"op": "replace", "path": "/spec/roles/2/replicas", "value": 2}]')  # fmt: skip
+
+    def decode_scaled() -> tuple[bool, Any]:
+        sts = _json(state, "get", "statefulset", "pd-decode")
+        group = _json(state, "get", "rbg", "pd")
+        done = sts["status"].get("readyReplicas") == 2 and _ready(group)
+        done = done and group["status"].get("observedGeneration") == group["metadata"]["generation"]
+        return done, (sts["status"], group.get("status"))
+
+    wait_until(decode_scaled, 120, "the group scaled while stored as v1alpha2")
+    as_v1 = _json(state, "get", "rolebasedgroups.v1alpha1.workloads.x-k8s.io", "pd")
+    assert as_v1["spec"]["roles"][2]["replicas"] == 2

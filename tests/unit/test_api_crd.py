@@ -170,3 +170,15 @@ def test_a_crd_of_several_versions_stores_one_and_converts_through_the_operator(
             columns=[],
             versions=[crd.Version("v1", Spec, Status), crd.Version("v2", Spec, Status)],
         )
+
+
+def test_the_stored_version_can_be_upstreams() -> None:
+    """--storage-version=v1alpha2 (D38): the CRDs that serve both versions store v1alpha2; the others
+    keep their one version; the committed files store v1alpha1."""
+    for name in crd.ALL:
+        built = crd.build(name, "v1alpha2")
+        stored = [v["name"] for v in built["spec"]["versions"] if v["storage"]]
+        served = [v["name"] for v in built["spec"]["versions"]]
+        assert stored == (["v1alpha2"] if served == ["v1alpha1", "v1alpha2"] else served[:1]), name
+        default = [v["name"] for v in crd.build(name)["spec"]["versions"] if v["storage"]]
+        assert default == served[:1], name

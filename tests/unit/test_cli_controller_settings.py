@@ -41,7 +41,7 @@ def _rendered(flag: str, value: object) -> str | None:
 
 def test_every_option_is_a_settings_field_and_help_shows_its_default() -> None:
     shown = _help_defaults()
-    assert len(shown) == 17
+    assert len(shown) == 18
     defaults = Settings()
     for flag, default in shown.items():
         field = flag.removeprefix("--").replace("-", "_")
@@ -80,7 +80,9 @@ def test_each_flag_sets_its_own_field(ran: list[Settings]) -> None:
             args.append(flag if not value else "--no-" + flag.removeprefix("--"))
             continue
         new: object = f"x-{field}"
-        if isinstance(value, Path):
+        if field == "storage_version":  # one of two values (the other tested below)
+            new = "v1alpha2"
+        elif isinstance(value, Path):
             new = Path("/x", field)
         elif isinstance(value, int | float):
             new = value + 1
@@ -89,3 +91,10 @@ def test_each_flag_sets_its_own_field(ran: list[Settings]) -> None:
     result = CliRunner().invoke(app, ["controller", "run", *args], env=WIDE)
     assert result.exit_code == 0, result.output
     assert ran == [dataclasses.replace(defaults, **changed)]
+
+
+def test_a_storage_version_that_is_neither_is_refused_naming_the_flag(ran: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["controller", "run", "--storage-version=v2"], env=WIDE)
+    assert result.exit_code != 0
+    assert "--storage-version" in result.output
+    assert ran == []
