@@ -92,6 +92,9 @@ class RoleInstanceSetStatus(ApiModel):
     """The current template's revision (the role-revision label of its pods)."""
     label_selector: str | None = None
     """The pods of the set, as a label selector (the scale subresource's)."""
+    made_replicas: int | None = None
+    """Instances made and not scaled away since: one below it with no StatefulSet left was lost (made
+    again at once, counted unavailable in a rollout), not a new one."""
     waiting: list[str] | None = None
     """Components not created yet, `{index}-{component}`: waiting for the ones they start after, or (a
     new instance) for a rollout to finish first."""

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from rbg.api import crd, hub
@@ -37,6 +38,7 @@ LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
 #: how often a running operator looks at its webhook certificate (renewed 30 days before expiry)
 CERT_CHECK_SECONDS = 3600.0
+CERT_RETRY_SECONDS = 60.0
 
 
 def _cert_names(*hosts: str | None) -> tuple[list[str], list[str]]:
@@ -80,6 +82,21 @@ async def upstream_lws(kube: Kube) -> bool:
     return await kube.get(MUTATINGWEBHOOKCONFIGURATION, UPSTREAM_LWS_WEBHOOKS) is not None
 
 
+def _stored(crd_obj: dict[str, Any]) -> str | None:
+    versions = (crd_obj.get("spec") or {}).get("versions") or []
+    return next((v.get("name") for v in versions if v.get("storage")), None)
+
+
+async def _say_storage_switch(kube: Kube, body: dict[str, Any]) -> None:
+    """A CRD about to store another version than it does: logged, since replicas started with different
+    --storage-version values would switch it back and forth (harmless, both convert, but confusing)."""
+    name = body["metadata"]["name"]
+    existing = await kube.get(CUSTOMRESOURCEDEFINITION, name)
+    was, now = (_stored(existing) if existing else None), _stored(body)
+    if was is not None and was != now and len(body["spec"].get("versions") or []) > 1:
+        log.warning("CRD %s: storage version %s -> %s (--storage-version)", name, was, now)
+
+
 async def install_crds(
     kube: Kube,
     *,
@@ -99,6 +116,7 @@ async def install_crds(
     for body in bodies:
         if (body["spec"].get("conversion") or {}).get("strategy") == "Webhook" and webhook_url is not None:
             body["spec"]["conversion"] = crd.conversion(webhook_url, ca_bundle)
+        await _say_storage_switch(kube, body)
         await kube.apply(body)
     for body in bodies:
         name = body["metadata"]["name"]
@@ -124,25 +142,43 @@ async def keep_certificate(
     fetch: Callable[[], Awaitable[certs.ServingCert]],
     publish: Callable[[bytes], Awaitable[None]],
     interval: float = CERT_CHECK_SECONDS,
+    retry: float = CERT_RETRY_SECONDS,
 ) -> None:
     """Every `interval`: the certificate again (renewed when it nears expiry, or by another replica);
-    a new one is served from the next handshake, and a new CA is published first (D41). Errors wait
-    for the next round: the current certificate stays valid for weeks."""
+    a new one is served from the next handshake (D41). A new CA is published first together with the
+    old one, so that replicas still serving a certificate of the old CA stay trusted until their own
+    check; the old CA is dropped two rounds later. A failed round is tried again after `retry`: the
+    current certificate stays valid for weeks, and no error ends the task."""
+    previous: bytes | None = None  # the CA published beside the current one, and for how many rounds
+    rounds = 0
+    delay = interval
     while True:
-        await asyncio.sleep(interval)
         try:
+            await asyncio.sleep(delay)
+            delay = interval
             cert = await fetch()
             if cert.ca_pem != server.cert.ca_pem:
-                await publish(cert.ca_pem)
+                previous, rounds = server.cert.ca_pem, 2
+                await publish(previous + cert.ca_pem)
+            elif previous is not None:
+                rounds -= 1
+                if rounds <= 0:
+                    await publish(cert.ca_pem)
+                    previous = None
             if cert != server.cert:
                 server.reload(cert)
                 log.info("webhook certificate renewed: serving the new one")
-        except (ApiError, OSError) as exc:
-            log.warning("webhook certificate check failed (next in %.0f s): %s", interval, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook certificate check failed (next in %.0f s)", retry)
+            delay = retry
 
 
 async def run(settings: Settings) -> None:
     kube = Kube(settings.kubeconfig)
+    if not settings.install_crds and settings.storage_version != hub.STORAGE_VERSION:
+        log.warning("--storage-version=%s has no effect with --no-install-crds", settings.storage_version)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

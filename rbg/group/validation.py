@@ -17,6 +17,7 @@ from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.workloads import WorkloadStrategy, pod_management, strategy_of
 from rbg.instances.labels import DEPENDS_ON
+from rbg.instances.plan import order_of, start_after
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PERCENT = re.compile(r"^(0|[1-9][0-9]*)%$")
@@ -204,9 +205,8 @@ def update_warnings(old: RoleBasedGroup, new: RoleBasedGroup) -> list[FieldError
         policy, kept = pod_management(role), pod_management(was)
         if policy != kept:
             msg = (
-                f"{kept} -> {policy}: the role's StatefulSet keeps the podManagementPolicy it was made "
-                f"with (immutable); {policy} applies once the StatefulSet is made anew (delete it, or "
-                "the role, to apply it)"
+                f"{kept} -> {policy}: a StatefulSet the role already has keeps the podManagementPolicy it "
+                f"was made with (immutable); {policy} applies to one made anew (delete it, or the role)"
             )
             out.append(FieldError(f"spec.roles[{i}].podManagementPolicy", msg))
     return out
@@ -224,6 +224,7 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
             msg = "not used by a RoleInstanceSet role: its pods come from its components' templates"
             out.append(FieldError(f"{where}.{key}", msg))
     seen: set[str] = set()
+    order = order_of(_starts_after(role.components)) if gang else {}  # a cycle or unknown name: none
     room = names.MAX_STATEFULSET_NAME - len(names.workload_name(group, role.name)) - 7  # -{5 digits}-
     for j, c in enumerate(role.components):
         name = c.get("name")
@@ -243,7 +244,7 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
         size = c.get("size", 1)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             out.append(FieldError(f"{field}[{j}].size", f"{size!r} must be a whole number >= 0"))
-        if gang and _depends_on(c):
+        if gang and order.get(name):
             # the gang waits for every pod, the ordered component for its dependencies to be ready
             msg = (
                 f"component {name!r} starts after others ({DEPENDS_ON}), which can never happen under "
@@ -253,14 +254,17 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
     return out
 
 
-def _depends_on(component: dict[str, Any]) -> bool:
-    """The component carries a KEP-173 ordering annotation (on itself or its template)."""
-    template = component.get("template")
-    meta = template.get("metadata") if isinstance(template, dict) else None
-    for found in (component.get("annotations"), meta.get("annotations") if isinstance(meta, dict) else None):
-        if isinstance(found, dict) and found.get(DEPENDS_ON):
-            return True
-    return False
+def _starts_after(components: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each component's startAfter (KEP-173), from its own annotations or its template's."""
+    out = {}
+    for c in components:
+        template = c.get("template")
+        meta = template.get("metadata") if isinstance(template, dict) else None
+        found = start_after(c.get("annotations")) or start_after(
+            meta.get("annotations") if isinstance(meta, dict) else None
+        )
+        out[str(c.get("name"))] = found
+    return out
 
 
 def _unsupported_workload(role: RoleSpec) -> str:

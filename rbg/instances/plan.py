@@ -33,11 +33,10 @@ def statefulset_name(set_name: str, index: int, component: str) -> str:
     return f"{set_name}-{index}-{component}"
 
 
-def start_after(component: InstanceComponent) -> list[str]:
-    """The components this one starts after, from its template's component-depends-on annotation."""
-    meta = component.template.get("metadata") or {}
-    raw = (meta.get("annotations") or {}).get(labels.DEPENDS_ON)
-    if not raw:
+def start_after(annotations: Any) -> list[str]:
+    """The components one starts after, from its component-depends-on annotation (in `annotations`)."""
+    raw = annotations.get(labels.DEPENDS_ON) if isinstance(annotations, dict) else None
+    if not isinstance(raw, str) or not raw:
         return []
     try:
         value = json.loads(raw)
@@ -47,20 +46,25 @@ def start_after(component: InstanceComponent) -> list[str]:
     return [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
 
 
-def start_order(components: list[InstanceComponent]) -> dict[str, list[str]]:
+def order_of(after: dict[str, list[str]]) -> dict[str, list[str]]:
     """Per component, those it waits for; every component waits for none when the order has a cycle
     or names a component the instance does not have (upstream logs it and starts them in parallel)."""
-    names = {c.name for c in components}
-    order = {c.name: start_after(c) for c in components}
-    if any(a not in names or a == c for c, after in order.items() for a in after):
-        return {c: [] for c in order}
+    if any(a not in after or a == c for c, deps in after.items() for a in deps):
+        return {c: [] for c in after}
     done: set[str] = set()
-    while len(done) < len(order):
-        free = [c for c, after in order.items() if c not in done and set(after) <= done]
+    while len(done) < len(after):
+        free = [c for c, deps in after.items() if c not in done and set(deps) <= done]
         if not free:
-            return {c: [] for c in order}
+            return {c: [] for c in after}
         done.update(free)
-    return order
+    return after
+
+
+def start_order(components: list[InstanceComponent]) -> dict[str, list[str]]:
+    """The set's start order, from each component template's annotations."""
+    return order_of(
+        {c.name: start_after((c.template.get("metadata") or {}).get("annotations")) for c in components}
+    )
 
 
 def revision(ris: RoleInstanceSet) -> str:
@@ -192,14 +196,15 @@ def _instances(observed: list[Obj]) -> dict[int, _Instance]:
     return out
 
 
-def _moving(ris: RoleInstanceSet, rev: str, existing: list[_Instance]) -> tuple[set[int], bool]:
+def _moving(ris: RoleInstanceSet, rev: str, existing: list[_Instance], lost: int) -> tuple[set[int], bool]:
     """The instances to move to the current template now, and whether others still wait for their turn.
 
     A broken instance always moves; below the partition or while paused nothing else does. Then the
     unavailable ones (they cost no availability) and, from the highest index down, the available ones
-    while at most maxUnavailable are unavailable (instances not created yet are not counted)."""
+    while at most maxUnavailable are unavailable: the unhealthy and the `lost` ones (made before, no
+    StatefulSet left) count, instances not made yet do not."""
     strategy = ris.spec.update_strategy
-    budget = _max_unavailable(ris) - sum(1 for x in existing if not x.healthy())
+    budget = _max_unavailable(ris) - lost - sum(1 for x in existing if not x.healthy())
     moving: set[int] = set()
     left = False
     for x in sorted((x for x in existing if not x.updated(rev)), key=lambda x: -x.index):
@@ -225,23 +230,26 @@ def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int)
     rev = revision(ris)
     order = start_order(components)
     instances = _instances(observed)
+    # instances made and not scaled away since (status): an index below it with no StatefulSet left was
+    # lost, not new; it is made again at once and counts as unavailable
+    made = min(replicas, max(_made(ris), max(instances, default=-1) + 1))
     existing = [instances[i] for i in range(replicas) if i in instances]
-    moving, rolling = _moving(ris, rev, existing)
-    every = ",".join(c.name for c in components)
+    moving, rolling = _moving(ris, rev, existing, sum(1 for i in range(made) if i not in instances))
 
     waiting: list[str] = []
     for i in range(replicas):
         inst = instances.get(i, _Instance(i))
         if inst.sets and not inst.updated(rev) and i not in moving:
             continue  # keeps its template until its turn
-        if not inst.sets and rolling:
+        if not inst.sets and rolling and i >= made:
             # a new instance waits for the rollout: the old ones roll first, then the set grows (D36)
             waiting += [f"{i}-{c.name}" for c in components]
             continue
+        bodies: list[Obj] = []
+        waits: list[str] = []
         for c in components:
             have = inst.sets.get(c.name)
             body = statefulset(ris, owner, i, c, rev)
-            body["metadata"]["annotations"] = {labels.COMPONENTS: every}
             if (
                 have is not None
                 and (have.get("spec") or {}).get("serviceName") != body["spec"]["serviceName"]
@@ -251,9 +259,15 @@ def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int)
             if have is None and not all(
                 _ready(inst.sets.get(a), _size(components, a)) for a in order.get(c.name, [])
             ):
-                waiting.append(f"{i}-{c.name}")
+                waits.append(c.name)
                 continue
-            out.apply.append(body)
+            bodies.append(body)
+        # what the instance is made of, but for what still waits its turn to start (not lost)
+        listed = ",".join(c.name for c in components if c.name not in waits)
+        for body in bodies:
+            body["metadata"]["annotations"] = {labels.COMPONENTS: listed}
+        out.apply += bodies
+        waiting += [f"{i}-{name}" for name in waits]
         wanted = {c.name for c in components}
         out.delete.extend(s for name, s in inst.sets.items() if name not in wanted)
     for i, inst in instances.items():
@@ -270,9 +284,15 @@ def plan(ris: RoleInstanceSet, owner: Obj, observed: list[Obj], generation: int)
         "updatedReadyReplicas": sum(1 for x in updated if x.complete(components)),
         "updateRevision": rev,
         "labelSelector": selector,
+        "madeReplicas": made,
         **({"waiting": waiting} if waiting else {}),
     }
     return out
+
+
+def _made(ris: RoleInstanceSet) -> int:
+    status = ris.status
+    return status.made_replicas if status is not None and status.made_replicas else 0
 
 
 def _size(components: list[InstanceComponent], name: str) -> int:

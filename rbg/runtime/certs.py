@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -26,17 +28,18 @@ class ServingCert:
     ca_key_pem: bytes | None = field(default=None, compare=False)
 
     def write(self, directory: Path) -> tuple[Path, Path]:
+        """Each file replaced whole (written aside, then renamed): a kill mid-write leaves every file
+        either old or new, and `load_or_generate` renews a set that does not belong together."""
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "ca.crt").write_bytes(self.ca_pem)
-        cert, key = directory / "tls.crt", directory / "tls.key"
-        cert.write_bytes(self.cert_pem)
-        key.write_bytes(self.key_pem)
-        key.chmod(0o600)
+        files = [("ca.crt", self.ca_pem), ("tls.crt", self.cert_pem), ("tls.key", self.key_pem)]
         if self.ca_key_pem is not None:  # so that a renewal here signs under the same CA
-            ca_key = directory / "ca.key"
-            ca_key.write_bytes(self.ca_key_pem)
-            ca_key.chmod(0o600)
-        return cert, key
+            files.append(("ca.key", self.ca_key_pem))
+        for name, data in files:
+            aside = directory / f".{name}.tmp"
+            aside.write_bytes(data)
+            aside.chmod(0o600)
+            os.replace(aside, directory / name)
+        return directory / "tls.crt", directory / "tls.key"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -60,6 +63,8 @@ def _reusable_ca(
     except (ValueError, TypeError):
         return None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or cert.not_valid_after_utc - now < 2 * RENEW_BEFORE:
+        return None
+    if cert.public_key() != key.public_key():  # a key that is not this CA's (files of two sets)
         return None
     return cert, key
 
@@ -115,6 +120,18 @@ def generate(
     return ServingCert(ca.public_bytes(enc), cert.public_bytes(enc), _pem_key(key), _pem_key(ca_key))
 
 
+def belongs_together(cert: ServingCert) -> bool:
+    """The serving certificate is signed by the CA and matches its key."""
+    try:
+        ca = x509.load_pem_x509_certificate(cert.ca_pem)
+        served = x509.load_pem_x509_certificate(cert.cert_pem)
+        key = serialization.load_pem_private_key(cert.key_pem, password=None)
+        served.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return served.public_key() == key.public_key()
+
+
 def needs_renewal(
     cert_pem: bytes, dns_names: list[str], ip_addresses: list[str], now: dt.datetime | None = None
 ) -> bool:
@@ -149,7 +166,7 @@ def load_or_generate(
         ca_key = directory / "ca.key"
         if ca_key.exists():
             same_ca = (existing.ca_pem, ca_key.read_bytes())
-        if not needs_renewal(existing.cert_pem, dns_names, ip_addresses):
+        if belongs_together(existing) and not needs_renewal(existing.cert_pem, dns_names, ip_addresses):
             return ServingCert(existing.ca_pem, existing.cert_pem, existing.key_pem, same_ca and same_ca[1])
     except OSError:
         pass

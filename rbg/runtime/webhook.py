@@ -157,7 +157,11 @@ class AdmissionServer:
 
     def reload(self, cert: ServingCert) -> None:
         """Serve `cert` from the next TLS handshake on (open connections keep the one they began with):
-        a certificate renewed while the server runs, with no restart."""
+        a certificate renewed while the server runs, with no restart. The pair is tried on a scratch
+        context first: one that does not load (a key that does not match) raises and leaves the served
+        one as it was."""
+        cert_file, key_file = cert.write(self.cert_dir / "next")
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert_file), str(key_file))
         cert_file, key_file = cert.write(self.cert_dir)
         if self._ctx is not None:
             self._ctx.load_cert_chain(str(cert_file), str(key_file))

@@ -857,3 +857,16 @@ def test_the_discovery_config_follows_the_service_an_adopted_statefulset_keeps()
     assert [i["address"] for i in config["roles"]["a"]["instances"]] == ["g-a-0.g-a.ns", "g-a-1.g-a.ns"]
     fresh = yaml.safe_load(desired.config_map(rbg)["data"]["config.yaml"])
     assert fresh["roles"]["a"]["instances"][0]["address"] == "g-a-0.s-g-a.ns"
+
+
+def test_an_order_that_is_no_order_runs_under_a_gang() -> None:
+    """A cycle or an unknown name means no order (as upstream): nothing waits, so a gang can run it."""
+    looped = _component("a")
+    looped["annotations"] = {"rolebasedgroup.workloads.x-k8s.io/component-depends-on": '{"startAfter":["b"]}'}
+    other = _component("b")
+    other["annotations"] = {"rolebasedgroup.workloads.x-k8s.io/component-depends-on": '{"startAfter":["a"]}'}
+    rbg = rbg_of([_ris_role([looped, other])])
+    gang = RoleBasedGroup.model_validate(
+        {**rbg.wire(), "spec": {**rbg.wire()["spec"], "podGroupPolicy": {"kubeScheduling": {}}}}
+    )
+    assert validate(gang) == []

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbg.api.roleinstanceset import RoleInstanceSet
+from rbg.api.roleinstanceset import RoleInstanceSet, RoleInstanceSetStatus
 from rbg.instances import labels
 from rbg.instances.plan import plan, start_order
 
@@ -205,7 +205,7 @@ def test_a_template_change_moves_exactly_what_the_budget_allows_highest_first(
     assert len(result.apply) == 2 * len(moved)
 
 
-EDITS = ("image", "size", "add", "remove", "rename", "service")
+EDITS = ("image", "size", "add", "remove", "rename", "service", "service-all")
 
 
 def _edited(edit: str) -> list[Obj]:
@@ -222,6 +222,8 @@ def _edited(edit: str) -> list[Obj]:
         worker = _component("engine", 2)
     elif edit == "service":
         worker = {**worker, "serviceName": "other"}
+    elif edit == "service-all":  # every StatefulSet of every instance must be made again
+        leader, worker = {**leader, "serviceName": "other"}, {**worker, "serviceName": "other"}
     return [leader, worker]
 
 
@@ -243,10 +245,12 @@ def test_any_edit_rolls_to_the_end_never_more_than_max_unavailable_instances_dow
         for o in _converged(_set(replicas, [_component("leader", 1), _component("worker", 2)]))
     }
     ris = _set(replicas + grow, components, maxUnavailable=max_unavailable)
+    ris = ris.model_copy(update={"status": RoleInstanceSetStatus(madeReplicas=replicas)})
     for _step in range(60):
         for o in state.values():  # what was written last step has come up
             o["status"]["readyReplicas"] = o["spec"]["replicas"]
         result = plan(ris, OWNER, list(state.values()), 3)
+        ris = ris.model_copy(update={"status": RoleInstanceSetStatus.model_validate(result.status)})
         same = all(state.get(b["metadata"]["name"], {}).get("spec") == b["spec"] for b in result.apply)
         if same and not result.delete:
             break
@@ -258,7 +262,9 @@ def test_any_edit_rolls_to_the_end_never_more_than_max_unavailable_instances_dow
                 state[b["metadata"]["name"]] = b
             elif have is not None:
                 state[b["metadata"]["name"]] = have
+        present = {_index(o) for o in state.values()}
         down = {_index(o) for o in state.values() if o["status"]["readyReplicas"] < o["spec"]["replicas"]}
+        down |= set(range(replicas)) - present  # an instance with no StatefulSet at all is down too
         old_down = {i for i in down if i < replicas}  # instances that were up before the edit
         assert len(old_down) <= max_unavailable, (edit, _step, sorted(down))
     else:
@@ -316,3 +322,24 @@ def test_converged_sets_have_exactly_one_statefulset_per_component_and_instance(
     status = plan(_set(scale_to, components), OWNER, observed, 3).status
     assert status["replicas"] == status["readyReplicas"] == status["updatedReplicas"] == scale_to
     assert not plan(_set(scale_to, components), OWNER, observed, 3).delete
+
+
+def test_an_instance_waiting_to_start_a_component_is_not_lost_and_keeps_its_template_while_paused() -> None:
+    components = [_component("a", 1), _component("b", 1, after=["a"])]
+    first = plan(_set(1, components), OWNER, [], 3)
+    observed = _running(first.apply, ready=False)  # a is loading: b waits for it
+    assert first.status["waiting"] == ["0-b"]
+    edited = [_component("a", 1, image="img:2"), _component("b", 1, after=["a"])]
+    assert plan(_set(1, edited, paused=True), OWNER, observed, 3).apply == []
+
+
+def test_an_instance_that_lost_every_statefulset_is_made_again_at_once_and_counts_as_down() -> None:
+    old = [_component("leader", 1)]
+    observed = _converged(_set(3, old))
+    gone = [o for o in observed if _index(o) != 0]  # someone deleted instance 0's only StatefulSet
+    new = [_component("leader", 1, image="img:2")]
+    ris = _set(3, new, maxUnavailable=1).model_copy(update={"status": RoleInstanceSetStatus(madeReplicas=3)})
+    result = plan(ris, OWNER, gone, 3)
+    # instance 0 is made again (on the current template); the budget is spent on it: nothing else moves
+    assert [b["metadata"]["name"] for b in result.apply] == ["s-0-leader"]
+    assert result.status["madeReplicas"] == 3

@@ -34,6 +34,7 @@ class RoleInstanceSetReconciler:
         # only the StatefulSets of some set are cached
         self.statefulsets = manager.informer(STATEFULSET, label_selector=labels.SET)
         self.recorder: EventRecorder = manager.recorder("roleinstanceset-controller")
+        self._threaded = asyncio.Semaphore(1)
         self.controller = Controller("roleinstanceset", self.reconcile, workers=workers)
         self.controller.for_informer(self.sets, predicate=not_status_only)
         self.controller.owns(self.statefulsets, RIS)
@@ -56,7 +57,8 @@ class RoleInstanceSetReconciler:
         generation = int(meta.get("generation") or 0)
         size = ris.spec.replicas * len(ris.spec.role_instance_template.components)
         if size > INLINE_STATEFULSETS:  # the plan and its digests take a while: not on the event loop
-            result, todo = await asyncio.to_thread(self._decide, obj, ris, owner, owned, generation)
+            async with self._threaded:  # one at a time: several would hold the GIL against the loop
+                result, todo = await asyncio.to_thread(self._decide, obj, ris, owner, owned, generation)
         else:
             result, todo = self._decide(obj, ris, owner, owned, generation)
         try:

@@ -8,7 +8,9 @@ import datetime as dt
 import socket
 import ssl
 from pathlib import Path
+from typing import Any, cast
 
+import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -134,8 +136,57 @@ async def test_a_renewed_certificate_is_served_from_the_next_handshake_without_a
                 break
             await asyncio.sleep(0.01)
         keeper.cancel()
-        assert published[:1] == [third.ca_pem]
+        assert published[:1] == [second.ca_pem + third.ca_pem]  # the old CA stays trusted meanwhile
         assert still_second[:1] == [True]
         assert await asyncio.to_thread(_served, port, third.ca_pem) == third.cert_pem
     finally:
         await server.stop(drain=0)
+
+
+def test_files_of_two_sets_do_not_belong_together_and_are_renewed(tmp_path: Path) -> None:
+    first = certs.load_or_generate(tmp_path, "hook", ["localhost"], [])
+    assert certs.belongs_together(first)
+    other = certs.generate("hook", ["localhost"], [])
+    (tmp_path / "ca.crt").write_bytes(other.ca_pem)  # a write cut short: the new CA, the old rest
+    fresh = certs.load_or_generate(tmp_path, "hook", ["localhost"], [])
+    assert fresh.cert_pem != first.cert_pem
+    assert certs.belongs_together(fresh)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+async def test_a_new_ca_is_published_beside_the_old_then_alone_and_errors_never_end_the_check(
+    tmp_path: Path,
+) -> None:
+    first = certs.generate("hook", ["localhost"], ["127.0.0.1"])
+    other_ca = certs.generate("hook", ["localhost"], ["127.0.0.1"])
+    server = AdmissionServer("127.0.0.1", 0, first, tmp_path)  # never started: reload writes files only
+    published: list[bytes] = []
+    answers: list[Any] = [RuntimeError("boom"), other_ca, other_ca, other_ca, other_ca]
+
+    async def fetch() -> certs.ServingCert:
+        answer = answers.pop(0) if answers else other_ca
+        if isinstance(answer, Exception):
+            raise answer
+        return cast(certs.ServingCert, answer)
+
+    async def publish(ca: bytes) -> None:
+        published.append(ca)
+
+    task = asyncio.create_task(keep_certificate(server, fetch, publish, interval=0.01, retry=0.01))
+    for _ in range(300):
+        if len(published) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert published[0] == first.ca_pem + other_ca.ca_pem  # both trusted while replicas catch up
+    assert published[1] == other_ca.ca_pem  # then the new one alone
+    assert server.cert == other_ca
+
+
+def test_a_certificate_that_does_not_match_its_key_is_not_loaded(tmp_path: Path) -> None:
+    good = certs.generate("hook", ["localhost"], [])
+    bad = certs.ServingCert(good.ca_pem, good.cert_pem, certs.generate("x", ["y"], []).key_pem)
+    server = AdmissionServer("127.0.0.1", 0, good, tmp_path)
+    with pytest.raises(ssl.SSLError):
+        server.reload(bad)
+    assert server.cert == good
