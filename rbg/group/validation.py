@@ -6,6 +6,7 @@ events, for objects stored before the webhook existed). Every message starts wit
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from rbg.coordination.validation import coordination_errors
 from rbg.group import dependencies, names
 from rbg.group.templates import TemplateError, resolve_all
 from rbg.group.workloads import WorkloadStrategy, pod_management, strategy_of
-from rbg.instances.labels import DEPENDS_ON
+from rbg.instances.labels import DEPENDS_ON, DISCOVERY
 from rbg.instances.plan import order_of, start_after
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -244,6 +245,10 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
         size = c.get("size", 1)
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             out.append(FieldError(f"{field}[{j}].size", f"{size!r} must be a whole number >= 0"))
+        for key in (DEPENDS_ON, DISCOVERY):
+            if not _json_object_or_absent(c, key):
+                msg = f"component {name!r}: invalid {key} annotation JSON (an object is expected)"
+                out.append(FieldError(f"{field}[{j}].annotations", msg))
         if gang and order.get(name):
             # the gang waits for every pod, the ordered component for its dependencies to be ready
             msg = (
@@ -252,6 +257,21 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
             )
             out.append(FieldError(f"{field}[{j}]", msg))
     return out
+
+
+def _json_object_or_absent(component: dict[str, Any], key: str) -> bool:
+    template = component.get("template")
+    meta = template.get("metadata") if isinstance(template, dict) else None
+    for found in (component.get("annotations"), meta.get("annotations") if isinstance(meta, dict) else None):
+        raw = found.get(key) if isinstance(found, dict) else None
+        if raw is None:
+            continue
+        try:
+            if not isinstance(json.loads(raw), dict):
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 def _starts_after(components: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -15,6 +15,8 @@ COMPONENT_ID = "apps.kubernetes.io/pod-index"
 COMPONENTS = PREFIX + "role-instance-components"
 #: digest of the instance template a StatefulSet was written from
 REVISION = PREFIX + "role-instance-revision"
+#: KEP-173 discovery, JSON {"addressRefs": [...], "portRefs": [...]} (rbg.instances.discovery)
+DISCOVERY = "rolebasedgroup.workloads.x-k8s.io/component-discovery"
 #: KEP-173 ordering, JSON {"startAfter": [components]} on a component's pod template (v1alpha1 prefix)
 DEPENDS_ON = "rolebasedgroup.workloads.x-k8s.io/component-depends-on"
 #: on the RoleInstanceSets this operator writes: their instances run as StatefulSets. One without it

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbg.api.roleinstanceset import InstanceComponent, RoleInstanceSet
-from rbg.instances import labels
+from rbg.instances import discovery, labels
 from rbg.lifecycle import revisions
 from rbg.lifecycle.observed import caught_up
 
@@ -113,6 +113,7 @@ def statefulset(ris: RoleInstanceSet, owner: Obj, index: int, component: Instanc
     }
     selector = {**ris.spec.selector, labels.INSTANCE_NAME: instance, labels.COMPONENT_NAME: component.name}
     template: Obj = json.loads(json.dumps(component.template))
+    discovery.inject(template, discovery.env(ris, index, component))  # KEP-173 addresses and ports
     meta = template.setdefault("metadata", {})
     meta["labels"] = {
         **(meta.get("labels") or {}),

@@ -111,6 +111,10 @@ def test_components_run_as_upstream_names_them_in_order_and_scale(
             pods[n].metadata.creationTimestamp for n in _instance_pods(range(i, i + 1)) if "router" not in n
         ]
         assert router >= max(others), (i, router, others)
+    # KEP-173 discovery: each router is told its own instance's leader
+    for i in (0, 1):
+        env = {e.name: e.value for e in pods[f"{RIS}-{i}-router-0"].spec.containers[0].env or []}
+        assert env["LEADER_ADDR"] == f"{RIS}-{i}-leader-0.s-{RIS}.{namespace}.svc.cluster.local"
     # the discovery config lists each instance's components
     config = yaml.safe_load(kube.get(ConfigMap, GROUP, namespace=namespace).data["config.yaml"])
     first = config["roles"]["inference"]["instances"][0]

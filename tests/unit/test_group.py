@@ -870,3 +870,11 @@ def test_an_order_that_is_no_order_runs_under_a_gang() -> None:
         {**rbg.wire(), "spec": {**rbg.wire()["spec"], "podGroupPolicy": {"kubeScheduling": {}}}}
     )
     assert validate(gang) == []
+
+
+def test_a_components_annotation_that_is_not_json_is_refused_naming_the_component() -> None:
+    broken = _component("x")
+    broken["annotations"] = {"rolebasedgroup.workloads.x-k8s.io/component-discovery": "{not json"}
+    (error,) = validate(rbg_of([_ris_role([broken])]))
+    assert error.field == "spec.roles[0].components[0].annotations"
+    assert "invalid rolebasedgroup.workloads.x-k8s.io/component-discovery annotation JSON" in str(error)

@@ -343,3 +343,28 @@ def test_an_instance_that_lost_every_statefulset_is_made_again_at_once_and_count
     # instance 0 is made again (on the current template); the budget is spent on it: nothing else moves
     assert [b["metadata"]["name"] for b in result.apply] == ["s-0-leader"]
     assert result.status["madeReplicas"] == 3
+
+
+def test_discovery_gives_each_pod_its_own_instances_addresses_and_ports() -> None:
+    leader = _component("leader", 1)
+    leader["template"]["spec"]["containers"][0]["ports"] = [{"name": "grpc", "containerPort": 50051}]
+    worker = _component("worker", 2)
+    refs = {
+        "addressRefs": [{"env": "LEADER_ADDR", "component": "leader", "index": 0}],
+        "portRefs": [
+            {"env": "LEADER_PORT", "component": "leader", "portName": "grpc"},
+            {"env": "NOWHERE", "component": "leader", "portName": "http"},  # no such port: no variable
+        ],
+    }
+    worker["template"]["metadata"] = {"annotations": {labels.DISCOVERY: json.dumps(refs)}}
+    worker["template"]["spec"]["containers"][0]["env"] = [{"name": "LEADER_PORT", "value": "1"}]
+    result = plan(_set(2, [leader, worker]), OWNER, [], 3)
+    for i in (0, 1):
+        sts = next(b for b in result.apply if b["metadata"]["name"] == f"s-{i}-worker")
+        env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert env == [
+            {"name": "LEADER_ADDR", "value": f"s-{i}-leader-0.svc.ns.svc.cluster.local"},
+            {"name": "LEADER_PORT", "value": "1"},  # the user's own value wins
+        ]
+    leader_env = next(b for b in result.apply if b["metadata"]["name"] == "s-0-leader")["spec"]["template"]
+    assert "env" not in leader_env["spec"]["containers"][0]
