@@ -166,13 +166,15 @@ def workload(
     if strategy is None:  # validate() refuses such roles before anything is built
         raise ValueError(f"spec.roles[{index}].workload: {role.workload.ref} is not supported")
     name = names.workload_name(group, role.name)
-    pods = pod_template(rbg, index, template)
-    components = _components(rbg, index) if role.components else ()
-    if components:  # one revision for the whole instance: every component's template
+    components: tuple[Obj, ...] = ()
+    if strategy.kind == "RoleInstanceSet":  # one revision for the whole instance: every component's
+        components = _components(rbg, index)
         revision = role_revision({"components": list(components)})
         for c in components:
             c["template"]["metadata"]["labels"][ROLE_REVISION] = revision
-        pods["metadata"]["labels"][ROLE_REVISION] = revision
+        pods = components[0]["template"]  # (the spec lists the components; no role template is built)
+    else:  # components on another kind are only warned about (validation.not_acted_on)
+        pods = pod_template(rbg, index, template)
     labels[ROLE_REVISION] = pods["metadata"]["labels"][ROLE_REVISION]
     spec = strategy.spec(
         Workload(
@@ -262,7 +264,7 @@ def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple
     leader and `size - 1` workers, built from the role's template and its leader and worker patches
     exactly as the LeaderWorkerSet is (the strategy's spec, which merges them)."""
     role = rbg.spec.roles[index]
-    if role.components:  # a RoleInstanceSet instance: `size` pods of each component
+    if role.workload.kind == "RoleInstanceSet":  # an instance: `size` pods of each component
         return [(t, role.replicas * component_size(c)) for c, t in component_templates(rbg.spec, index)]
     if role.workload.kind != "LeaderWorkerSet" or (strategy := strategy_of(role)) is None:
         return [(template, role.replicas)]

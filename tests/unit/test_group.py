@@ -878,3 +878,13 @@ def test_a_components_annotation_that_is_not_json_is_refused_naming_the_componen
     (error,) = validate(rbg_of([_ris_role([broken])]))
     assert error.field == "spec.roles[0].components[0].annotations"
     assert "invalid rolebasedgroup.workloads.x-k8s.io/component-discovery annotation JSON" in str(error)
+
+
+def test_components_on_a_statefulset_role_are_only_warned_never_built() -> None:
+    """v1alpha1's free-form components on another kind: the role runs its template; the components
+    (here without a template) are not resolved, so they cannot break the plan."""
+    rbg = rbg_of([{"name": "a", "components": [{"name": "x"}]}])
+    result = plan(rbg, [], NOW)
+    assert result.invalid == []
+    assert [o["kind"] for o in result.apply if o["kind"] == "StatefulSet"] == ["StatefulSet"]
+    assert [w.field for w in not_acted_on(rbg)] == ["spec.roles[0].components"]
