@@ -17,19 +17,13 @@ from typing import Any
 from rbg.api.hub import RoleBasedGroup
 from rbg.group import names
 from rbg.lifecycle import revisions
+from rbg.lifecycle.revisions import safe_hash
 
 Obj = dict[str, Any]
 HISTORY_LIMIT = 5
 REVISION_LABEL = names.PREFIX + "group-revision"  # on the ControllerRevisions, the data's hash
 ROLE_REVISION = names.PREFIX + "role-revision"  # on a role's workload and pods: its pod template's hash
 _MAX_PREFIX = 220  # name: {group}-{hash}-{n} within 253
-
-
-def safe_hash(document: Any) -> str:
-    """FNV-1a (32 bit) of the document's canonical JSON, spelled as controller-revision-hash is."""
-    return revisions.safe_encode(
-        revisions.fnv32a(json.dumps(document, sort_keys=True, separators=(",", ":")).encode())
-    )
 
 
 def _role_data(role: Obj) -> Obj:

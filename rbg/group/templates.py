@@ -37,14 +37,18 @@ def resolve(spec: RoleBasedGroupSpec, index: int) -> dict[str, Any]:
         template = clone(role.template)
     else:
         raise TemplateError(where, "template or templateRef must be set")
+    field = f"{where}.templatePatch" if role.template_ref is not None else f"{where}.template"
+    _check(template, field, "the resulting pod template", f"{where}.template.spec.containers")
+    return template
+
+
+def _check(template: dict[str, Any], field: str, what: str, containers_field: str) -> None:
+    """TemplateError unless `template` is a well-typed pod template with at least one container."""
     problems = type_errors(template, POD_TEMPLATE_SPEC)
     if problems:
-        field = f"{where}.templatePatch" if role.template_ref is not None else f"{where}.template"
-        raise TemplateError(field, f"the resulting pod template is malformed: {problems[0]}")
-    containers = (template.get("spec") or {}).get("containers") or []
-    if not containers:
-        raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
-    return template
+        raise TemplateError(field, f"{what} is malformed: {problems[0]}")
+    if not (template.get("spec") or {}).get("containers"):
+        raise TemplateError(containers_field, "must have at least one container")
 
 
 def component_templates(spec: RoleBasedGroupSpec, index: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -58,11 +62,7 @@ def component_templates(spec: RoleBasedGroupSpec, index: int) -> list[tuple[dict
         if not isinstance(raw, dict):
             raise TemplateError(f"{where}.template", "must be a pod template")
         template = clone(raw)
-        problems = type_errors(template, POD_TEMPLATE_SPEC)
-        if problems:
-            raise TemplateError(f"{where}.template", f"the pod template is malformed: {problems[0]}")
-        if not (template.get("spec") or {}).get("containers"):
-            raise TemplateError(f"{where}.template.spec.containers", "must have at least one container")
+        _check(template, f"{where}.template", "the pod template", f"{where}.template.spec.containers")
         meta = template.setdefault("metadata", {})
         for key in ("labels", "annotations"):
             extra = component.get(key)

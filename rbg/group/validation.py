@@ -259,11 +259,18 @@ def _component_errors(group: str, role: RoleSpec, where: str, *, gang: bool) -> 
     return out
 
 
-def _json_object_or_absent(component: dict[str, Any], key: str) -> bool:
+def _annotation_maps(component: dict[str, Any]) -> list[dict[str, Any]]:
+    """A component's own annotations, then its template's (merged in that order of precedence by
+    templates.component_templates)."""
     template = component.get("template")
     meta = template.get("metadata") if isinstance(template, dict) else None
-    for found in (component.get("annotations"), meta.get("annotations") if isinstance(meta, dict) else None):
-        raw = found.get(key) if isinstance(found, dict) else None
+    found = [component.get("annotations"), meta.get("annotations") if isinstance(meta, dict) else None]
+    return [f for f in found if isinstance(f, dict)]
+
+
+def _json_object_or_absent(component: dict[str, Any], key: str) -> bool:
+    for found in _annotation_maps(component):
+        raw = found.get(key)
         if raw is None:
             continue
         try:
@@ -276,14 +283,10 @@ def _json_object_or_absent(component: dict[str, Any], key: str) -> bool:
 
 def _starts_after(components: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Each component's startAfter (KEP-173), from its own annotations or its template's."""
-    out = {}
+    out: dict[str, list[str]] = {}
     for c in components:
-        template = c.get("template")
-        meta = template.get("metadata") if isinstance(template, dict) else None
-        found = start_after(c.get("annotations")) or start_after(
-            meta.get("annotations") if isinstance(meta, dict) else None
-        )
-        out[str(c.get("name"))] = found
+        maps = _annotation_maps(c)
+        out[str(c.get("name"))] = next((after for m in maps if (after := start_after(m))), [])
     return out
 
 

@@ -69,8 +69,7 @@ def start_order(components: list[InstanceComponent]) -> dict[str, list[str]]:
 
 def revision(ris: RoleInstanceSet) -> str:
     """Digest of what an instance is made of (every component's name, size, Service and template)."""
-    data = json.dumps(ris.spec.role_instance_template.wire(), sort_keys=True, separators=(",", ":"))
-    return revisions.safe_encode(revisions.fnv32a(data.encode()))
+    return revisions.safe_hash(ris.spec.role_instance_template.wire())
 
 
 def _ready(sts: Obj | None, size: int) -> bool:

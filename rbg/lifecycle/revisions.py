@@ -3,6 +3,7 @@ rbg.leaderworker.revision): FNV hashes spelled as Kubernetes spells them, and hi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,11 @@ def fnv32a(data: bytes) -> int:
 def safe_encode(h: int) -> str:
     """A hash's decimal digits in the vowel-free alphabet (a label value that never spells a word)."""
     return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in str(h))
+
+
+def safe_hash(document: Any) -> str:
+    """FNV-1a (32 bit) of the document's canonical JSON, spelled as controller-revision-hash is."""
+    return safe_encode(fnv32a(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
 
 
 def prune(ordered: Sequence[Any], keep: Any, limit: int) -> list[Any]:

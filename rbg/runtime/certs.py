@@ -132,6 +132,11 @@ def belongs_together(cert: ServingCert) -> bool:
     return served.public_key() == key.public_key()
 
 
+def usable(cert: ServingCert, dns_names: list[str], ip_addresses: list[str]) -> bool:
+    """A stored certificate to keep serving: its files belong together and it needs no renewal."""
+    return belongs_together(cert) and not needs_renewal(cert.cert_pem, dns_names, ip_addresses)
+
+
 def needs_renewal(
     cert_pem: bytes, dns_names: list[str], ip_addresses: list[str], now: dt.datetime | None = None
 ) -> bool:
@@ -166,7 +171,7 @@ def load_or_generate(
         ca_key = directory / "ca.key"
         if ca_key.exists():
             same_ca = (existing.ca_pem, ca_key.read_bytes())
-        if belongs_together(existing) and not needs_renewal(existing.cert_pem, dns_names, ip_addresses):
+        if usable(existing, dns_names, ip_addresses):
             return ServingCert(existing.ca_pem, existing.cert_pem, existing.key_pem, same_ca and same_ca[1])
     except OSError:
         pass

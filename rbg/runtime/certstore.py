@@ -82,11 +82,7 @@ async def shared(
     for _ in range(ATTEMPTS):
         secret = await kube.get(SECRET, name, namespace)
         stored = _decode(secret) if secret is not None else None
-        if (
-            stored is not None
-            and certs.belongs_together(stored)
-            and not certs.needs_renewal(stored.cert_pem, dns_names, ip_addresses)
-        ):
+        if stored is not None and certs.usable(stored, dns_names, ip_addresses):
             return stored
         dns, ips = set(dns_names), set(ip_addresses)
         if stored is not None:
