@@ -4,6 +4,7 @@
 #     etcd kube-apiserver kube-controller-manager kube-scheduler kubectl   (hack/controlplane)
 #     kwok + kwok-stages.yaml                                             (sigs.k8s.io/kwok)
 #     kube-scheduler-coscheduling + podgroup-crd.yaml                     (hack/scheduler-plugins)
+#     helm                                                                (helm.sh/helm/v4, for charts/rbg)
 # Each part is skipped when its stamp (versions + hash of the wrapper sources) matches.
 # Usage: hack/build-controlplane.sh [--print-dir]
 set -euo pipefail
@@ -89,14 +90,22 @@ build_scheduler_plugins() {
   cp "$crd" "$OUT/podgroup-crd.yaml"; chmod u+w "$OUT/podgroup-crd.yaml"
 }
 
+build_helm() {
+  # helm's own go.mod, as released (go install pkg@version); its version string set as its Makefile does
+  GOFLAGS= GOBIN="$OUT" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+}
+
 step controlplane "$(stamp_of controlplane "$here"/controlplane/go.* "$here"/controlplane/cmd/*/main.go)" build_controlplane
 step kwok "$(stamp_of kwok "$0")" build_kwok
 step scheduler-plugins "$(stamp_of scheduler-plugins "$here"/scheduler-plugins/go.* "$here"/scheduler-plugins/cmd/*/main.go)" build_scheduler_plugins
+step helm "$(stamp_of "helm $HELM_VERSION")" build_helm
 {
   echo "kubernetes=$K8S_VERSION"
   echo "etcd=$(cd "$here/controlplane" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
   echo "kwok=$KWOK_VERSION"
   echo "scheduler-plugins=$SCHED_PLUGINS_VERSION (k8s $SCHED_PLUGINS_K8S_VERSION)"
+  echo "helm=$HELM_VERSION"
   echo "go=$gov"
 } >"$OUT/VERSIONS"
 echo "control plane binaries ready in $OUT"

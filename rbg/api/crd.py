@@ -159,15 +159,18 @@ def _crd(
     return out
 
 
-def conversion(url: str | None = None, ca_bundle: bytes | None = None) -> Schema:
-    """The CRD's conversion stanza: the operator's `/convert` webhook, at `url` with the CA that signs
-    its certificate when it installs the CRDs itself; a Service placeholder in the generated files
-    (an installer fills it in)."""
-    client: Schema = (
-        {"url": f"{url.rstrip('/')}{CONVERT_PATH}"}
-        if url is not None
-        else {"service": {"name": "rbg-webhook", "namespace": "rbg-system", "path": CONVERT_PATH}}
-    )
+def conversion(
+    url: str | None = None, ca_bundle: bytes | None = None, service: Schema | None = None
+) -> Schema:
+    """The CRD's conversion stanza: the operator's `/convert` webhook, at `url` or behind `service`
+    (namespace, name, port) with the CA that signs its certificate; a Service placeholder in the
+    generated files (an installer fills it in)."""
+    client: Schema
+    if url is not None:
+        client = {"url": f"{url.rstrip('/')}{CONVERT_PATH}"}
+    else:
+        svc = service or {"name": "rbg-webhook", "namespace": "rbg-system"}
+        client = {"service": {**svc, "path": CONVERT_PATH}}
     if ca_bundle is not None:
         client["caBundle"] = base64.b64encode(ca_bundle).decode()
     return {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": client}}

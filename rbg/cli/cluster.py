@@ -119,19 +119,30 @@ app.add_typer(operator_app, name="operator")
 
 
 @operator_app.command("up")
-def operator_up(name: NameOpt = "rbg", directory: DirOpt = None) -> None:
+def operator_up(
+    name: NameOpt = "rbg",
+    directory: DirOpt = None,
+    replicas: Annotated[
+        int, typer.Option(min=1, max=5, help="Replicas (one leader, the others standby).")
+    ] = 1,
+    supervise: Annotated[
+        bool, typer.Option(help="Restart a replica that exits, with back-off, as a kubelet would.")
+    ] = True,
+) -> None:
     """Apply RBAC, start (or restart) the operator with its ServiceAccount token, wait until ready."""
     from rbg.devcluster import operator
 
     cluster = LocalCluster(name, directory)
     try:
-        state = operator.start(cluster)
+        state = operator.start(cluster, replicas=replicas, supervise=supervise)
     except DevClusterError as exc:
         raise _fail(exc) from None
-    err.print(
-        f"operator running (pid {state.pids[operator.COMPONENT]}, log {cluster.logs / 'rbg-operator.log'})",
-        highlight=False,
-    )
+    for replica in operator.replica_names(replicas):
+        err.print(
+            f"{replica} running (pid {state.pids[replica]}{', supervised' if supervise else ''}, "
+            f"log {cluster.logs / f'{replica}.log'})",
+            highlight=False,
+        )
 
 
 @operator_app.command("down")

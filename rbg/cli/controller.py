@@ -51,6 +51,18 @@ def run(
         str,
         typer.Option(help="Secret (in --namespace) sharing the webhook certificate; empty: --cert-dir only."),
     ] = DEFAULTS.cert_secret,
+    webhook_service: Annotated[
+        str, typer.Option(help="Service (in --namespace, port 443) the API server calls; empty: the URL.")
+    ] = DEFAULTS.webhook_service,
+    manage_webhooks: Annotated[
+        bool, typer.Option(help="Write the webhook configurations and the CRDs' conversion CA.")
+    ] = DEFAULTS.manage_webhooks,
+    webhook_failure_policy: Annotated[
+        str, typer.Option(help="Fail or Ignore, when the API server cannot reach the webhooks.")
+    ] = DEFAULTS.webhook_failure_policy,
+    lws_controller: Annotated[
+        bool, typer.Option(help="Run the LeaderWorkerSet controller (off: another one runs them).")
+    ] = DEFAULTS.lws_controller,
     install_crds: Annotated[
         bool, typer.Option(help="Server-side apply the CRDs at start.")
     ] = DEFAULTS.install_crds,
@@ -91,6 +103,10 @@ def run(
         cert_dir=cert_dir,
         webhook_reuse_port=webhook_reuse_port,
         cert_secret=cert_secret,
+        webhook_service=webhook_service,
+        manage_webhooks=manage_webhooks,
+        webhook_failure_policy=_failure_policy(webhook_failure_policy),
+        lws_controller=lws_controller,
         workers=workers,
         status_progress_interval=status_progress_interval,
     )
@@ -104,3 +120,11 @@ def _storage(value: str) -> Literal["v1alpha1", "v1alpha2"]:
     if value == "v1alpha2":
         return "v1alpha2"
     raise typer.BadParameter(f"{value!r}: v1alpha1 or v1alpha2", param_hint="--storage-version")
+
+
+def _failure_policy(value: str) -> Literal["Fail", "Ignore"]:
+    if value == "Fail":
+        return "Fail"
+    if value == "Ignore":
+        return "Ignore"
+    raise typer.BadParameter(f"{value!r}: Fail or Ignore", param_hint="--webhook-failure-policy")

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from rbg.api import crd, hub
 from rbg.api.conversion import convert
-from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
+from rbg.controllers import install
 from rbg.controllers.coordination.controller import CoordinationReconciler
 from rbg.controllers.coordination.lws import LeaderWorkerPlacement, let_go
 from rbg.controllers.groupset.controller import GroupSetReconciler
@@ -29,11 +29,11 @@ from rbg.runtime.client import Kube
 from rbg.runtime.errors import ApiError
 from rbg.runtime.manager import Manager
 from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION, MUTATINGWEBHOOKCONFIGURATION
-from rbg.runtime.webhook import AdmissionServer, webhook_configuration
+from rbg.runtime.webhook import AdmissionServer
 
 log = logging.getLogger(__name__)
-WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
-MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
+WEBHOOK_CONFIGURATION = install.WEBHOOK_CONFIGURATION
+MUTATING_WEBHOOK_CONFIGURATION = install.MUTATING_WEBHOOK_CONFIGURATION
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
 UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
 #: how often a running operator looks at its webhook certificate (renewed 30 days before expiry)
@@ -104,6 +104,7 @@ async def install_crds(
     webhook_url: str | None = None,
     ca_bundle: bytes | None = None,
     storage: str = hub.STORAGE_VERSION,
+    service: dict[str, Any] | None = None,
 ) -> None:
     """Apply our CRDs and wait until each is Established; a CRD serving several versions points the API
     server at this operator's conversion webhook (`webhook_url`, signed by `ca_bundle`): installed only
@@ -114,8 +115,9 @@ async def install_crds(
         if body["metadata"]["name"] not in skip
     ]
     for body in bodies:
-        if (body["spec"].get("conversion") or {}).get("strategy") == "Webhook" and webhook_url is not None:
-            body["spec"]["conversion"] = crd.conversion(webhook_url, ca_bundle)
+        converts = (body["spec"].get("conversion") or {}).get("strategy") == "Webhook"
+        if converts and (webhook_url is not None or service is not None):
+            body["spec"]["conversion"] = crd.conversion(webhook_url, ca_bundle, service)
         await _say_storage_switch(kube, body)
         await kube.apply(body)
     for body in bodies:
@@ -186,6 +188,9 @@ async def run(settings: Settings) -> None:
     try:
         # an upstream LWS controller already owns the LeaderWorkerSet API: leave it (and its objects) to it
         upstream = await upstream_lws(kube)
+        run_lws = settings.lws_controller and not upstream
+        if not settings.lws_controller:
+            log.info("--no-lws-controller: LeaderWorkerSets are left to another controller")
         if upstream:
             log.warning(
                 "found the LeaderWorkerSet CRD %s installed by someone else (kubernetes-sigs/lws?): not "
@@ -219,7 +224,7 @@ async def run(settings: Settings) -> None:
         coordination = CoordinationReconciler(manager, kube, workers=settings.coordination_workers)
         ScalingAdapterReconciler(manager, kube, workers=settings.scaling_adapter_workers)
         GroupSetReconciler(manager, kube, workers=settings.groupset_workers)
-        if not upstream:
+        if run_lws:
             LeaderWorkerSetReconciler(
                 manager,
                 kube,
@@ -230,7 +235,10 @@ async def run(settings: Settings) -> None:
 
         # admission: served by the manager (handlers see synced caches), on every replica
         url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"
-        dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname)
+        svc, ns = settings.webhook_service, settings.namespace
+        service = install.service_ref(ns, svc) if svc else None
+        in_cluster = [f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"] if svc else []
+        dns, ips = _cert_names(settings.webhook_host, urlparse(url).hostname, *in_cluster)
         cert = await _certificate(kube, settings, dns, ips)
         server = AdmissionServer(
             settings.webhook_host,
@@ -242,32 +250,37 @@ async def run(settings: Settings) -> None:
         server.add_converter(crd.CONVERT_PATH, convert)  # pure: it never waits for the caches
         manager.serve_webhooks(server)
         manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)
-        manager.webhook(RBG_POD_RULE.path, coordination.mutate_pod)
-        validating = [RULE]
-        mutating = [RBG_POD_RULE]
-        if not upstream:
+        manager.webhook(install.RBG_POD_RULE.path, coordination.mutate_pod)
+        if run_lws:
             manager.webhook(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
             manager.webhook(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
-            validating.append(lws_admission.RULE)
-            mutating.insert(0, lws_admission.POD_RULE)
         await manager.start_webhooks()  # before the configurations point the API server at them
-        skip = frozenset({LWS_CRD}) if upstream else frozenset()
+        skip = frozenset() if run_lws else frozenset({LWS_CRD})
+        reach_url = None if service else url
 
         async def publish(ca_pem: bytes) -> None:
             """The CRDs and webhook configurations, pointing the API server at us with this CA."""
             if settings.install_crds:  # after the webhooks: a CRD with several versions converts through them
                 await install_crds(
-                    kube, skip=skip, webhook_url=url, ca_bundle=ca_pem, storage=settings.storage_version
+                    kube,
+                    skip=skip,
+                    webhook_url=reach_url,
+                    ca_bundle=ca_pem,
+                    storage=settings.storage_version,
+                    service=service,
                 )
-            await kube.apply(
-                webhook_configuration("Validating", WEBHOOK_CONFIGURATION, validating, ca_pem, url_base=url)
-            )
-            # LWS pods get their identity first, then (for RBG roles) their batch
-            await kube.apply(
-                webhook_configuration(
-                    "Mutating", MUTATING_WEBHOOK_CONFIGURATION, mutating, ca_pem, url_base=url
-                )
-            )
+            if not settings.manage_webhooks:  # an installer and cert-manager keep them (D44)
+                return
+            if not settings.install_crds:
+                await install.point_conversion(kube, ca_pem, url=reach_url, service=service, skip=skip)
+            for configuration in install.webhook_configurations(
+                ca_pem,
+                lws=run_lws,
+                url=reach_url,
+                service=service,
+                failure_policy=settings.webhook_failure_policy,
+            ):
+                await kube.apply(configuration)
 
         await publish(cert.ca_pem)
         renewal = asyncio.create_task(

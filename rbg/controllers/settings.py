@@ -94,7 +94,23 @@ class Settings:
     kept across restarts (the CRDs' conversion trusts one CA); empty: each process makes its own in
     `cert_dir` (one replica only). config/rbac grants the operator this default name only."""
 
+    webhook_service: str = ""
+    """Service in `namespace` (port 443) the API server reaches the webhooks and the CRD conversion by, as
+    in a cluster install (the certificate then names NAME.NAMESPACE.svc); empty: `webhook_url`."""
+
+    manage_webhooks: bool = True
+    """Write the webhook configurations (and, with `install_crds` off, the CRDs' conversion CA) at start and
+    when the CA changes; off when an installer and cert-manager's CA injector keep them (D44)."""
+
+    webhook_failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    """What the API server does when the webhooks cannot be reached: Fail refuses the request, Ignore lets
+    it through unchecked (and pods of coordinated roles unplaced)."""
+
     # -- controllers ----------------------------------------------------------------------------------
+
+    lws_controller: bool = True
+    """Run our LeaderWorkerSet controller, its webhooks and CRD (off: leave LeaderWorkerSets to another
+    controller, as when upstream's LWS is installed)."""
 
     workers: int = 32
     """Concurrent reconciles of the RoleBasedGroup and of the LeaderWorkerSet controller (each)."""

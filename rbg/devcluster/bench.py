@@ -157,11 +157,11 @@ def contenders(
     upstream_dir: Path | None, default_qps: bool, only: set[str] | None, operator_args: tuple[str, ...] = ()
 ) -> list[Contender]:
     def ours(lc: LocalCluster) -> int:
-        return operator.start(lc, operator_args).pids[operator.COMPONENT]
+        return operator.start(lc, operator_args, supervise=False).pids[operator.COMPONENT]
 
     def ours_storing_v1alpha2(lc: LocalCluster) -> int:
         args = (*operator_args, "--storage-version=v1alpha2")
-        return operator.start(lc, args).pids[operator.COMPONENT]
+        return operator.start(lc, args, supervise=False).pids[operator.COMPONENT]
 
     def theirs(qps: int | None) -> Callable[[LocalCluster], int]:
         assert upstream_dir is not None

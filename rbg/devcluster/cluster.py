@@ -59,6 +59,8 @@ class State:
     bin_dir: str
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    #: each component's command line, so that one can be started again as it was (`restart`)
+    args: dict[str, list[str]] = field(default_factory=dict)
     nodes: int = 0
     coscheduling: bool = False
     started_at: float = 0.0
@@ -149,8 +151,36 @@ class LocalCluster:
         return state, False
 
     def _spawn(self, state: State, component: str, args: list[str | Path]) -> None:
+        state.args[component] = [str(a) for a in args]
         state.pids[component] = processes.spawn(args, self.logs / f"{component}.log", cwd=self.dir)
         self.save(state)
+
+    def stop_component(self, component: str) -> None:
+        """Kill one component of the running cluster (SIGKILL: an outage, not a graceful stop)."""
+        state = self._running()
+        pid = state.pids.pop(component, None)
+        if pid is not None and processes.group_runs_in(pid, self.dir):
+            processes.kill_group(pid)
+        self.save(state)
+
+    def start_component(self, component: str, timeout: float = 60.0) -> State:
+        """Start a stopped component again with the command line it had, and wait until it serves
+        (for the API server: /readyz answers 200)."""
+        state = self._running()
+        if component in state.pids and processes.alive(state.pids[component]):
+            raise DevClusterError(f"{component} is already running")
+        if component not in state.args:
+            raise DevClusterError(f"{component} was never started by this cluster")
+        self._spawn(state, component, list(state.args[component]))
+        if component == "kube-apiserver":
+            self._wait(state, component, lambda: self._apiserver_ready(state), time.monotonic() + timeout)
+        return state
+
+    def _running(self) -> State:
+        state = self.load_state()
+        if state is None:
+            raise DevClusterError(f"cluster {self.name} is not running (rbg cluster up)")
+        return state
 
     def _wait(self, state: State, component: str, check: Callable[[], bool], deadline: float) -> None:
         log_file = self.logs / f"{component}.log"

@@ -51,31 +51,76 @@ def service_account_kubeconfig(state: State, path: Path) -> Path:
     return token_kubeconfig(state, "rbg-controller", path)
 
 
-def start(cluster: LocalCluster, extra_args: tuple[str, ...] = (), timeout: float = 60) -> State:
-    """Start (or restart) the operator for this cluster and wait until it is ready."""
+def replica_names(replicas: int) -> list[str]:
+    """Component names of the operator's replicas: `rbg-operator`, then `rbg-operator-2`, ..."""
+    return [COMPONENT if i == 1 else f"{COMPONENT}-{i}" for i in range(1, replicas + 1)]
+
+
+def start(
+    cluster: LocalCluster,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 60,
+    *,
+    replicas: int = 1,
+    supervise: bool = True,
+) -> State:
+    """Start (or restart) the operator for this cluster and wait until every replica is ready.
+
+    `supervise`: each replica runs under `rbg.devcluster.supervisor`, restarted with back-off when it
+    exits, as a kubelet would (D43); the benchmark turns it off to read the operator's own CPU. Several
+    replicas share one webhook port (SO_REUSEPORT, as a Service spreads requests over pods), the
+    webhook certificate (the Secret, D41) and the Lease; each has its own token, so the audit log tells
+    their requests apart, and `POD_NAME` = its component name, which prefixes its Lease identity."""
     state = cluster.load_state()
     if state is None:
         raise DevClusterError(f"cluster {cluster.name} is not running (rbg cluster up)")
     stop(cluster)
-    kubeconfig = service_account_kubeconfig(state, cluster.dir / "operator.kubeconfig")
-    health, metrics, webhook = processes.free_ports(3)
-    args: list[str | Path] = [
-        sys.executable, "-m", "rbg.cli.main", "controller", "run",
-        f"--kubeconfig={kubeconfig}", "--probe-bind=127.0.0.1", f"--health-port={health}",
-        f"--metrics-port={metrics}", f"--webhook-port={webhook}",
-        f"--cert-dir={cluster.dir / 'webhook-certs'}", *extra_args,
-    ]  # fmt: skip
-    state.ports.update({COMPONENT: health, f"{COMPONENT}-metrics": metrics, f"{COMPONENT}-webhook": webhook})
-    return spawn_until_ready(cluster, state, COMPONENT, args, health, timeout)
+    names = replica_names(replicas)
+    webhook = processes.free_port()
+    for name in names:
+        kubeconfig = service_account_kubeconfig(state, cluster.dir / f"{name}.kubeconfig")
+        health, metrics = processes.free_ports(2)
+        args: list[str | Path] = [
+            sys.executable, "-m", "rbg.cli.main", "controller", "run",
+            f"--kubeconfig={kubeconfig}", "--probe-bind=127.0.0.1", f"--health-port={health}",
+            f"--metrics-port={metrics}", f"--webhook-port={webhook}",
+            f"--cert-dir={cluster.dir / ('webhook-certs' if name == COMPONENT else f'{name}-certs')}",
+            *(["--webhook-reuse-port"] if replicas > 1 else []), *extra_args,
+        ]  # fmt: skip
+        if supervise:
+            record = f"--record={record_file(cluster, name)}"
+            args = [sys.executable, "-m", "rbg.devcluster.supervisor", record, "--", *args]
+        state.ports.update({name: health, f"{name}-metrics": metrics, f"{name}-webhook": webhook})
+        state = spawn_until_ready(cluster, state, name, args, health, timeout, env={"POD_NAME": name})
+    return state
+
+
+def record_file(cluster: LocalCluster, component: str) -> Path:
+    """The supervisor's record of `component` (restarts, pid): see `rbg.devcluster.supervisor`."""
+    return cluster.dir / f"{component}.supervisor.json"
+
+
+def restarts(cluster: LocalCluster, component: str = COMPONENT) -> int:
+    """How many times the supervisor restarted `component` (0 when it was not supervised)."""
+    from rbg.devcluster.supervisor import Record
+
+    rec = Record.read(record_file(cluster, component))
+    return rec.restarts if rec else 0
 
 
 def spawn_until_ready(
-    cluster: LocalCluster, state: State, component: str, args: list[str | Path], health: int, timeout: float
+    cluster: LocalCluster,
+    state: State,
+    component: str,
+    args: list[str | Path],
+    health: int,
+    timeout: float,
+    env: dict[str, str] | None = None,
 ) -> State:
     """Start `component` (recorded in the cluster state, so `rbg cluster down` stops it) and wait until
     its /readyz on 127.0.0.1:`health` answers 200."""
     log = cluster.logs / f"{component}.log"
-    state.pids[component] = processes.spawn(args, log, cwd=cluster.dir)
+    state.pids[component] = processes.spawn(args, log, cwd=cluster.dir, env=env)
     cluster.save(state)
     deadline = time.monotonic() + timeout
     while True:
@@ -91,11 +136,25 @@ def spawn_until_ready(
         time.sleep(0.2)
 
 
+def running_replicas(state: State) -> list[str]:
+    """The operator replicas recorded in the cluster state."""
+    return [
+        c
+        for c in state.pids
+        if c == COMPONENT or (c.startswith(f"{COMPONENT}-") and c[len(COMPONENT) + 1 :].isdigit())
+    ]
+
+
 def stop(cluster: LocalCluster) -> None:
+    """Stop every replica of the operator (and its supervisor)."""
     state = cluster.load_state()
-    if state is None or COMPONENT not in state.pids:
+    if state is None:
         return
-    processes.stop_groups([state.pids.pop(COMPONENT)])
-    for k in (COMPONENT, f"{COMPONENT}-metrics", f"{COMPONENT}-webhook"):
-        state.ports.pop(k, None)
+    names = running_replicas(state)
+    if not names:
+        return
+    processes.stop_groups([state.pids.pop(n) for n in names])
+    for name in names:
+        for k in (name, f"{name}-metrics", f"{name}-webhook"):
+            state.ports.pop(k, None)
     cluster.save(state)

@@ -49,8 +49,11 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def spawn(args: Sequence[str | Path], log: Path, cwd: Path | None = None) -> int:
-    """Start a process in a session (and process group) of its own, output to `log`; returns its pid."""
+def spawn(
+    args: Sequence[str | Path], log: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> int:
+    """Start a process in a session (and process group) of its own, output to `log`; returns its pid.
+    `env`: variables set on top of this process's environment."""
     try:
         with open(log, "ab") as out:
             p = subprocess.Popen(
@@ -60,6 +63,7 @@ def spawn(args: Sequence[str | Path], log: Path, cwd: Path | None = None) -> int
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=cwd,
+                env={**os.environ, **env} if env else None,
             )
     except OSError as exc:
         raise DevClusterError(f"cannot start {args[0]}: {exc.strerror}") from None
@@ -133,6 +137,15 @@ def stop_groups(pgids: Sequence[int], grace: float = 10.0) -> None:
                 os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(group_alive(g) for g in pgids):
+        time.sleep(0.05)
+
+
+def kill_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGKILL a process group at once (a crash, not a stop) and wait until it is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and group_alive(pgid):
         time.sleep(0.05)
 
 

@@ -188,7 +188,11 @@ class AdmissionServer:
 
 
 def _hooks(
-    rules: list[Rule], ca_pem: bytes, url_base: str | None, service: dict[str, Any] | None
+    rules: list[Rule],
+    ca_pem: bytes,
+    url_base: str | None,
+    service: dict[str, Any] | None,
+    failure_policy: str = "Fail",
 ) -> list[dict[str, Any]]:
     ca = base64.b64encode(ca_pem).decode()
     hooks = []
@@ -202,7 +206,7 @@ def _hooks(
             "name": r.name,
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",
-            "failurePolicy": "Fail",
+            "failurePolicy": failure_policy,
             "timeoutSeconds": 10,
             "clientConfig": client,
             "rules": [
@@ -231,12 +235,13 @@ def webhook_configuration(
     *,
     url_base: str | None = None,
     service: dict[str, Any] | None = None,
+    failure_policy: Literal["Fail", "Ignore"] = "Fail",
 ) -> dict[str, Any]:
     """A Validating- or MutatingWebhookConfiguration for `rules`, reached by `url_base` or a Service.
 
     Mutating webhooks answer with JSONPatches (`Verdict.patch`) and are not re-invoked.
     """
-    hooks = _hooks(rules, ca_pem, url_base, service)
+    hooks = _hooks(rules, ca_pem, url_base, service, failure_policy)
     if kind == "Mutating":
         for hook in hooks:
             hook["reinvocationPolicy"] = "Never"

@@ -36,12 +36,12 @@ def _rendered(flag: str, value: object) -> str | None:
     """How --help shows a default: a boolean as the flag it means, None as nothing."""
     if isinstance(value, bool):
         return flag.removeprefix("--") if value else "no-" + flag.removeprefix("--")
-    return None if value is None else str(value)
+    return None if value is None or value == "" else str(value)
 
 
 def test_every_option_is_a_settings_field_and_help_shows_its_default() -> None:
     shown = _help_defaults()
-    assert len(shown) == 18
+    assert len(shown) == 22
     defaults = Settings()
     for flag, default in shown.items():
         field = flag.removeprefix("--").replace("-", "_")
@@ -82,6 +82,8 @@ def test_each_flag_sets_its_own_field(ran: list[Settings]) -> None:
         new: object = f"x-{field}"
         if field == "storage_version":  # one of two values (the other tested below)
             new = "v1alpha2"
+        elif field == "webhook_failure_policy":  # one of two values
+            new = "Ignore"
         elif isinstance(value, Path):
             new = Path("/x", field)
         elif isinstance(value, int | float):
@@ -91,6 +93,13 @@ def test_each_flag_sets_its_own_field(ran: list[Settings]) -> None:
     result = CliRunner().invoke(app, ["controller", "run", *args], env=WIDE)
     assert result.exit_code == 0, result.output
     assert ran == [dataclasses.replace(defaults, **changed)]
+
+
+def test_a_failure_policy_that_is_neither_is_refused_naming_the_flag(ran: list[Settings]) -> None:
+    result = CliRunner().invoke(app, ["controller", "run", "--webhook-failure-policy=fail"], env=WIDE)
+    assert result.exit_code != 0
+    assert "--webhook-failure-policy" in result.output
+    assert ran == []
 
 
 def test_a_storage_version_that_is_neither_is_refused_naming_the_flag(ran: list[Settings]) -> None:
