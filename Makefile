@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RBG := $(VENV)/bin/rbg
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane crds chart image test unit lint fmt demo demo-down bench
+.PHONY: help venv controlplane crds chart image image-run test unit lint fmt demo demo-down bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ chart: venv controlplane ## regenerate the chart's generated templates and confi
 	  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: rbg-system\n'; \
 	  "$$(hack/build-controlplane.sh --print-dir)/helm" template rbg charts/rbg --namespace rbg-system; } > config/install.yaml
 
-image: ## build the operator image without a daemon or registry (debootstrap + buildah; root)
-	hack/build-image.sh
+image: venv ## build the operator image without a daemon or registry (debootstrap + buildah; root)
+	PYTHON=$(PY) hack/build-image.sh
+
+image-run: venv controlplane ## run the built image's entrypoint against a local cluster, deploy the PD example
+	$(PY) hack/run-image.py
 
 test: venv controlplane ## the whole suite: unit tests, then behaviour tests on the real local control plane
 	$(PY) -m pytest -p no:cacheprovider tests/unit tests/cluster $(PYTEST_ARGS)
