@@ -191,6 +191,12 @@ async def run(settings: Settings) -> None:
         run_lws = settings.lws_controller and not upstream
         if not settings.lws_controller:
             log.info("--no-lws-controller: LeaderWorkerSets are left to another controller")
+        if upstream and settings.lws_controller and not settings.install_crds:
+            # installed by a chart whose LWS webhooks stay registered with no one serving them
+            raise SystemExit(
+                f"the LeaderWorkerSet CRD {LWS_CRD} belongs to another controller (kubernetes-sigs/lws?): "
+                "install with controllers.lws.enabled=false (--no-lws-controller)"
+            )
         if upstream:
             log.warning(
                 "found the LeaderWorkerSet CRD %s installed by someone else (kubernetes-sigs/lws?): not "

@@ -22,6 +22,7 @@ from rbg.runtime.webhook import Rule, webhook_configuration
 Obj = dict[str, Any]
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
 MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
+CONVERSION_MANAGER = "rbg-conversion"
 
 
 def rules(lws: bool) -> tuple[list[Rule], list[Rule]]:
@@ -97,7 +98,10 @@ async def point_conversion(
                 "kind": body["kind"],
                 "metadata": {"name": name},
                 "spec": {"conversion": crd.conversion(url, ca_pem, service)},
-            }
+            },
+            # a manager of its own: under "rbg", which owns whole CRDs it installed before, this
+            # partial object would drop every other field it owns (versions, names...)
+            field_manager=CONVERSION_MANAGER,
         )
         written += 1
     return written

@@ -72,6 +72,8 @@ def supervise(command: list[str], record: Path, initial: float, cap: float, rese
     while not stopping:
         started = time.monotonic()
         child = subprocess.Popen(command)  # inherits our stdout/stderr (the log) and process group
+        if stopping:  # the signal came while it was being started: it must stop too
+            child.terminate()
         state.pid, state.started_at = child.pid, time.time()
         state.write(record)
         code = child.wait()

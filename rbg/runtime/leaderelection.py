@@ -109,11 +109,12 @@ class LeaderElector:
             # a renewal that hangs past the deadline must count as lost (as client-go bounds it): a
             # standby takes the Lease after lease_duration, and two leaders must never overlap
             renewed = False
+            attempt = time.monotonic()  # the renewal is as old as its request, not its answer
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     renewed = await self._try_acquire_or_renew()
             if renewed:
-                deadline = time.monotonic() + self.renew_deadline
+                deadline = attempt + self.renew_deadline
             elif time.monotonic() > deadline or self._observed_holder not in ("", self.identity):
                 self._set_leader(False)
                 self._log.error("leader election lost")
