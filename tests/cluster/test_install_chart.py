@@ -27,6 +27,10 @@ def _dry_run(cluster: State, manifests: str) -> str:
     and webhook configurations (reached by URL) as "rbg", so this is the chart taking them over, the
     Service reference replacing the URL. (Under another manager both would be kept: invalid, which is
     what an install over a running `rbg controller run` meets: delete its webhook configurations first.)"""
+    from rbg.devcluster.operator import kubectl as run_kubectl
+
+    # the release namespace must exist for a dry run of what goes in it (helm --create-namespace)
+    run_kubectl(cluster, "create", "namespace", "rbg-system", ok_if_exists=True)
     kubectl = Path(cluster.bin_dir) / "kubectl"
     r = subprocess.run(
         [str(kubectl), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "--force-conflicts",

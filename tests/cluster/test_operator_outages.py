@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 import yaml
 
@@ -205,6 +206,20 @@ def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
 
         # leader failover: SIGKILL the leader's process (no Lease release); the change made at that
         # moment is converged by a replica, the standby or the restarted one, whichever leads first
+        # a standby that is up: after the 120 s outage a replica may still wait out its back-off
+        def both_ready() -> tuple[bool, Any]:
+            seen = {}
+            for name in op.replica_names(2):
+                try:
+                    seen[name] = httpx.get(
+                        f"http://127.0.0.1:{state.ports[name]}/readyz", timeout=2
+                    ).status_code
+                except httpx.HTTPError as exc:
+                    seen[name] = type(exc).__name__
+            return all(v == 200 for v in seen.values()), seen
+
+        wait_until(both_ready, 120, "both replicas ready before the leader is killed")
+        time.sleep(4)  # the standby has seen the current renewals (2 s retry)
         now = lambda: datetime.now().astimezone()  # noqa: E731
         wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
         leader = watcher.holder_at(now())
