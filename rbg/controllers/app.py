@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_CONFIGURATION = install.WEBHOOK_CONFIGURATION
 MUTATING_WEBHOOK_CONFIGURATION = install.MUTATING_WEBHOOK_CONFIGURATION
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
-UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
+UPSTREAM_LWS_WEBHOOKS = install.UPSTREAM_LWS_WEBHOOKS
 #: how often a running operator looks at its webhook certificate (renewed 30 days before expiry)
 CERT_CHECK_SECONDS = 3600.0
 CERT_RETRY_SECONDS = 60.0

@@ -1,7 +1,7 @@
 """What the operator registers with the API server: its webhook configurations and the CRDs' conversion.
 
 One place for both the running operator (`rbg.controllers.app`, which writes them at start and when its
-CA changes) and the Helm chart (`rbg.install.chart` renders the same objects as templates), so that the
+CA changes) and the Helm chart (`rbg.deploy.chart` renders the same objects as templates), so that the
 two never disagree on a field and fight over it (D44).
 """
 
@@ -11,18 +11,25 @@ from typing import Any, Literal
 
 from rbg.api import crd
 from rbg.controllers.coordination.controller import POD_RULE as RBG_POD_RULE
-
-__all__ = ["RBG_POD_RULE", "point_conversion", "rules", "service_ref", "webhook_configurations"]
 from rbg.controllers.leaderworkerset import admission as lws_admission
 from rbg.controllers.rolebasedgroup.admission import RULE
 from rbg.runtime.client import Kube
 from rbg.runtime.objects import CUSTOMRESOURCEDEFINITION
 from rbg.runtime.webhook import Rule, webhook_configuration
 
+__all__ = [
+    "RBG_POD_RULE",
+    "UPSTREAM_LWS_WEBHOOKS",
+    "point_conversion",
+    "rules",
+    "service_ref",
+    "webhook_configurations",
+]
 Obj = dict[str, Any]
 WEBHOOK_CONFIGURATION = "rbg-validating-webhook-configuration"
 MUTATING_WEBHOOK_CONFIGURATION = "rbg-mutating-webhook-configuration"
 CONVERSION_MANAGER = "rbg-conversion"
+UPSTREAM_LWS_WEBHOOKS = "lws-mutating-webhook-configuration"  # kubernetes-sigs/lws's install
 
 
 def rules(lws: bool) -> tuple[list[Rule], list[Rule]]:
