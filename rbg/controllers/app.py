@@ -258,7 +258,9 @@ async def run(settings: Settings) -> None:
         manager.webhook(RULE.path, RoleBasedGroupAdmission(manager).validate)
         manager.webhook(install.RBG_POD_RULE.path, coordination.mutate_pod)
         if run_lws:
-            manager.webhook(lws_admission.RULE.path, lws_admission.validate_leaderworkerset)
+            manager.webhook(
+                lws_admission.RULE.path, lws_admission.LeaderWorkerSetAdmission(manager.kube).validate
+            )
             manager.webhook(lws_admission.POD_RULE.path, lws_admission.mutate_pod)
         await manager.start_webhooks()  # before the configurations point the API server at them
         skip = frozenset() if run_lws else frozenset({LWS_CRD})

@@ -259,15 +259,21 @@ def keep_immutable(body: Obj, observed: Obj | None) -> None:
     body["spec"]["template"]["metadata"].setdefault("labels", {}).update(match)
 
 
-def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple[Obj, int]]:
-    """The role's distinct pod templates and how many pods run each: a LeaderWorkerSet replica is a
-    leader and `size - 1` workers, built from the role's template and its leader and worker patches
-    exactly as the LeaderWorkerSet is (the strategy's spec, which merges them)."""
+def role_pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple[Obj, int, str, str]]:
+    """The role's distinct pod templates: (template, how many pods run it, where the user wrote it, which
+    pods those are: '' for all of the role's). A LeaderWorkerSet replica is a leader and `size - 1`
+    workers, built from the role's template and its leader and worker patches exactly as the
+    LeaderWorkerSet is (the strategy's spec, which merges them); a RoleInstanceSet instance runs `size`
+    pods of each component. `template`: the role's pod template (`pod_template`)."""
     role = rbg.spec.roles[index]
+    where = f"spec.roles[{index}]"
     if role.workload.kind == "RoleInstanceSet":  # an instance: `size` pods of each component
-        return [(t, role.replicas * component_size(c)) for c, t in component_templates(rbg.spec, index)]
+        return [
+            (t, role.replicas * component_size(c), f"{where}.components[{i}].template", "")
+            for i, (c, t) in enumerate(component_templates(rbg.spec, index))
+        ]
     if role.workload.kind != "LeaderWorkerSet" or (strategy := strategy_of(role)) is None:
-        return [(template, role.replicas)]
+        return [(template, role.replicas, f"{where}.template", "")]
     group = rbg.metadata.name
     lwt = strategy.spec(
         Workload(
@@ -280,7 +286,10 @@ def _pod_templates(rbg: RoleBasedGroup, index: int, template: Obj) -> list[tuple
         )
     )["leaderWorkerTemplate"]
     size, worker = lwt["size"], lwt["workerTemplate"]
-    return [(lwt.get("leaderTemplate", worker), role.replicas), (worker, role.replicas * (size - 1))]
+    return [
+        (lwt.get("leaderTemplate", worker), role.replicas, f"{where}.template", "the leader's pods"),
+        (worker, role.replicas * (size - 1), f"{where}.template", "the workers' pods"),
+    ]
 
 
 def _pods_and_requests(rbg: RoleBasedGroup, templates: list[Obj]) -> tuple[int, dict[str, Decimal]]:
@@ -289,7 +298,7 @@ def _pods_and_requests(rbg: RoleBasedGroup, templates: list[Obj]) -> tuple[int, 
     count = 0
     total: dict[str, Decimal] = {}
     for index, template in zip(range(len(rbg.spec.roles)), templates, strict=True):
-        for pod, pods in _pod_templates(rbg, index, template):
+        for pod, pods, _, _ in role_pod_templates(rbg, index, template):
             count += pods
             for k, v in pod_requests(pod).items():  # a template has a pod's spec
                 total[k] = total.get(k, Decimal(0)) + v * pods

@@ -8,7 +8,7 @@ against); the validator `(new, old) -> (errors, warnings)` knows nothing of Admi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -48,6 +48,23 @@ def typed(model: type[M], check: Callable[[M, M | None], tuple[Iterable[str], It
         except ValidationError as exc:
             return Verdict([field_error(exc)])
         errors, warnings = check(new, old_object(model, request))
+        return Verdict(list(errors), list(warnings))
+
+    return handler
+
+
+def typed_async(
+    model: type[M], check: Callable[[M, M | None, Request], Awaitable[tuple[Iterable[str], Iterable[str]]]]
+) -> Validator:
+    """`typed` for a check that asks the API server too (e.g. a server-side dry run); it also gets the
+    request (its namespace: an object's may be unset on a create)."""
+
+    async def handler(request: Request) -> Verdict:
+        try:
+            new = model.model_validate(request.get("object") or {})
+        except ValidationError as exc:
+            return Verdict([field_error(exc)])
+        errors, warnings = await check(new, old_object(model, request), request)
         return Verdict(list(errors), list(warnings))
 
     return handler

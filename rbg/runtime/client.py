@@ -286,9 +286,12 @@ class Kube:
                 return items, resource_version
             params["continue"] = meta["continue"]
 
-    async def create(self, obj: Obj) -> Obj:
+    async def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """POST; `dry_run`: validated and admitted as a create would be, nothing stored (dryRun=All)."""
         kind = self.kind_of(obj)
-        result: Obj = await self._request("POST", kind.path(obj["metadata"].get("namespace")), body=obj)
+        path = kind.path(obj["metadata"].get("namespace"))
+        params = {"dryRun": "All"} if dry_run else None
+        result: Obj = await self._request("POST", path, params=params, body=obj)
         return result
 
     async def replace(self, obj: Obj) -> Obj:

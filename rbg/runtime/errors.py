@@ -13,12 +13,20 @@ from typing import Any
 class ApiError(Exception):
     """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
 
-    def __init__(self, status: int, reason: str, message: str, causes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        causes: tuple[str, ...] = (),
+        fields: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
         self.causes = causes  # Status.details.causes[].type
+        self.fields = fields  # Status.details.causes[] as (field, message), for a 422's field errors
 
     @classmethod
     def from_status(cls, status: dict[str, Any], default_code: int = 500) -> ApiError:
@@ -28,6 +36,7 @@ class ApiError(Exception):
             status.get("reason", ""),
             status.get("message", ""),
             _causes(status),
+            _fields(status),
         )
 
     @classmethod
@@ -37,7 +46,9 @@ class ApiError(Exception):
         except ValueError:
             status = None
         if isinstance(status, dict) and status.get("kind") == "Status":
-            return cls(code, status.get("reason", ""), status.get("message", ""), _causes(status))
+            return cls(
+                code, status.get("reason", ""), status.get("message", ""), _causes(status), _fields(status)
+            )
         return cls(code, "", body[:500].decode(errors="replace"))
 
     @property
@@ -70,3 +81,12 @@ class ApiError(Exception):
 def _causes(status: dict[str, Any]) -> tuple[str, ...]:
     details = status.get("details") or {}
     return tuple(str(c.get("type", "")) for c in details.get("causes") or [] if isinstance(c, dict))
+
+
+def _fields(status: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    details = status.get("details") or {}
+    return tuple(
+        (str(c.get("field", "")), str(c.get("message", "")))
+        for c in details.get("causes") or []
+        if isinstance(c, dict) and c.get("field")
+    )

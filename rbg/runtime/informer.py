@@ -5,6 +5,8 @@ reflector: a paginated LIST, then WATCH from its resourceVersion with bookmarks 
 stays fresh; on 410 Gone a re-list whose differences are replayed as synthetic events (objects deleted
 while we were not watching produce DELETED); a client-side inactivity timeout because `timeoutSeconds`
 is only enforced by the server and a half-dead connection can otherwise block a read forever.
+`fresh()` re-lists on demand: a replica that becomes leader starts from a listing made after it took
+the Lease, not from a watch that may be late (D46).
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ class Informer:
         self.resource_version: str | None = None
         self.relists = 0
         self.watch_restarts = 0
+        self._lists_started = 0  # list attempts begun (an attempt that finds the kind unserved counts)
+        self._fresh_through = 0  # the latest attempt whose listing (or absence) is in the store
+        self._wanted_through = 0  # the attempt the latest `fresh()` waits for
+        self._listed = asyncio.Condition()
+        self._relist_wanted = asyncio.Event()
         self._handlers: list[Handler] = []
         self._by_owner: dict[str, set[Key]] = {}
         #: label -> (namespace, value) -> keys, for the labels `index_label` was asked for
@@ -126,9 +133,9 @@ class Informer:
         self.last_activity = time.monotonic()
         while True:
             try:
-                if self.resource_version is None:
+                if self.resource_version is None or self._relist_wanted.is_set():
                     await self._relist()
-                await self._watch()
+                await self._watch_until_relist_wanted()
                 failures = 0
                 continue
             except ApiError as exc:
@@ -148,7 +155,27 @@ class Informer:
                 self._log.exception("list/watch failed unexpectedly, re-listing", failures=failures)
                 self.resource_version = None
             delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.8, 1.2)  # noqa: S311
-            await asyncio.sleep(delay)
+            if self._relist_wanted.is_set():  # a `fresh()` waiter waits 1 s at most, not the back-off
+                await asyncio.sleep(min(delay, 1.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relist_wanted.wait(), delay)
+
+    async def fresh(self) -> None:
+        """Return once the store holds a listing begun after this call (its differences replayed as
+        events); the watch then resumes from that listing. Waits out list failures and their back-off."""
+        want = self._lists_started + 1
+        self._wanted_through = max(self._wanted_through, want)
+        self._relist_wanted.set()
+        async with self._listed:
+            await self._listed.wait_for(lambda: self._fresh_through >= want)
+
+    async def _listed_through(self, attempt: int) -> None:
+        self._fresh_through = max(self._fresh_through, attempt)
+        if self._fresh_through >= self._wanted_through:
+            self._relist_wanted.clear()
+        async with self._listed:
+            self._listed.notify_all()
 
     async def _absent(self) -> None:
         """The optional kind is not served: an empty, synced cache (deleting what it held), then wait."""
@@ -159,9 +186,14 @@ class Informer:
         self.resource_version = None
         self.synced.set()
         self.last_activity = time.monotonic()  # looking again counts as activity for /healthz
-        await asyncio.sleep(self.absent_recheck * random.uniform(0.8, 1.2))  # noqa: S311
+        await self._listed_through(self._lists_started)  # not served is as fresh as a listing
+        with contextlib.suppress(TimeoutError):
+            wait = self.absent_recheck * random.uniform(0.8, 1.2)  # noqa: S311
+            await asyncio.wait_for(self._relist_wanted.wait(), wait)
 
     async def _relist(self) -> None:
+        self._lists_started += 1
+        attempt = self._lists_started
         items, resource_version = await self.kube.list(
             self.kind, self.namespace, self.label_selector, self.metadata_only
         )
@@ -172,7 +204,23 @@ class Informer:
         self.relists += 1
         self.replace([self.transform(item) for item in items], resource_version)
         self.synced.set()
+        await self._listed_through(attempt)
         self._log.debug("listed", count=len(items), resource_version=resource_version)
+
+    async def _watch_until_relist_wanted(self) -> None:
+        """`_watch()`, ended early (its connection closed, what it had not delivered dropped) when
+        `fresh()` asks for a listing."""
+        watch = asyncio.create_task(self._watch())
+        wanted = asyncio.create_task(self._relist_wanted.wait())
+        try:
+            await asyncio.wait({watch, wanted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, wanted):
+                task.cancel()
+            await asyncio.gather(watch, wanted, return_exceptions=True)
+        error = watch.exception() if not watch.cancelled() else None
+        if error is not None:
+            raise error
 
     async def _watch(self) -> None:
         """One watch request: returns when the server ends it or it was idle too long; raises ApiError."""

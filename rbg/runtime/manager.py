@@ -2,7 +2,9 @@
 
 Start order matters: caches first (controllers must never reconcile from an empty cache and delete
 "missing" children), then — only on the elected leader — the controllers. Informers and the probe
-server run on every replica, so standbys have warm caches and answer probes.
+server run on every replica, so standbys have warm caches and answer probes. A replica that becomes
+leader re-lists every cache first (D46): a standby's watch may be late (seen for 50 s after an API
+server restart), and a leader acting on it would write back what its predecessor had just changed.
 """
 
 from __future__ import annotations
@@ -243,7 +245,14 @@ class Manager:
         if self.elector is None:
             await self._controllers_forever()
             return
-        await self.elector.run(self._controllers_forever, self._on_stopped_leading)
+        await self.elector.run(self._lead, self._on_stopped_leading)
+
+    async def _lead(self) -> None:
+        """Caches listed anew since the Lease was taken, then the controllers."""
+        started = time.monotonic()
+        await asyncio.gather(*(inf.fresh() for inf in self._informers.values()))
+        log.info("caches re-listed for leading", seconds=round(time.monotonic() - started, 3))
+        await self._controllers_forever()
 
     async def _controllers_forever(self) -> None:
         self.leading.set()

@@ -60,6 +60,7 @@ POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
 CONFIGMAP = Kind("", "v1", "ConfigMap", "configmaps")
 SECRET = Kind("", "v1", "Secret", "secrets")
+PODTEMPLATE = Kind("", "v1", "PodTemplate", "podtemplates")
 NAMESPACE = Kind("", "v1", "Namespace", "namespaces", namespaced=False)
 NODE = Kind("", "v1", "Node", "nodes", namespaced=False)
 STATEFULSET = Kind("apps", "v1", "StatefulSet", "statefulsets")
@@ -87,6 +88,7 @@ MUTATINGWEBHOOKCONFIGURATION = Kind(
 
 BUILTIN_KINDS = (
     POD,
+    PODTEMPLATE,
     SERVICE,
     CONFIGMAP,
     SECRET,

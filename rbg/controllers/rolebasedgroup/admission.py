@@ -1,4 +1,5 @@
-"""Admission for RoleBasedGroups: what the CRD schema and CEL cannot check (rbg.group.validation)."""
+"""Admission for RoleBasedGroups: what the CRD schema and CEL cannot check (rbg.group.validation), and
+the pod templates the group's workloads are made with, checked by the API server (D16)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from rbg.api.hub import GROUP, VERSION, RoleBasedGroup
 from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
+from rbg.group.desired import pod_template, role_pod_templates
+from rbg.group.templates import TemplateError
 from rbg.group.validation import not_acted_on, update_warnings, validate
-from rbg.runtime.admission import typed
-from rbg.runtime.manager import Manager
+from rbg.runtime.admission import typed, typed_async
+from rbg.runtime.dryrun import Template, check_templates
+from rbg.runtime.manager import CACHE_WAIT, Manager
 from rbg.runtime.webhook import Request, Rule, Verdict
 from rbg.scaling import adapter
 
@@ -49,12 +53,55 @@ async def validate_rolebasedgroup(request: Request, adapters: Adapters | None = 
     return await typed(RoleBasedGroup, partial(check, adapters=adapters))(request)
 
 
+#: how long the API server's dry run of the pod templates may take within one admission call
+DRY_RUN_TIMEOUT = CACHE_WAIT / 2
+
+
+def templates(rbg: RoleBasedGroup) -> list[Template]:
+    """Every pod template the group's workloads would be made with, where the user wrote it."""
+    out = []
+    for index in range(len(rbg.spec.roles)):
+        try:
+            made = role_pod_templates(rbg, index, pod_template(rbg, index))
+        except TemplateError:  # reported by validate(); nothing to dry-run
+            continue
+        out += [Template(path, body, note) for body, _, path, note in made]
+    return out
+
+
+def changed_templates(new: RoleBasedGroup, old: RoleBasedGroup | None) -> list[Template]:
+    """The templates a create makes, or those an update changes: a scale or a status-only update costs
+    no dry run."""
+    fresh = templates(new)
+    if old is None:
+        return fresh
+    try:
+        before = templates(old)
+    except Exception:
+        return fresh
+    return [t for t in fresh if t not in before]
+
+
 class RoleBasedGroupAdmission:
-    """The validating webhook with the manager's cache of scaling adapters."""
+    """The validating webhook with the manager's cache of scaling adapters and its API client (for the
+    dry run of the pod templates)."""
 
     def __init__(self, manager: Manager) -> None:
         self.adapters = manager.informer(RBGSA)
-        self.validate = typed(RoleBasedGroup, partial(check, adapters=self._adapters))
+        self.kube = manager.kube
+        self.validate = typed_async(RoleBasedGroup, self._check)
+
+    async def _check(
+        self, new: RoleBasedGroup, old: RoleBasedGroup | None, request: Request
+    ) -> tuple[list[str], list[str]]:
+        errors, warnings = check(new, old, self._adapters)
+        if errors:
+            return errors, warnings
+        namespace = request.get("namespace") or new.metadata.namespace or "default"
+        checked = await check_templates(
+            self.kube, namespace, changed_templates(new, old), within=DRY_RUN_TIMEOUT
+        )
+        return checked.errors, warnings + checked.warnings
 
     def _adapters(self, namespace: str) -> dict[str, RoleBasedGroupScalingAdapter]:
         out = {}

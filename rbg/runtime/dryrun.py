@@ -1,0 +1,98 @@
+"""Pod templates checked by the API server's own Pod validation before anything is made from them.
+
+A CRD embeds the published PodTemplateSpec schema, which leaves optional what Pod validation requires (a
+container's `image`) and cannot know which resource names are valid; the API server would refuse the
+workload made from such a template only after the owning object was stored (decision D16). So the
+admission webhook of the owning object creates each template as a `PodTemplate` with `dryRun=All`:
+validated exactly as a workload's template is, stored nowhere, named by `generateName` so that no
+existing object can collide with it. Generic: the caller says where each template sits in its object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rbg.runtime.errors import ApiError
+from rbg.runtime.objects import PODTEMPLATE, Obj
+
+if TYPE_CHECKING:
+    from rbg.runtime.client import Kube
+
+#: the field a PodTemplate's errors are reported under, replaced by where the template sits
+_ROOT = "template"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A pod template and where it sits in the object under admission, e.g. `spec.roles[0].template`;
+    `note` says which pods it makes when that is not plain from the path (e.g. a LeaderWorkerSet's
+    leader template, merged from the role's template and a patch)."""
+
+    path: str
+    body: Obj
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Checked:
+    errors: list[str]
+    warnings: list[str]
+
+
+async def check_templates(
+    kube: Kube, namespace: str, templates: Sequence[Template], *, within: float
+) -> Checked:
+    """Errors naming the field of every template the API server refuses (422/400). A template that could
+    not be checked within `within` seconds (API server busy, no permission) gives a warning, not a
+    denial: the object is then checked as before D16, by the workload's creation (status and events)."""
+    distinct: dict[str, Template] = {}
+    for t in templates:
+        distinct.setdefault(json.dumps([t.path, t.body], sort_keys=True), t)
+    if not distinct:
+        return Checked([], [])
+    try:
+        async with asyncio.timeout(within):
+            results = await asyncio.gather(
+                *(_check(kube, namespace, t) for t in distinct.values()), return_exceptions=True
+            )
+    except TimeoutError:
+        return Checked([], [f"pod templates not checked by the API server: no answer in {within:.0f}s"])
+    errors: list[str] = []
+    warnings: list[str] = []
+    for result in results:
+        if isinstance(result, ApiError):
+            warnings.append(f"pod templates not checked by the API server: {result}")
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            errors += result
+    return Checked(errors, sorted(set(warnings)))
+
+
+async def _check(kube: Kube, namespace: str, template: Template) -> list[str]:
+    body = {
+        "apiVersion": PODTEMPLATE.api_version,
+        "kind": PODTEMPLATE.kind,
+        "metadata": {"generateName": "dry-run-", "namespace": namespace},
+        "template": template.body,
+    }
+    try:
+        await kube.create(body, dry_run=True)
+    except ApiError as exc:
+        if not exc.invalid:
+            raise
+        return refusals(template, exc)
+    return []
+
+
+def refusals(template: Template, exc: ApiError) -> list[str]:
+    """The API server's field errors on a PodTemplate, each under the template's own path."""
+    note = f" ({template.note})" if template.note else ""
+    fields = [(f, m) for f, m in exc.fields if f == _ROOT or f.startswith((f"{_ROOT}.", f"{_ROOT}["))]
+    if not fields:
+        return [f"{template.path}: {exc.message}{note}"]
+    return [f"{template.path}{f[len(_ROOT) :]}: {m}{note}" for f, m in fields]
