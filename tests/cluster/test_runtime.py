@@ -12,6 +12,8 @@ from typing import Any
 import httpx2
 import pytest
 import pytest_asyncio
+import yaml
+from stall_proxy import StallingProxy
 
 from rbg.devcluster.cluster import State
 from rbg.runtime.client import Kube
@@ -311,6 +313,78 @@ async def test_silent_watch_is_restarted_without_relisting(akube: Kube, namespac
         await akube.create(configmap("after-restart", namespace))
         await eventually(lambda: inf.get(Key(namespace, "after-restart")), what="event after restart")
         assert inf.relists == 1  # resumed from the last resourceVersion each time
+    finally:
+        await stop(task)
+
+
+def _read(path: str | Path) -> str:
+    return Path(path).read_text()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stalling(cluster: State, tmp_path: Path) -> AsyncIterator[tuple[StallingProxy, Kube]]:
+    """A client whose connections go through a proxy that can stall them (tests/cluster/stall_proxy.py)."""
+    config = yaml.safe_load(_read(cluster.kubeconfig))
+    proxy = StallingProxy(config["clusters"][0]["cluster"]["server"])
+    config["clusters"][0]["cluster"]["server"] = await proxy.start()
+    path = tmp_path / "kubeconfig"
+    _write(path, yaml.safe_dump(config))
+    try:
+        async with Kube(path) as kube:
+            yield proxy, kube
+    finally:
+        await proxy.close()
+
+
+async def test_a_stalled_watch_is_detected_restarted_and_misses_nothing(
+    akube: Kube, stalling: tuple[StallingProxy, Kube], namespace: str
+) -> None:
+    """A watch whose connection stops delivering, without closing, is restarted after the inactivity
+    timeout from its last resourceVersion: the change made during the stall arrives."""
+    proxy, kube = stalling
+    inf = Informer(kube, CONFIGMAP, namespace, inactivity_timeout=3.0)
+    task = asyncio.create_task(inf.run())
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 10)
+        await akube.create(configmap("before-stall", namespace))
+        await eventually(lambda: inf.get(Key(namespace, "before-stall")), what="the watch delivering")
+        assert proxy.stall() >= 1
+        restarts = inf.watch_restarts
+        await akube.create(configmap("during-stall", namespace))
+        await eventually(
+            lambda: inf.get(Key(namespace, "during-stall")),
+            within=20,
+            what="the change made during the stall",
+        )
+        assert inf.watch_restarts > restarts
+        assert inf.relists == 1  # resumed from its resourceVersion, not re-listed
+    finally:
+        await stop(task)
+
+
+async def test_fresh_relists_past_a_stalled_watch(
+    akube: Kube, stalling: tuple[StallingProxy, Kube], namespace: str
+) -> None:
+    """What a new leader does (D46): `fresh()` returns once the cache holds a listing begun after the
+    call, even while its watch is stalled and far from its inactivity timeout."""
+    proxy, kube = stalling
+    inf = Informer(kube, CONFIGMAP, namespace, inactivity_timeout=300.0)
+    task = asyncio.create_task(inf.run())
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 10)
+        assert proxy.stall() >= 1
+        await akube.create(configmap("during-stall", namespace))
+        await asyncio.sleep(1)
+        assert inf.get(Key(namespace, "during-stall")) is None  # the stalled watch did not deliver it
+        await asyncio.wait_for(inf.fresh(), 15)
+        assert inf.get(Key(namespace, "during-stall")) is not None
+        assert inf.relists == 2
+        await akube.create(configmap("after-fresh", namespace))
+        await eventually(lambda: inf.get(Key(namespace, "after-fresh")), what="the watch after the re-list")
     finally:
         await stop(task)
 

@@ -114,3 +114,29 @@ def test_field_error_writes_the_path_as_the_validators_do() -> None:
 def test_old_object_reads_only_updates() -> None:
     assert old_object(Widget, {"operation": "DELETE", "oldObject": WIDGET}) is None
     assert old_object(Widget, {"operation": "UPDATE", "oldObject": WIDGET}) == Widget.model_validate(WIDGET)
+
+
+def test_a_pod_templates_refusal_is_named_where_the_template_sits() -> None:
+    from rbg.runtime.dryrun import Template, refusals
+    from rbg.runtime.errors import ApiError
+
+    status = {
+        "kind": "Status",
+        "code": 422,
+        "reason": "Invalid",
+        "message": 'PodTemplate "dry-run-x" is invalid: [...]',
+        "details": {
+            "causes": [
+                {"field": "template.spec.containers[0].image", "message": "Required value"},
+                {"field": "metadata.generateName", "message": "ignored: not the template's"},
+            ]
+        },
+    }
+    exc = ApiError.from_status(status)
+    leader = Template("spec.roles[1].template", {}, "the leader's pods")
+    assert refusals(leader, exc) == [
+        "spec.roles[1].template.spec.containers[0].image: Required value (the leader's pods)"
+    ]
+    # no field of the template among the causes (e.g. an undecodable quantity): the whole message
+    bare = ApiError(400, "BadRequest", "quantities must match the regular expression")
+    assert refusals(Template("spec.x", {}), bare) == ["spec.x: quantities must match the regular expression"]

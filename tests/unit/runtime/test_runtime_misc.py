@@ -145,3 +145,18 @@ async def test_authorization_header_is_reused_and_refreshed_after_a_401(tmp_path
     assert await fixed.get() == "Bearer t"
     assert await fixed.refresh("Bearer t") is None  # nothing better to offer: the 401 stands
     assert await _Authorization(None, "https://127.0.0.1:6443").get() is None
+
+
+def test_a_candidate_tries_as_the_lease_it_saw_expires_not_a_retry_later() -> None:
+    import time as _time
+
+    from rbg.runtime.leaderelection import LeaderElector
+
+    elector = LeaderElector(None, "ns", "lease", "me", 15, 10, 2)  # type: ignore[arg-type]
+    elector._observed_duration = 15
+    elector._observed_at = _time.monotonic() - 14.5  # expires in 0.5 s
+    assert 0.5 < elector._until_next_attempt() < 0.6
+    elector._observed_at = _time.monotonic() - 5  # expires in 10 s: the usual retry period
+    assert elector._until_next_attempt() == 2
+    elector._observed_at = _time.monotonic() - 20  # expired: the usual retry period
+    assert elector._until_next_attempt() == 2
