@@ -12,8 +12,8 @@ from rbg.api.hub import GROUP, VERSION, RoleBasedGroup
 from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
-from rbg.group.desired import pod_template, role_pod_templates
-from rbg.group.templates import TemplateError
+from rbg.group.desired import role_pod_templates
+from rbg.group.templates import TemplateError, resolve
 from rbg.group.validation import not_acted_on, update_warnings, validate
 from rbg.runtime.admission import typed, typed_async
 from rbg.runtime.dryrun import Template, check_templates
@@ -58,14 +58,22 @@ DRY_RUN_TIMEOUT = CACHE_WAIT / 2
 
 
 def templates(rbg: RoleBasedGroup) -> list[Template]:
-    """Every pod template the group's workloads would be made with, where the user wrote it."""
+    """Every pod template the group's workloads are made with, as the user wrote it: the role's own,
+    or a role template with the role's patch (merged into a LeaderWorkerSet's leader and workers as
+    the workload is), without what the operator adds (its env vars, the discovery volume), so that a
+    list index in an error is the index in the user's manifest."""
     out = []
-    for index in range(len(rbg.spec.roles)):
+    for index, role in enumerate(rbg.spec.roles):
         try:
-            made = role_pod_templates(rbg, index, pod_template(rbg, index))
+            made = role_pod_templates(rbg, index, resolve(rbg.spec, index))
         except TemplateError:  # reported by validate(); nothing to dry-run
             continue
-        out += [Template(path, body, note) for body, _, path, note in made]
+        ref = role.template_ref.name if role.template_ref is not None else None
+        for body, _, path, note in made:
+            if ref is not None and path.endswith(".template"):
+                made_of = f"roleTemplates {ref} with spec.roles[{index}].templatePatch"
+                note = f"{note}, {made_of}" if note else made_of
+            out.append(Template(path, body, note))
     return out
 
 
