@@ -174,7 +174,10 @@ def _no_containers(m: Obj, i: int) -> tuple[str, ...] | None:
         return None
     spec, prefix = found
     spec["containers"] = []
-    return _paths(prefix, ".containers")
+    # an update by server-side apply drops the emptied list and the maps left empty above it: the
+    # object stored would have no template, which is what its refusal then names
+    emptied = tuple(p.removesuffix(".spec") + ":" for p in prefix.split("|"))
+    return (*_paths(prefix, ".containers"), *emptied, f"spec.roles[{i}]: Invalid value: template")
 
 
 def _unknown_field(m: Obj, i: int) -> tuple[str, ...] | None:
