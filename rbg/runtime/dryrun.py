@@ -5,7 +5,13 @@ container's `image`) and cannot know which resource names are valid; the API ser
 workload made from such a template only after the owning object was stored (decision D16). So the
 admission webhook of the owning object creates each template as a `PodTemplate` with `dryRun=All`:
 validated exactly as a workload's template is, stored nowhere, named by `generateName` so that no
-existing object can collide with it. Generic: the caller says where each template sits in its object.
+existing object can collide with it. Generic: the caller says where each template sits in its object
+and which volumes the workload adds to the pods (claim templates, an operator's own), which the dry run
+supplies as `emptyDir` stand-ins so that a mount of them is not refused.
+
+Only the template's own field errors deny: a policy that refuses PodTemplates (a validating webhook or
+admission policy of the cluster's), a 403, a timeout or a transport failure says nothing about the
+workload, so it gives a warning and the object is checked as before, when its workload is created.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ class Template:
     path: str
     body: Obj
     note: str = ""
+    #: volumes the workload adds to these pods outside the template (claim templates, the operator's)
+    volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ async def check_templates(
     errors: list[str] = []
     warnings: list[str] = []
     for result in results:
-        if isinstance(result, ApiError):
+        if isinstance(result, Exception):  # a 403, a policy's denial, a transport failure
             warnings.append(f"pod templates not checked by the API server: {result}")
         elif isinstance(result, BaseException):
             raise result
@@ -78,21 +86,39 @@ async def _check(kube: Kube, namespace: str, template: Template) -> list[str]:
         "apiVersion": PODTEMPLATE.api_version,
         "kind": PODTEMPLATE.kind,
         "metadata": {"generateName": "dry-run-", "namespace": namespace},
-        "template": template.body,
+        "template": with_stand_ins(template.body, template.volumes),
     }
     try:
         await kube.create(body, dry_run=True)
     except ApiError as exc:
-        if not exc.invalid:
+        found = refusals(template, exc) if exc.invalid else None
+        if found is None:
             raise
-        return refusals(template, exc)
+        return found
     return []
 
 
-def refusals(template: Template, exc: ApiError) -> list[str]:
-    """The API server's field errors on a PodTemplate, each under the template's own path."""
+def with_stand_ins(body: Obj, volumes: Sequence[str]) -> Obj:
+    """The template with an `emptyDir` volume for each name in `volumes` it does not declare itself."""
+    spec = body.get("spec") or {}
+    declared = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    missing = [{"name": n, "emptyDir": {}} for n in volumes if n not in declared]
+    if not missing:
+        return body
+    return {**body, "spec": {**spec, "volumes": [*(spec.get("volumes") or []), *missing]}}
+
+
+#: what an answer says when a policy of the cluster's refused the request, not the Pod validation
+_POLICY = ("admission webhook", "ValidatingAdmissionPolicy", "denied request", "denied the request")
+
+
+def refusals(template: Template, exc: ApiError) -> list[str] | None:
+    """The API server's field errors on a PodTemplate, each under the template's own path; None when the
+    refusal is not the template's (a policy's denial, or a 422 about other fields)."""
     note = f" ({template.note})" if template.note else ""
     fields = [(f, m) for f, m in exc.fields if f == _ROOT or f.startswith((f"{_ROOT}.", f"{_ROOT}["))]
     if not fields:
+        if exc.fields or any(p in exc.message for p in _POLICY):
+            return None
         return [f"{template.path}: {exc.message}{note}"]
     return [f"{template.path}{f[len(_ROOT) :]}: {m}{note}" for f, m in fields]

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 log = structlog.stdlib.get_logger(__name__)
 
+#: the longest a failed list waits before the next try while a `fresh()` waits for it (the back-off
+#: otherwise grows to `max_backoff`): a new leader is not kept waiting, nor does it hammer the API server
+FRESH_BACKOFF = 4.0
+
 Handler = Callable[[str, Obj, Obj | None], None]
 """(event in ADDED|MODIFIED|DELETED, object, previous object or None); synchronous and cheap."""
 
@@ -155,11 +159,16 @@ class Informer:
                 self._log.exception("list/watch failed unexpectedly, re-listing", failures=failures)
                 self.resource_version = None
             delay = min(self.max_backoff, 0.5 * 2**failures) * random.uniform(0.8, 1.2)  # noqa: S311
-            if self._relist_wanted.is_set():  # a `fresh()` waiter waits 1 s at most, not the back-off
-                await asyncio.sleep(min(delay, 1.0))
+            if self._relist_wanted.is_set():  # a `fresh()` waiter waits 4 s at most, not the back-off
+                await asyncio.sleep(min(delay, FRESH_BACKOFF))
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._relist_wanted.wait(), delay)
+
+    @property
+    def is_fresh(self) -> bool:
+        """Every listing a `fresh()` asked for is in the store."""
+        return self._fresh_through >= self._wanted_through
 
     async def fresh(self) -> None:
         """Return once the store holds a listing begun after this call (its differences replayed as

@@ -45,6 +45,9 @@ def _webhook_timeout() -> float:
 #: denied ("the operator is starting"): half the API server's timeout, so that denial reaches the client
 #: instead of the API server's own timeout, with the other half left for the handler, TLS and the network.
 CACHE_WAIT = _webhook_timeout() / 2
+#: lists at a time when a new leader re-lists its caches (D46), and how long it waits for them
+FRESH_CONCURRENCY = 4
+FRESH_TIMEOUT = 30.0
 
 
 class LeaderElectionLost(Exception):
@@ -248,10 +251,24 @@ class Manager:
         await self.elector.run(self._lead, self._on_stopped_leading)
 
     async def _lead(self) -> None:
-        """Caches listed anew since the Lease was taken, then the controllers."""
+        """Caches listed anew since the Lease was taken (FRESH_CONCURRENCY lists at a time, so that a
+        failover does not burst every list at a just-restarted API server), then the controllers. After
+        FRESH_TIMEOUT they start anyway, on the caches as they are, with a warning: a leader that never
+        acts is worse than one that acts on a late cache, which the next events correct."""
         started = time.monotonic()
-        await asyncio.gather(*(inf.fresh() for inf in self._informers.values()))
-        log.info("caches re-listed for leading", seconds=round(time.monotonic() - started, 3))
+        gate = asyncio.Semaphore(FRESH_CONCURRENCY)
+
+        async def fresh(informer: Informer) -> None:
+            async with gate:
+                await informer.fresh()
+
+        try:
+            async with asyncio.timeout(FRESH_TIMEOUT):
+                await asyncio.gather(*(fresh(inf) for inf in self._informers.values()))
+            log.info("caches re-listed for leading", seconds=round(time.monotonic() - started, 3))
+        except TimeoutError:
+            late = sorted(inf.kind.kind for inf in self._informers.values() if not inf.is_fresh)
+            log.warning("caches not re-listed in time; leading on them as they are", late=late)
         await self._controllers_forever()
 
     async def _controllers_forever(self) -> None:

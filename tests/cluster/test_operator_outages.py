@@ -160,8 +160,8 @@ def _writes(lc: LocalCluster, jtis: dict[str, str]) -> list[tuple[datetime, str,
         ref = ev.get("objectRef") or {}
         if user.get("username") != SA or ev.get("verb") not in ("create", "update", "patch", "delete"):
             continue
-        if ref.get("resource") in START_UP_WRITES:
-            continue
+        if ref.get("resource") in START_UP_WRITES or "dryRun=" in ev.get("requestURI", ""):
+            continue  # a webhook's dry run (D16), made by whichever replica serves it, writes nothing
         jti = ((user.get("extra") or {}).get("authentication.kubernetes.io/credential-id") or [""])[0]
         replica = jtis.get(jti.removeprefix("JTI="), f"unknown token {jti}")
         when = datetime.fromisoformat(ev["requestReceivedTimestamp"])

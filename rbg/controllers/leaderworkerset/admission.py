@@ -47,15 +47,17 @@ DRY_RUN_TIMEOUT = CACHE_WAIT / 2
 
 
 def templates(lws: LeaderWorkerSet) -> list[Template]:
-    """The set's leader and worker templates, where the user wrote them."""
+    """The set's leader and worker templates, where the user wrote them, with the volumes its
+    volumeClaimTemplates add to every pod; the worker template only when it makes pods (a size of 1 with
+    a leader template makes none from it)."""
     wire = lws.wire()
     lwt = (wire.get("spec") or {}).get("leaderWorkerTemplate") or {}
     where = "spec.leaderWorkerTemplate"
-    return [
-        Template(f"{where}.{name}", lwt[name])
-        for name in ("leaderTemplate", "workerTemplate")
-        if lwt.get(name)
-    ]
+    claims = tuple(str((c.get("metadata") or {}).get("name")) for c in lwt.get("volumeClaimTemplates") or [])
+    used = ["leaderTemplate", "workerTemplate"]
+    if lwt.get("leaderTemplate") and lwt.get("size", 1) == 1:
+        used.remove("workerTemplate")
+    return [Template(f"{where}.{name}", lwt[name], volumes=claims) for name in used if lwt.get(name)]
 
 
 class LeaderWorkerSetAdmission:

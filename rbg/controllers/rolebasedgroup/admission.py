@@ -12,6 +12,7 @@ from rbg.api.hub import GROUP, VERSION, RoleBasedGroup
 from rbg.api.hub_scaling import RoleBasedGroupScalingAdapter
 from rbg.controllers.kinds import RBGSA
 from rbg.coordination.validation import update_errors
+from rbg.group import names
 from rbg.group.desired import role_pod_templates
 from rbg.group.templates import TemplateError, resolve
 from rbg.group.validation import not_acted_on, update_warnings, validate
@@ -60,8 +61,9 @@ DRY_RUN_TIMEOUT = CACHE_WAIT / 2
 def templates(rbg: RoleBasedGroup) -> list[Template]:
     """Every pod template the group's workloads are made with, as the user wrote it: the role's own,
     or a role template with the role's patch (merged into a LeaderWorkerSet's leader and workers as
-    the workload is), without what the operator adds (its env vars, the discovery volume), so that a
-    list index in an error is the index in the user's manifest."""
+    the workload is), without what the operator adds (its env vars, the discovery volume: a stand-in
+    for it, so that a user's own mount of it passes), so that a list index in an error is the index in
+    the user's manifest."""
     out = []
     for index, role in enumerate(rbg.spec.roles):
         try:
@@ -69,11 +71,13 @@ def templates(rbg: RoleBasedGroup) -> list[Template]:
         except TemplateError:  # reported by validate(); nothing to dry-run
             continue
         ref = role.template_ref.name if role.template_ref is not None else None
-        for body, _, path, note in made:
+        for body, pods, path, note in made:
+            if pods == 0 and role.replicas > 0:  # e.g. the workers of a size-1 LeaderWorkerSet: none
+                continue
             if ref is not None and path.endswith(".template"):
                 made_of = f"roleTemplates {ref} with spec.roles[{index}].templatePatch"
                 note = f"{note}, {made_of}" if note else made_of
-            out.append(Template(path, body, note))
+            out.append(Template(path, body, note, volumes=(names.CONFIG_VOLUME,)))
     return out
 
 

@@ -140,3 +140,57 @@ def test_a_pod_templates_refusal_is_named_where_the_template_sits() -> None:
     # no field of the template among the causes (e.g. an undecodable quantity): the whole message
     bare = ApiError(400, "BadRequest", "quantities must match the regular expression")
     assert refusals(Template("spec.x", {}), bare) == ["spec.x: quantities must match the regular expression"]
+
+
+def test_a_policys_denial_of_the_dry_run_is_not_the_templates_refusal() -> None:
+    from rbg.runtime.dryrun import Template, refusals
+    from rbg.runtime.errors import ApiError
+
+    where = Template("spec.roles[0].template", {})
+    webhook = ApiError(400, "BadRequest", 'admission webhook "deny.example.com" denied the request: no')
+    policy = ApiError(
+        422, "Invalid", "ValidatingAdmissionPolicy 'no-templates' with binding 'b' denied request: no"
+    )
+    elsewhere = ApiError(422, "Invalid", "bad", fields=(("metadata.generateName", "too long"),))
+    assert [refusals(where, e) for e in (webhook, policy, elsewhere)] == [None, None, None]
+
+
+def test_the_volumes_a_workload_adds_are_stood_in_for_unless_declared() -> None:
+    from rbg.runtime.dryrun import with_stand_ins
+
+    body = {"spec": {"containers": [{"name": "c"}], "volumes": [{"name": "own", "configMap": {"name": "x"}}]}}
+    out = with_stand_ins(body, ("own", "cache"))
+    assert out["spec"]["volumes"] == [
+        {"name": "own", "configMap": {"name": "x"}},
+        {"name": "cache", "emptyDir": {}},
+    ]
+    assert body["spec"]["volumes"] == [{"name": "own", "configMap": {"name": "x"}}]  # not changed
+    assert with_stand_ins({"spec": {}}, ()) == {"spec": {}}
+
+
+def test_a_dry_run_that_fails_for_other_reasons_warns_and_denies_nothing() -> None:
+    import asyncio
+
+    from rbg.runtime.dryrun import Template, check_templates
+    from rbg.runtime.errors import ApiError
+
+    class Refusing:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        async def create(self, obj: dict, dry_run: bool = False) -> dict:
+            raise self.exc
+
+    templates = [Template("spec.roles[0].template", {"spec": {"containers": []}})]
+    for exc in (
+        ApiError(403, "Forbidden", "cannot create podtemplates"),
+        ApiError(400, "BadRequest", 'admission webhook "x" denied the request: no'),
+        ConnectionResetError("reset by peer"),
+    ):
+        checked = asyncio.run(check_templates(Refusing(exc), "ns", templates, within=5))  # type: ignore[arg-type]
+        assert checked.errors == [], exc
+        (warning,) = checked.warnings
+        assert str(exc) in warning
+    invalid = ApiError(422, "Invalid", "x", fields=(("template.spec.containers", "Required value"),))
+    checked = asyncio.run(check_templates(Refusing(invalid), "ns", templates, within=5))  # type: ignore[arg-type]
+    assert checked.errors == ["spec.roles[0].template.spec.containers: Required value"]
