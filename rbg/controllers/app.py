@@ -220,24 +220,25 @@ async def run(settings: Settings) -> None:
             renew_deadline=settings.renew_deadline,
             retry_period=settings.retry_period,
         )
+        writer = manager.controller_kube  # fenced by the Lease (D47)
         RoleBasedGroupReconciler(
             manager,
-            kube,
+            writer,
             workers=settings.workers,
             status_progress_interval=settings.status_progress_interval,
         )
-        RoleInstanceSetReconciler(manager, kube, workers=settings.workers)
-        coordination = CoordinationReconciler(manager, kube, workers=settings.coordination_workers)
-        ScalingAdapterReconciler(manager, kube, workers=settings.scaling_adapter_workers)
-        GroupSetReconciler(manager, kube, workers=settings.groupset_workers)
+        RoleInstanceSetReconciler(manager, writer, workers=settings.workers)
+        coordination = CoordinationReconciler(manager, writer, workers=settings.coordination_workers)
+        ScalingAdapterReconciler(manager, writer, workers=settings.scaling_adapter_workers)
+        GroupSetReconciler(manager, writer, workers=settings.groupset_workers)
         if run_lws:
             LeaderWorkerSetReconciler(
                 manager,
-                kube,
+                writer,
                 workers=settings.workers,
                 status_progress_interval=settings.status_progress_interval,
             )
-            LeaderWorkerPlacement(manager, kube, coordination, workers=settings.lws_placement_workers)
+            LeaderWorkerPlacement(manager, writer, coordination, workers=settings.lws_placement_workers)
 
         # admission: served by the manager (handlers see synced caches), on every replica
         url = settings.webhook_url or f"https://{settings.webhook_host}:{settings.webhook_port}"

@@ -61,12 +61,28 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._observed_duration = 0.0  # the leaseDurationSeconds of the record last seen
+        self._renewed_at = float("-inf")  # when the last successful acquire/renew was sent (monotonic)
         self._log = log.bind(lease=f"{namespace}/{name}", identity=identity)
         MASTER_STATUS.labels(name).set(0)
 
     @property
     def is_leader(self) -> bool:
         return self._leader
+
+    def write_refusal(self) -> str | None:
+        """None while this replica may write as the leader: it holds the Lease and sent its last
+        successful renewal less than `renew_deadline` ago, by the monotonic clock, which counts the time
+        the process was stopped (a standby takes the Lease `lease_duration` after it saw that renewal);
+        otherwise why not (D47). Checked before every write of the controllers (rbg.runtime.fence)."""
+        if not self._leader:
+            return "this replica does not hold the Lease"
+        age = time.monotonic() - self._renewed_at
+        if age > self.renew_deadline:
+            return (
+                f"the Lease was last renewed {age:.1f}s ago (more than the {self.renew_deadline:g}s renew "
+                "deadline): another replica may lead now"
+            )
+        return None
 
     async def run(
         self, on_started: Callable[[], Awaitable[None]], on_stopped: Callable[[], Awaitable[None]]
@@ -138,12 +154,14 @@ class LeaderElector:
         MASTER_STATUS.labels(self.name).set(1 if leader else 0)
 
     async def _try_acquire_or_renew(self) -> bool:
+        sent = time.monotonic()  # a renewal is as old as its request, not its answer
         now = micro_time()
         try:
             lease = await self.kube.get(LEASE, self.name, self.namespace)
             if lease is None:
                 await self.kube.create(self._lease(self._spec(now, now, 0)))
                 self._observe(self.identity, now)
+                self._renewed_at = sent
                 return True
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
@@ -161,6 +179,7 @@ class LeaderElector:
             updated["metadata"]["resourceVersion"] = lease["metadata"]["resourceVersion"]
             await self.kube.replace(updated)
             self._observe(self.identity, now)
+            self._renewed_at = sent
             return True
         except ApiError as exc:
             if not exc.conflict:

@@ -21,6 +21,7 @@ import structlog
 
 from rbg.runtime.controller import Controller
 from rbg.runtime.events import EventRecorder
+from rbg.runtime.fence import FencedKube
 from rbg.runtime.health import HealthServer
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
@@ -84,6 +85,10 @@ class Manager:
             )
             if leader_election
             else None
+        )
+        #: the client controllers write with: fenced by the Lease when leader election is on (D47)
+        self.controller_kube: Kube = (
+            FencedKube(kube, self.elector.write_refusal) if self.elector is not None else kube
         )
         self.server = HealthServer(
             healthy=self._health_problems,

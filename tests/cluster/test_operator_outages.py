@@ -2,7 +2,8 @@
 
 Two replicas run under the local cluster's supervisor (D43), as `rbg cluster operator up --replicas 2`
 does. First the leader is killed and the change made at that moment is converged by the standby within
-20 s. Then the kube-apiserver is killed (SIGKILL) and started again with the same command line after
+20 s. Then the leader is frozen (SIGSTOP) past its Lease and woken once the standby has taken over: it
+must not write. Then the kube-apiserver is killed (SIGKILL) and started again with the same command line after
 5 s, 30 s and 120 s; after each outage a change made to a group is converged with no manual action;
 after the last one the leader is killed once more (measured, loosely bounded). All along, a
 watcher records every holder of the Lease, and the audit log tells which replica made each write (each
@@ -173,6 +174,16 @@ def _restarts(lc: LocalCluster) -> dict[str, int]:
     return {name: op.restarts(lc, name) for name in op.replica_names(2)}
 
 
+def _both_ready(state: State) -> tuple[bool, Any]:
+    seen = {}
+    for name in op.replica_names(2):
+        try:
+            seen[name] = httpx.get(f"http://127.0.0.1:{state.ports[name]}/readyz", timeout=2).status_code
+        except httpx.HTTPError as exc:
+            seen[name] = type(exc).__name__
+    return all(v == 200 for v in seen.values()), seen
+
+
 def _kill_leader_and_scale(
     lc: LocalCluster, state: State, watcher: LeaseWatcher, replicas: int, within: float
 ) -> float:
@@ -180,17 +191,8 @@ def _kill_leader_and_scale(
     moment, and return how long until the StatefulSet has them (written by whichever replica leads
     first: the standby or the restarted one)."""
 
-    def both_ready() -> tuple[bool, Any]:
-        seen = {}
-        for name in op.replica_names(2):
-            try:
-                seen[name] = httpx.get(f"http://127.0.0.1:{state.ports[name]}/readyz", timeout=2).status_code
-            except httpx.HTTPError as exc:
-                seen[name] = type(exc).__name__
-        return all(v == 200 for v in seen.values()), seen
-
     # a standby that is up: after an outage a replica may still wait out its back-off
-    wait_until(both_ready, 120, "both replicas ready before the leader is killed")
+    wait_until(lambda: _both_ready(state), 120, "both replicas ready before the leader is killed")
     time.sleep(4)  # the standby has seen the current renewals (2 s retry)
     now = lambda: datetime.now().astimezone()  # noqa: E731
     wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
@@ -209,6 +211,44 @@ def _kill_leader_and_scale(
     return round(time.monotonic() - killed, 1)
 
 
+def _freeze_leader_past_its_lease(lc: LocalCluster, state: State, watcher: LeaseWatcher) -> float:
+    """SIGSTOP the leader for longer than its Lease; meanwhile delete the role's StatefulSet, which the
+    standby, once it has taken the Lease, makes again. Then SIGCONT: the old leader wakes with caches
+    and a work queue from before the takeover and events of what happened since, and must write nothing
+    (its writes are fenced, D47) until it finds the Lease lost and exits. Returns how long until the
+    StatefulSet was made again."""
+    wait_until(lambda: _both_ready(state), 120, "both replicas ready before the leader is frozen")
+    time.sleep(4)  # the standby has seen the current renewals (2 s retry)
+    now = lambda: datetime.now().astimezone()  # noqa: E731
+    wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
+    leader = watcher.holder_at(now())
+    rec = Record.read(op.record_file(lc, leader))
+    assert rec is not None, f"no supervisor record for {leader}"
+    old = json.loads(op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "json"))["metadata"]["uid"]
+    frozen = time.monotonic()
+    os.kill(rec.pid, signal.SIGSTOP)
+    try:
+        op.kubectl(state, "delete", "statefulset", "pd-prefill", "--wait=false")
+
+        def made_again() -> tuple[bool, Any]:
+            out = op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "json", "--ignore-not-found")
+            uid = json.loads(out)["metadata"]["uid"] if out.strip() else None
+            return uid not in (None, old), uid
+
+        wait_until(made_again, 60, "the StatefulSet made again by the new leader")
+        took = round(time.monotonic() - frozen, 1)
+        assert watcher.holder_at(now()) not in ("", leader), watcher.terms
+    finally:
+        os.kill(rec.pid, signal.SIGCONT)
+
+    def exited() -> tuple[bool, Any]:
+        after = Record.read(op.record_file(lc, leader))
+        return after is not None and after.restarts > rec.restarts, after
+
+    wait_until(exited, 60, f"{leader} finds its Lease lost, exits and is started again")
+    return took
+
+
 def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
     outage_cluster: tuple[LocalCluster, State],
 ) -> None:
@@ -223,6 +263,7 @@ def test_outages_and_leader_failover_converge_with_one_writer_at_a_time(
         replicas = 2
         results["failover_s"] = _kill_leader_and_scale(lc, state, watcher, replicas, FAILOVER_BOUND)
         wait_until(lambda: (_converged(state)[0] == replicas, _converged(state)), 90, "the scale observed")
+        results["frozen_leader_replaced_s"] = _freeze_leader_past_its_lease(lc, state, watcher)
         for seconds in (5, 30, 120):
             lc.stop_component("kube-apiserver")
             time.sleep(seconds)
