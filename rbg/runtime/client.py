@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import copy
 import json
 import urllib.parse
 import urllib.request
@@ -203,7 +204,7 @@ class Kube:
                     params=params,
                     data=body,
                     headers=headers,
-                    timeout=limits,
+                    timeout=self._limits(method, params, limits),
                     proxy=self._proxy,
                 )
             except _TRANSPORT_ERRORS as exc:
@@ -218,6 +219,20 @@ class Kube:
             response.release()
             token = fresh
         return response
+
+    def _limits(
+        self, method: str, params: dict[str, str] | None, limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientTimeout:
+        """The time limits of a request about to be sent; a subclass may refuse it (rbg.runtime.fence)."""
+        return limits
+
+    def with_own_pool(self, max_connections: int) -> Kube:
+        """This client with a connection pool of its own, opened on first use and closed by `close()`
+        (the Lease's renewals must not queue behind the controllers' requests)."""
+        other = copy.copy(self)
+        other._session = None
+        other.max_connections = max_connections
+        return other
 
     async def _request(
         self,

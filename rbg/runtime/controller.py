@@ -17,6 +17,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from rbg.runtime.errors import ApiError
 from rbg.runtime.objects import Key, Kind, Obj, key_of, owner_keys
 from rbg.runtime.workqueue import QueueShutDown, RateLimiter, WorkQueue
 
@@ -176,10 +177,13 @@ class Controller:
         ):
             try:
                 result = await self.reconcile(key)
-            except Exception:
+            except Exception as exc:
                 RECONCILE_ERRORS.labels(self.name).inc()
                 RECONCILE_TOTAL.labels(self.name, "error").inc()
-                log.exception("Reconciler error", retries=self.queue.num_requeues(key))
+                if isinstance(exc, ApiError) and exc.fenced:  # the Lease may be another's (D47)
+                    log.warning("write not sent: not leading for sure", error=exc.message)
+                else:
+                    log.exception("Reconciler error", retries=self.queue.num_requeues(key))
                 self.queue.add_rate_limited(key)
                 return
             finally:

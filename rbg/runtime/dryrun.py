@@ -72,7 +72,7 @@ async def check_templates(
     errors: list[str] = []
     warnings: list[str] = []
     for result in results:
-        if isinstance(result, Exception):  # a 403, a policy's denial, a transport failure
+        if isinstance(result, ApiError):  # a 403, a policy's denial, a transport failure (status 0)
             warnings.append(f"pod templates not checked by the API server: {result}")
         elif isinstance(result, BaseException):
             raise result

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: the reason of a write refused before it was sent (rbg.runtime.fence)
+FENCED = "Fenced"
+
 
 class ApiError(Exception):
     """An error answer from the Kubernetes API server (or a transport failure, with status 0)."""
@@ -63,6 +66,11 @@ class ApiError(Exception):
     def invalid(self) -> bool:
         """400/422: the object (or the request) is refused as it is; sending it again will not help."""
         return self.status in (400, 422)
+
+    @property
+    def fenced(self) -> bool:
+        """Not sent: this replica may no longer write as the leader (rbg.runtime.fence, D47)."""
+        return self.status == 0 and self.reason == FENCED
 
     @property
     def not_found(self) -> bool:

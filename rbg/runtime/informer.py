@@ -165,11 +165,6 @@ class Informer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._relist_wanted.wait(), delay)
 
-    @property
-    def is_fresh(self) -> bool:
-        """Every listing a `fresh()` asked for is in the store."""
-        return self._fresh_through >= self._wanted_through
-
     async def fresh(self) -> None:
         """Return once the store holds a listing begun after this call (its differences replayed as
         events); the watch then resumes from that listing. Waits out list failures and their back-off."""

@@ -48,8 +48,9 @@ class LeaderElector:
         """Timings in seconds, as client-go's: `lease_duration` (a standby waits this long from the last
         renewal it saw), `renew_deadline` (the leader gives up after failing to renew this long),
         `retry_period` (between attempts); the Manager passes them."""
-        if not lease_duration > renew_deadline > 1.2 * retry_period:
-            raise ValueError("need lease_duration > renew_deadline > 1.2 * retry_period")
+        # the Lease records whole seconds: the fence (D47) relies on what a standby reads there
+        if not max(1, round(lease_duration)) > renew_deadline > 1.2 * retry_period:
+            raise ValueError("need lease_duration (whole seconds) > renew_deadline > 1.2 * retry_period")
         self.kube = kube
         self.namespace = namespace
         self.name = name
@@ -61,7 +62,10 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._observed_duration = 0.0  # the leaseDurationSeconds of the record last seen
-        self._renewed_at = float("-inf")  # when the last successful acquire/renew was sent (monotonic)
+        # when the last successful acquire/renew was sent, by the monotonic and the wall clock
+        self._renewed_at = float("-inf")
+        self._renewed_at_wall = float("-inf")
+        self._doubt = asyncio.Event()  # a write was refused: renew (or give up) now, not a retry later
         self._log = log.bind(lease=f"{namespace}/{name}", identity=identity)
         MASTER_STATUS.labels(name).set(0)
 
@@ -69,15 +73,28 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leader
 
+    def write_window(self) -> float:
+        """Seconds this replica may still send writes as the leader: until `renew_deadline` after it sent
+        its last successful renewal (a standby takes the Lease `lease_duration` after it saw that
+        renewal), by the monotonic clock (which counts the time the process was stopped) and by the wall
+        clock (which a resumed VM's may count instead), whichever says less; <= 0 when not leading
+        (D47). Asked as each write of the controllers is sent (rbg.runtime.fence)."""
+        if not self._leader:
+            return 0.0
+        left = min(
+            self._renewed_at + self.renew_deadline - time.monotonic(),
+            self._renewed_at_wall + self.renew_deadline - time.time(),
+        )
+        if left <= 0:
+            self._doubt.set()
+        return left
+
     def write_refusal(self) -> str | None:
-        """None while this replica may write as the leader: it holds the Lease and sent its last
-        successful renewal less than `renew_deadline` ago, by the monotonic clock, which counts the time
-        the process was stopped (a standby takes the Lease `lease_duration` after it saw that renewal);
-        otherwise why not (D47). Checked before every write of the controllers (rbg.runtime.fence)."""
+        """Why this replica may not write now (None: it may)."""
         if not self._leader:
             return "this replica does not hold the Lease"
-        age = time.monotonic() - self._renewed_at
-        if age > self.renew_deadline:
+        if self.write_window() <= 0:
+            age = max(time.monotonic() - self._renewed_at, time.time() - self._renewed_at_wall)
             return (
                 f"the Lease was last renewed {age:.1f}s ago (more than the {self.renew_deadline:g}s renew "
                 "deadline): another replica may lead now"
@@ -122,7 +139,9 @@ class LeaderElector:
     async def _renew_until_lost(self, task: asyncio.Task[None]) -> None:
         deadline = time.monotonic() + self.renew_deadline
         while not task.done():
-            await asyncio.sleep(self.retry_period)
+            with contextlib.suppress(TimeoutError):  # a refused write (D47) asks for a renewal now
+                await asyncio.wait_for(self._doubt.wait(), self.retry_period)
+            self._doubt.clear()
             # a renewal that hangs past the deadline must count as lost (as client-go bounds it): a
             # standby takes the Lease after lease_duration, and two leaders must never overlap
             renewed = False
@@ -154,14 +173,14 @@ class LeaderElector:
         MASTER_STATUS.labels(self.name).set(1 if leader else 0)
 
     async def _try_acquire_or_renew(self) -> bool:
-        sent = time.monotonic()  # a renewal is as old as its request, not its answer
+        sent, sent_wall = time.monotonic(), time.time()  # a renewal is as old as its request
         now = micro_time()
         try:
             lease = await self.kube.get(LEASE, self.name, self.namespace)
             if lease is None:
                 await self.kube.create(self._lease(self._spec(now, now, 0)))
                 self._observe(self.identity, now)
-                self._renewed_at = sent
+                self._renewed_at, self._renewed_at_wall = sent, sent_wall
                 return True
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
@@ -179,7 +198,7 @@ class LeaderElector:
             updated["metadata"]["resourceVersion"] = lease["metadata"]["resourceVersion"]
             await self.kube.replace(updated)
             self._observe(self.identity, now)
-            self._renewed_at = sent
+            self._renewed_at, self._renewed_at_wall = sent, sent_wall
             return True
         except ApiError as exc:
             if not exc.conflict:

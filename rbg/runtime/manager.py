@@ -48,6 +48,8 @@ def _webhook_timeout() -> float:
 CACHE_WAIT = _webhook_timeout() / 2
 #: lists at a time when a new leader re-lists its caches (D46), and how long it waits for them
 FRESH_CONCURRENCY = 4
+#: the Lease's own connections (its renewals must not wait behind the controllers' requests)
+ELECTOR_CONNECTIONS = 2
 FRESH_TIMEOUT = 30.0
 
 
@@ -81,15 +83,19 @@ class Manager:
         self.identity = identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4()}"
         self.elector = (
             LeaderElector(
-                kube, lease_namespace, name, self.identity, lease_duration, renew_deadline, retry_period
+                kube.with_own_pool(ELECTOR_CONNECTIONS),
+                lease_namespace,
+                name,
+                self.identity,
+                lease_duration,
+                renew_deadline,
+                retry_period,
             )
             if leader_election
             else None
         )
         #: the client controllers write with: fenced by the Lease when leader election is on (D47)
-        self.controller_kube: Kube = (
-            FencedKube(kube, self.elector.write_refusal) if self.elector is not None else kube
-        )
+        self.controller_kube: Kube = FencedKube(kube, self.elector) if self.elector is not None else kube
         self.server = HealthServer(
             healthy=self._health_problems,
             ready=self._readiness_problems,
@@ -147,7 +153,7 @@ class Manager:
         """The event recorder for one controller (reportingController); usable before or during run()."""
         if controller_name not in self._recorders:
             recorder = self._recorders[controller_name] = EventRecorder(
-                self.kube, controller_name, self.identity
+                self.controller_kube, controller_name, self.identity
             )
             if self._running:
                 self._late_tasks.append(asyncio.create_task(recorder.run(), name=f"events {controller_name}"))
@@ -236,6 +242,8 @@ class Manager:
             await self.server.stop()
             if self._webhooks is not None:
                 await self._webhooks.stop()
+            if self.elector is not None:
+                await self.elector.kube.close()  # its own pool
             log.info("manager stopped")
         for task in (main, *tasks):
             error = task.exception() if task.done() and not task.cancelled() else None
@@ -262,18 +270,22 @@ class Manager:
         acts is worse than one that acts on a late cache, which the next events correct."""
         started = time.monotonic()
         gate = asyncio.Semaphore(FRESH_CONCURRENCY)
+        late = set(self._informers.values())
 
         async def fresh(informer: Informer) -> None:
             async with gate:
                 await informer.fresh()
+            late.discard(informer)
 
         try:
             async with asyncio.timeout(FRESH_TIMEOUT):
                 await asyncio.gather(*(fresh(inf) for inf in self._informers.values()))
             log.info("caches re-listed for leading", seconds=round(time.monotonic() - started, 3))
         except TimeoutError:
-            late = sorted(inf.kind.kind for inf in self._informers.values() if not inf.is_fresh)
-            log.warning("caches not re-listed in time; leading on them as they are", late=late)
+            log.warning(
+                "caches not re-listed in time; leading on them as they are",
+                late=sorted(repr(inf) for inf in late),
+            )
         await self._controllers_forever()
 
     async def _controllers_forever(self) -> None:

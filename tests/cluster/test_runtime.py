@@ -4,6 +4,7 @@ events and the manager's probes."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx2
 import pytest
 import pytest_asyncio
 import yaml
+from lightkube import Client
 from stall_proxy import StallingProxy
 
 from rbg.devcluster.cluster import State
@@ -22,7 +24,7 @@ from rbg.runtime.errors import ApiError
 from rbg.runtime.events import EventRecorder, micro_time
 from rbg.runtime.informer import Informer
 from rbg.runtime.leaderelection import LeaderElector
-from rbg.runtime.manager import Manager
+from rbg.runtime.manager import LeaderElectionLost, Manager
 from rbg.runtime.objects import (
     CONFIGMAP,
     CUSTOMRESOURCEDEFINITION,
@@ -461,6 +463,65 @@ async def test_leader_gives_up_when_the_lease_is_taken(akube: Kube, namespace: s
     lease = await akube.get(LEASE, "runtime-test", namespace)
     assert lease is not None
     assert lease["spec"]["holderIdentity"] == "intruder"
+
+
+async def test_a_leader_paused_past_its_lease_sends_no_write_when_it_wakes(
+    akube: Kube, kube: Client, namespace: str
+) -> None:
+    """The event loop blocked (as a stopped process is) for longer than the Lease while another replica
+    takes the Lease over: the write the leader makes on waking is not sent (D47), and the leader steps
+    down. Without the fence the ConfigMap would be created by a replica that no longer leads."""
+    attempts: list[str] = []
+
+    def take_over() -> None:
+        from lightkube.resources.coordination_v1 import Lease
+
+        time.sleep(3.2)  # the 3 s Lease has expired: another replica takes it
+        lease = kube.get(Lease, "runtime-test-fence", namespace=namespace)
+        assert lease.spec is not None
+        lease.spec.holderIdentity = "the-other-replica"
+        lease.spec.leaseDurationSeconds = 60
+        lease.spec.renewTime = micro_time()  # type: ignore[assignment]
+        kube.replace(lease)
+
+    async def reconcile(key: Key) -> None:
+        if key.name == "write-now":
+            await mgr.controller_kube.create(configmap("written-while-leading", namespace))
+        if key.name != "pause-then-write":
+            return
+        if not attempts:
+            other = threading.Thread(target=take_over)
+            other.start()
+            time.sleep(4)  # noqa: ASYNC251 - the pause under test: nothing else runs meanwhile
+            other.join()
+        attempts.append(key.name)
+        await mgr.controller_kube.create(configmap("written-after-the-pause", namespace))
+
+    mgr = Manager(
+        akube,
+        name="runtime-test-fence",
+        leader_election=True,
+        lease_namespace=namespace,
+        health_port=0,
+        metrics_port=None,
+        bind_address="127.0.0.1",
+        lease_duration=3,
+        renew_deadline=2,
+        retry_period=0.5,
+    )
+    mgr.add(Controller("runtime-test-fence", reconcile).for_informer(mgr.informer(CONFIGMAP, namespace)))
+    task = asyncio.create_task(mgr.run())
+    try:
+        await asyncio.wait_for(mgr.leading.wait(), 15)
+        await akube.create(configmap("write-now", namespace))
+        await eventually(lambda: akube.get(CONFIGMAP, "written-while-leading", namespace), what="a write")
+        await akube.create(configmap("pause-then-write", namespace))
+        with pytest.raises(LeaderElectionLost):
+            await asyncio.wait_for(task, 15)
+        assert attempts, "the write after the pause was never attempted"
+        assert await akube.get(CONFIGMAP, "written-after-the-pause", namespace) is None
+    finally:
+        await stop(task)
 
 
 # -- events -------------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ def templates(lws: LeaderWorkerSet) -> list[Template]:
     wire = lws.wire()
     lwt = (wire.get("spec") or {}).get("leaderWorkerTemplate") or {}
     where = "spec.leaderWorkerTemplate"
-    claims = tuple(str((c.get("metadata") or {}).get("name")) for c in lwt.get("volumeClaimTemplates") or [])
+    named = ((c.get("metadata") or {}).get("name") for c in lwt.get("volumeClaimTemplates") or [])
+    claims = tuple(n for n in named if isinstance(n, str) and n)
     used = ["leaderTemplate", "workerTemplate"]
     if lwt.get("leaderTemplate") and lwt.get("size", 1) == 1:
         used.remove("workerTemplate")
