@@ -15,6 +15,8 @@ for tool in debootstrap buildah; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install debootstrap buildah uidmap)"
 done
 [ "$(id -u)" = 0 ] || die "debootstrap and buildah's vfs storage need root here"
+# vfs, as hack/run-image.py reads it: buildah's default driver differs between machines (overlay, vfs)
+buildah() { command buildah --storage-driver=vfs "$@"; }
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/pyproject.toml" | head -1)
 [ -n "$version" ] || die "no version in pyproject.toml"
 mkdir -p "$OUT"
