@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rbg.devcluster import bench
 
 
@@ -60,3 +63,21 @@ def test_table_puts_contenders_side_by_side_with_ratios() -> None:
     assert "| operator CPU during convergence (s) | — | 3.00 | 2.00 | 1.50 |" in lines
     assert "| API writes | — | 900 | 1000 | 0.90 |" in lines
     assert "| idle writes | — | 0 | 0 | — |" in lines
+
+
+def test_a_dry_run_in_the_audit_log_is_counted_apart_from_writes(tmp_path: Path) -> None:
+    from rbg.devcluster.bench import DRY_RUN, WRITES, audit_requests
+
+    log = tmp_path / "audit.log"
+    uri = "/api/v1/namespaces/a/"
+    events = [
+        {"stage": "ResponseComplete", "verb": "create", "requestURI": uri + "podtemplates?dryRun=All"},
+        {"stage": "ResponseComplete", "verb": "create", "requestURI": uri + "configmaps"},
+        {"stage": "RequestReceived", "verb": "create", "requestURI": uri + "configmaps"},
+    ]
+    for e in events:
+        e["objectRef"] = {"resource": e["requestURI"].split("/")[-1].split("?")[0]}
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    counts = audit_requests(log, 0)
+    assert counts == {(DRY_RUN, "podtemplates"): 1, ("create", "configmaps"): 1}
+    assert DRY_RUN not in WRITES
