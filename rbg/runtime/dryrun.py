@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,22 +53,75 @@ class Checked:
     warnings: list[str]
 
 
+#: how long a template the API server passed is trusted without asking again, and how many are kept
+PASS_TTL = 300.0
+PASS_CACHE_SIZE = 1024
+
+
+class Verdicts:
+    """Dry runs shared: one at a time per template (concurrent admissions of the same template wait for
+    the same answer), and a pass remembered for `ttl` seconds (at most `size` of them, the oldest
+    forgotten first), so that a RoleBasedGroupSet's N groups, or N groups applied from one manifest, cost
+    one dry run per distinct template, not N. Refusals and failures are not remembered: the next
+    admission asks again. A pass is trusted that long: an API server upgraded since might refuse it,
+    and then the workload's creation reports it (D16)."""
+
+    def __init__(self, ttl: float = PASS_TTL, size: int = PASS_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._passed: OrderedDict[str, float] = OrderedDict()  # key -> when it passed (monotonic)
+        self._running: dict[str, asyncio.Future[list[str]]] = {}
+
+    async def run(self, key: str, check: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        passed = self._passed.get(key)
+        if passed is not None and time.monotonic() - passed < self.ttl:
+            self._passed.move_to_end(key)
+            return []
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(check())
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._done(key, done))
+        # one waiter's timeout does not cancel the others' answer
+        return await asyncio.shield(running)
+
+    def _done(self, key: str, done: asyncio.Future[list[str]]) -> None:
+        self._running.pop(key, None)
+        if done.cancelled() or done.exception() is not None or done.result():
+            return
+        self._passed[key] = time.monotonic()
+        self._passed.move_to_end(key)
+        while len(self._passed) > self.size:
+            self._passed.popitem(last=False)
+
+
 async def check_templates(
-    kube: Kube, namespace: str, templates: Sequence[Template], *, within: float
+    kube: Kube,
+    namespace: str,
+    templates: Sequence[Template],
+    *,
+    within: float,
+    verdicts: Verdicts | None = None,
 ) -> Checked:
     """Errors naming the field of every template the API server refuses (422/400). A template that could
     not be checked within `within` seconds (API server busy, no permission) gives a warning, not a
-    denial: the object is then checked as before D16, by the workload's creation (status and events)."""
+    denial: the object is then checked as before D16, by the workload's creation (status and events).
+    `verdicts`: dry runs shared with other admissions (a pass remembered)."""
     distinct: dict[str, Template] = {}
     for t in templates:
-        distinct.setdefault(json.dumps([t.path, t.body], sort_keys=True), t)
+        key = [namespace, t.path, t.note, t.body, list(t.volumes)]
+        distinct.setdefault(json.dumps(key, sort_keys=True, separators=(",", ":")), t)
     if not distinct:
         return Checked([], [])
+
+    def one(key: str, t: Template) -> Awaitable[list[str]]:
+        if verdicts is None:
+            return _check(kube, namespace, t)
+        return verdicts.run(key, lambda: _check(kube, namespace, t))
+
     try:
         async with asyncio.timeout(within):
-            results = await asyncio.gather(
-                *(_check(kube, namespace, t) for t in distinct.values()), return_exceptions=True
-            )
+            results = await asyncio.gather(*(one(k, t) for k, t in distinct.items()), return_exceptions=True)
     except TimeoutError:
         return Checked([], [f"pod templates not checked by the API server: no answer in {within:.0f}s"])
     errors: list[str] = []

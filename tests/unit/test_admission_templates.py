@@ -19,7 +19,8 @@ LEADER = {"spec": {"containers": [{"name": "leader", "image": "i"}]}}
 
 
 def _pd_lws() -> dict[str, Any]:
-    return yaml.safe_load((EXAMPLES / "pd-lws.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "pd-lws.yaml").read_text())
+    return doc
 
 
 def test_a_leader_worker_sets_claims_are_stood_in_for_in_both_templates() -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rbg.api.lws_v1 import GROUP, VERSION, LeaderWorkerSet
 from rbg.leaderworker import labels, pods, validation
 from rbg.runtime.admission import typed, typed_async
-from rbg.runtime.dryrun import Template, check_templates
+from rbg.runtime.dryrun import Template, Verdicts, check_templates
 from rbg.runtime.manager import CACHE_WAIT
 from rbg.runtime.webhook import Request, Rule, Verdict, patch_between
 
@@ -66,6 +66,7 @@ class LeaderWorkerSetAdmission:
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
+        self.verdicts = Verdicts()
         self.validate = typed_async(LeaderWorkerSet, self._check)
 
     async def _check(
@@ -79,7 +80,9 @@ class LeaderWorkerSetAdmission:
             before = templates(old)
             fresh = [t for t in fresh if t not in before]
         namespace = request.get("namespace") or new.metadata.namespace or "default"
-        checked = await check_templates(self.kube, namespace, fresh, within=DRY_RUN_TIMEOUT)
+        checked = await check_templates(
+            self.kube, namespace, fresh, within=DRY_RUN_TIMEOUT, verdicts=self.verdicts
+        )
         return checked.errors, warnings + checked.warnings
 
 

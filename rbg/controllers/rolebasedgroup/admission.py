@@ -17,7 +17,7 @@ from rbg.group.desired import role_pod_templates
 from rbg.group.templates import TemplateError, resolve
 from rbg.group.validation import not_acted_on, update_warnings, validate
 from rbg.runtime.admission import typed, typed_async
-from rbg.runtime.dryrun import Template, check_templates
+from rbg.runtime.dryrun import Template, Verdicts, check_templates
 from rbg.runtime.manager import CACHE_WAIT, Manager
 from rbg.runtime.webhook import Request, Rule, Verdict
 from rbg.scaling import adapter
@@ -101,6 +101,7 @@ class RoleBasedGroupAdmission:
     def __init__(self, manager: Manager) -> None:
         self.adapters = manager.informer(RBGSA)
         self.kube = manager.kube
+        self.verdicts = Verdicts()
         self.validate = typed_async(RoleBasedGroup, self._check)
 
     async def _check(
@@ -111,7 +112,11 @@ class RoleBasedGroupAdmission:
             return errors, warnings
         namespace = request.get("namespace") or new.metadata.namespace or "default"
         checked = await check_templates(
-            self.kube, namespace, changed_templates(new, old), within=DRY_RUN_TIMEOUT
+            self.kube,
+            namespace,
+            changed_templates(new, old),
+            within=DRY_RUN_TIMEOUT,
+            verdicts=self.verdicts,
         )
         return checked.errors, warnings + checked.warnings
 

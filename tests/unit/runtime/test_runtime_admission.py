@@ -178,7 +178,7 @@ def test_a_dry_run_that_fails_for_other_reasons_warns_and_denies_nothing() -> No
         def __init__(self, exc: Exception) -> None:
             self.exc = exc
 
-        async def create(self, obj: dict, dry_run: bool = False) -> dict:
+        async def create(self, obj: dict[str, object], dry_run: bool = False) -> dict[str, object]:
             raise self.exc
 
     templates = [Template("spec.roles[0].template", {"spec": {"containers": []}})]
@@ -194,3 +194,52 @@ def test_a_dry_run_that_fails_for_other_reasons_warns_and_denies_nothing() -> No
     invalid = ApiError(422, "Invalid", "x", fields=(("template.spec.containers", "Required value"),))
     checked = asyncio.run(check_templates(Refusing(invalid), "ns", templates, within=5))  # type: ignore[arg-type]
     assert checked.errors == ["spec.roles[0].template.spec.containers: Required value"]
+
+
+def test_dry_runs_are_shared_while_running_and_a_pass_is_remembered_for_a_while() -> None:
+    import asyncio
+    from collections.abc import Awaitable
+
+    from rbg.runtime.dryrun import Verdicts
+
+    calls: list[str] = []
+
+    def check(answer: list[str], key: str) -> Callable[[], Awaitable[list[str]]]:
+        async def run() -> list[str]:
+            calls.append(key)
+            await asyncio.sleep(0.01)
+            return answer
+
+        return run
+
+    async def scenario() -> None:
+        verdicts = Verdicts(ttl=60, size=2)
+        # twenty admissions of one template at once: one dry run, one answer for all
+        answers = await asyncio.gather(*(verdicts.run("a", check([], "a")) for _ in range(20)))
+        assert answers == [[]] * 20
+        assert calls == ["a"]
+        assert await verdicts.run("a", check(["never asked"], "a")) == []
+        assert calls == ["a"]
+        # a refusal is not remembered: asked again each time
+        for _ in range(2):
+            assert await verdicts.run("bad", check(["x: Required value"], "bad")) == ["x: Required value"]
+        assert calls == ["a", "bad", "bad"]
+        # the oldest pass is forgotten beyond `size`
+        await verdicts.run("b", check([], "b"))
+        await verdicts.run("c", check([], "c"))
+        await verdicts.run("a", check([], "a"))
+        assert calls == ["a", "bad", "bad", "b", "c", "a"]
+        # past its time a pass is asked again
+        verdicts._passed["c"] -= 61
+        await verdicts.run("c", check([], "c"))
+        assert calls[-1] == "c"
+        assert len(calls) == 7
+        # a waiter that gives up does not cancel the dry run the others wait for
+        slow = asyncio.ensure_future(verdicts.run("d", check([], "d")))
+        other = asyncio.ensure_future(verdicts.run("d", check([], "d")))
+        await asyncio.sleep(0)
+        slow.cancel()
+        assert await other == []
+        assert calls.count("d") == 1
+
+    asyncio.run(scenario())

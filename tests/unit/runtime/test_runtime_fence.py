@@ -96,7 +96,7 @@ async def test_the_fenced_client_refuses_writes_outside_the_window_and_bounds_th
             await read
     assert [m for m, _ in session.sent] == ["PATCH", "GET", "POST"]
     # the view's pool is the inner client's, and closing the view leaves it open
-    assert fenced._open() is session
+    assert fenced._open() is session  # type: ignore[comparison-overlap]
     await fenced.close()
     await inner.close()
 
