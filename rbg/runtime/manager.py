@@ -48,9 +48,9 @@ def _webhook_timeout() -> float:
 CACHE_WAIT = _webhook_timeout() / 2
 #: lists at a time when a new leader re-lists its caches (D46), and how long it waits for them
 FRESH_CONCURRENCY = 4
+FRESH_TIMEOUT = 30.0
 #: the Lease's own connections (its renewals must not wait behind the controllers' requests)
 ELECTOR_CONNECTIONS = 2
-FRESH_TIMEOUT = 30.0
 
 
 class LeaderElectionLost(Exception):

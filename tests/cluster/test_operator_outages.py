@@ -184,21 +184,30 @@ def _both_ready(state: State) -> tuple[bool, Any]:
     return all(v == 200 for v in seen.values()), seen
 
 
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _leader_with_a_standby(lc: LocalCluster, state: State, watcher: LeaseWatcher) -> tuple[str, Record]:
+    """The leader (POD_NAME) and its supervisor record, once both replicas are ready and the standby has
+    seen the current renewals: after an outage a replica may still wait out its back-off, and with no
+    standby a takeover waits for it."""
+    wait_until(lambda: _both_ready(state), 120, "both replicas ready")
+    time.sleep(4)  # the standby has seen the current renewals (2 s retry)
+    wait_until(lambda: (bool(watcher.holder_at(_now())), watcher.terms), 60, "a leader")
+    leader = watcher.holder_at(_now())
+    rec = Record.read(op.record_file(lc, leader))
+    assert rec is not None, f"no supervisor record for {leader}"
+    return leader, rec
+
+
 def _kill_leader_and_scale(
     lc: LocalCluster, state: State, watcher: LeaseWatcher, replicas: int, within: float
 ) -> float:
     """SIGKILL the leader's process (no Lease release) with a live standby, ask for `replicas` at that
     moment, and return how long until the StatefulSet has them (written by whichever replica leads
     first: the standby or the restarted one)."""
-
-    # a standby that is up: after an outage a replica may still wait out its back-off
-    wait_until(lambda: _both_ready(state), 120, "both replicas ready before the leader is killed")
-    time.sleep(4)  # the standby has seen the current renewals (2 s retry)
-    now = lambda: datetime.now().astimezone()  # noqa: E731
-    wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
-    leader = watcher.holder_at(now())
-    rec = Record.read(op.record_file(lc, leader))
-    assert rec is not None, f"no supervisor record for {leader}"
+    _, rec = _leader_with_a_standby(lc, state, watcher)
     killed = time.monotonic()
     os.kill(rec.pid, signal.SIGKILL)
     _scale(state, replicas, within=within)
@@ -217,13 +226,7 @@ def _freeze_leader_past_its_lease(lc: LocalCluster, state: State, watcher: Lease
     and a work queue from before the takeover and events of what happened since, and must write nothing
     (its writes are fenced, D47) until it finds the Lease lost and exits. Returns how long until the
     StatefulSet was made again."""
-    wait_until(lambda: _both_ready(state), 120, "both replicas ready before the leader is frozen")
-    time.sleep(4)  # the standby has seen the current renewals (2 s retry)
-    now = lambda: datetime.now().astimezone()  # noqa: E731
-    wait_until(lambda: (bool(watcher.holder_at(now())), watcher.terms), 60, "a leader")
-    leader = watcher.holder_at(now())
-    rec = Record.read(op.record_file(lc, leader))
-    assert rec is not None, f"no supervisor record for {leader}"
+    leader, rec = _leader_with_a_standby(lc, state, watcher)
     old = json.loads(op.kubectl(state, "get", "statefulset", "pd-prefill", "-o", "json"))["metadata"]["uid"]
     frozen = time.monotonic()
     os.kill(rec.pid, signal.SIGSTOP)
@@ -237,7 +240,7 @@ def _freeze_leader_past_its_lease(lc: LocalCluster, state: State, watcher: Lease
 
         wait_until(made_again, 60, "the StatefulSet made again by the new leader")
         took = round(time.monotonic() - frozen, 1)
-        assert watcher.holder_at(now()) not in ("", leader), watcher.terms
+        assert watcher.holder_at(_now()) not in ("", leader), watcher.terms
     finally:
         os.kill(rec.pid, signal.SIGCONT)
 
